@@ -1,0 +1,34 @@
+"""Shared fixtures: the real Shanghai sample data and one run of the default study."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import toolkit as tk
+from toolkit.datasets import fetch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shanghai"
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """Folder of the shared sample data (resolved through the registry)."""
+    return fetch("xuhui_roads").parent
+
+
+@pytest.fixture(scope="session")
+def xuhui_study() -> tk.Study:
+    return tk.load_study("xuhui")
+
+
+@pytest.fixture(scope="session")
+def xuhui(xuhui_study) -> tk.StudyResult:
+    """The default study, run once for the whole session."""
+    return tk.run_study(xuhui_study)

@@ -1,0 +1,117 @@
+"""Command line: ``toolkit run STUDY.toml --out DIR``, ``toolkit demo``, ``toolkit profiles``.
+
+A thin layer over :func:`toolkit.run_study` and :meth:`StudyResult.save`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ToolkitError
+
+
+def _print_summary(result, out: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # logs and CI: do not wrap the table at 80 columns
+    s = result.summary()
+    title = result.study.title or result.study.name
+    t = Table(title=f"{title}  (profile: {result.profile.name}, CRS {result.crs.to_string()})")
+    for col, justify in (("category", "left"), ("threshold", "right"), ("facilities", "right"),
+                         ("residents within", "right"), ("aged 65+ within", "right"), ("status", "left")):
+        t.add_column(col, justify=justify)
+    def fmt(v: float) -> str:
+        return "-" if np.isnan(v) else f"{v:.1%}"
+
+    for cat, r in s.iterrows():
+        t.add_row(str(cat), f"{r['threshold_m']} m", str(r["facilities"]), fmt(r["rate_total"]),
+                  fmt(r["rate_65plus"]), "[yellow]no data[/]" if r["status"] == "no data" else "measured")
+    console.print(t)
+    bal = result.population_balance.get("population")
+    if bal:
+        older = result.population_balance.get("pop_65plus", {}).get("in_blocks", float("nan"))
+        console.print(f"population counted: {bal['in_blocks']:,.0f} residents in {len(result.blocks):,} blocks "
+                      f"({older:,.0f} aged 65+); {bal['outside_blocks']:,.0f} on streets/slivers outside blocks")
+    if result.no_data:
+        console.print(f"[yellow]no data for:[/] {', '.join(result.no_data)} "
+                      "(not counted as unserved: add a facilities layer for them)")
+    for note in result.notes:
+        console.print(f"[dim]note:[/] {note}")
+    if out is not None:
+        console.print(f"outputs: {out}")
+
+
+def _run(study_arg: str, out: str, no_map: bool) -> int:
+    from rich.console import Console
+
+    from .config import load_study
+    from .study import run_study
+
+    console = Console(stderr=True)
+    study = load_study(study_arg)
+    with console.status("starting") as status:
+        result = run_study(study, progress=lambda step: status.update(f"[bold]{study.name}[/]: {step}..."))
+        status.update("writing outputs...")
+        path = result.save(out, write_map=False if no_map else None)
+    _print_summary(result, path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``toolkit`` console script."""
+    parser = argparse.ArgumentParser(
+        prog="toolkit",
+        description="Urban micro-renewal planning toolkit: 15-minute life-circle service coverage per street block.",
+    )
+    parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step's timing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run a study from its TOML config")
+    p_run.add_argument("study", help="path to a study TOML (or the name of a bundled study)")
+    p_run.add_argument("--out", default="maps", help="output folder (default: maps)")
+    p_run.add_argument("--no-map", action="store_true", help="skip the HTML map")
+    p_demo = sub.add_parser("demo", help="run the bundled default study (Xuhui, Shanghai)")
+    p_demo.add_argument("--out", default="maps", help="output folder (default: maps)")
+    p_demo.add_argument("--study", default="xuhui", help="bundled study to run (default: xuhui)")
+    sub.add_parser("profiles", help="list the bundled standards profiles")
+    sub.add_parser("datasets", help="list the registered datasets and where each resolves")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        if args.command == "run":
+            return _run(args.study, args.out, args.no_map)
+        if args.command == "demo":
+            return _run(args.study, args.out, False)
+        if args.command == "profiles":
+            from .standards import available_profiles, load_profile
+
+            for name in available_profiles():
+                print(f"{name:<24}{load_profile(name).title}")
+            return 0
+        if args.command == "datasets":
+            from .datasets import fetch, registry
+
+            for name, ds in registry().items():
+                try:
+                    where = str(fetch(name, download=False))
+                except ToolkitError as exc:
+                    where = f"NOT FOUND ({exc.problem[:60]})"
+                print(f"{name:<30}{ds.licence[:38]:<40}{where}")
+            return 0
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

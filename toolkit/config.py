@@ -1,0 +1,271 @@
+"""The study configuration: one object drives the notebook API and the CLI.
+
+A study is a TOML file (see ``data/studies/xuhui.toml``). Paths in it are
+relative to the file. Every data source is either a registered dataset
+(``{dataset = "xuhui_roads"}``) or a file (``{path = "my.gpkg"}``) with the
+options the readers take (``crs``, ``layer``, ``lon``, ``lat``, ``encoding``,
+``records``, ``where``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .datasets import data_dir, fetch, registry, sha256sum
+from .errors import InputError
+
+_SOURCE_KEYS = {"dataset", "path", "crs", "layer", "lon", "lat", "encoding", "records", "where"}
+
+
+@dataclass
+class Source:
+    """Where a layer comes from and how to read it."""
+
+    dataset: str | None = None
+    path: str | None = None
+    crs: Any = None
+    layer: str | None = None
+    lon: str | None = None
+    lat: str | None = None
+    encoding: str | None = None
+    records: str | None = None
+    where: dict[str, Any] | None = None
+    base_dir: str | None = None
+
+    def resolve(self) -> Path:
+        """The local file, fetched and checksum-verified for registered datasets."""
+        if self.dataset:
+            return fetch(self.dataset, self._abs(self.path) if self.path else None)
+        assert self.path is not None
+        p = self._abs(self.path)
+        if not p.exists():
+            raise InputError("file not found", source=str(p), field="path",
+                             fix="check the path (relative paths are relative to the study file)")
+        return p
+
+    def _abs(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() or self.base_dir is None else Path(self.base_dir) / p
+
+    def declared_crs(self) -> Any:
+        """The CRS declared here, else the registry's for a dataset."""
+        if self.crs is not None:
+            return self.crs
+        if self.dataset:
+            return registry()[self.dataset].crs
+        return None
+
+    def reader_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`toolkit.io.read_layer`."""
+        return {"crs": self.declared_crs(), "layer": self.layer, "lon": self.lon, "lat": self.lat,
+                "encoding": self.encoding, "records": self.records, "where": self.where}
+
+    def label(self) -> str:
+        """Short description for reports."""
+        return f"dataset:{self.dataset}" if self.dataset else str(self.path)
+
+    def checksum(self) -> str:
+        """sha256 of the resolved file."""
+        return sha256sum(self.resolve())
+
+
+def _source(raw: Any, where: str, base: str | None) -> Source:
+    if isinstance(raw, str):
+        raw = {"dataset": raw} if raw in registry() else {"path": raw}
+    if not isinstance(raw, dict):
+        raise InputError("a data source must be a table like {dataset = '...'} or {path = '...'}",
+                         field=where, fix="e.g. source = { path = 'facilities.csv', crs = 'gcj02' }")
+    unknown = set(raw) - _SOURCE_KEYS
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", field=where,
+                         fix=f"a source takes: {', '.join(sorted(_SOURCE_KEYS))}")
+    if bool(raw.get("dataset")) == bool(raw.get("path")) and not raw.get("dataset"):
+        raise InputError("a data source needs 'dataset' or 'path'", field=where,
+                         fix="add dataset = '<registered name>' or path = '<file>'")
+    if raw.get("dataset") and raw["dataset"] not in registry():
+        raise InputError(f"no dataset named {raw['dataset']!r}", field=f"{where}.dataset",
+                         fix=f"use one of: {', '.join(sorted(registry()))}, or path = '...'")
+    return Source(**raw, base_dir=base)
+
+
+@dataclass
+class AreaConfig:
+    """The study area: a boundary layer feature by name, a polygon file, or a bbox."""
+
+    boundaries: Source | None = None
+    name_field: str = "name"
+    name: str | None = None
+    polygon: Source | None = None
+    bbox: list[float] | None = None
+    bbox_crs: Any = "EPSG:4326"
+    clip_to_data: bool = True
+
+
+@dataclass
+class FacilitySource:
+    """One facility input and how its rows become categories."""
+
+    source: Source
+    kind: str = "osm"  # "osm" (tags), "field" (a type column), "fixed" (one category)
+    field: str | None = None
+    map: dict[str, str] | None = None
+    category: str | None = None
+    categories: list[str] | None = None
+    name_field: str | None = None
+
+
+@dataclass
+class Study:
+    """Everything a run needs. Build it with :func:`load_study` or directly in Python.
+
+    Attributes
+    ----------
+    name : str
+        Short name, used for the output folder.
+    network : Source
+        OSM file (``.osm``, ``.osm.bz2``, ``.osm.pbf``); or ``place`` for a download.
+    population : dict of column name to Source
+        Rasters of people per cell (``population``, ``pop_65plus``, ``pop_0_14``).
+    facilities : list of FacilitySource
+    profile : str
+        Standards profile name or path.
+    overrides : dict
+        Profile overrides (``{"categories": {"transit": {"max_distance_m": 500}}}``).
+    crs : str, optional
+        Analysis CRS; the UTM zone of the area's centroid when omitted.
+    """
+
+    name: str
+    area: AreaConfig
+    network: Source | None = None
+    place: str | None = None
+    title: str = ""
+    population: dict[str, Source] = field(default_factory=dict)
+    facilities: list[FacilitySource] = field(default_factory=list)
+    profile: str = "shanghai-main-city"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    crs: str | None = None
+    network_buffer_m: float = 1000.0
+    facility_max_snap_m: float = 250.0
+    block_max_snap_m: float = 500.0
+    search_limit_m: float = 5000.0
+    min_block_area_m2: float = 500.0
+    blocks: Source | None = None
+    block_id_field: str | None = None
+    lang: str = "en"
+    write_map: bool = True
+    source_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable form (for run.json)."""
+        return _plain(asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items() if k != "base_dir" and v is not None}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+_STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output"}
+
+
+def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_file: str | None = None) -> Study:
+    """Build a :class:`Study` from the parsed TOML structure, validating as it goes."""
+    where = source_file or "study"
+    unknown = set(raw) - _STUDY_KEYS
+    if unknown:
+        raise InputError(f"unknown section(s) [{'], ['.join(sorted(unknown))}]", source=where,
+                         fix=f"sections are: {', '.join(sorted(_STUDY_KEYS))}")
+    st = raw.get("study", {})
+    if "name" not in st:
+        raise InputError("the study has no name", source=where, field="study.name",
+                         fix="add [study] name = 'my_district'")
+    a = raw.get("area", {})
+    area = AreaConfig(
+        boundaries=_source(a["boundaries"], "area.boundaries", base_dir) if "boundaries" in a else None,
+        name_field=a.get("name_field", "name"), name=a.get("name"),
+        polygon=_source(a["polygon"], "area.polygon", base_dir) if "polygon" in a else None,
+        bbox=a.get("bbox"), bbox_crs=a.get("bbox_crs", "EPSG:4326"), clip_to_data=a.get("clip_to_data", True),
+    )
+    if not (area.boundaries or area.polygon or area.bbox):
+        raise InputError("the study area is not defined", source=where, field="area",
+                         fix="give [area] bbox = [lon_min, lat_min, lon_max, lat_max], polygon = {path=...}, "
+                         "or boundaries = {dataset='districts'} with name = '徐汇区'")
+    if area.boundaries and not area.name:
+        raise InputError("a boundaries layer needs the name of the feature to use", source=where,
+                         field="area.name", fix="add name = '徐汇区' (and name_field if not 'name')")
+    if area.bbox is not None and len(area.bbox) != 4:
+        raise InputError("bbox needs four numbers", source=where, field="area.bbox",
+                         fix="bbox = [lon_min, lat_min, lon_max, lat_max]")
+    net = raw.get("network", {})
+    blocks = raw.get("blocks", {})
+    std = raw.get("standards", {})
+    out = raw.get("output", {})
+    facs = []
+    for i, f in enumerate(raw.get("facilities", [])):
+        key = f"facilities[{i}]"
+        if "source" not in f:
+            raise InputError("a facility entry needs a source", source=where, field=key,
+                             fix="add source = { dataset = '...' } or { path = '...' }")
+        fs = FacilitySource(source=_source(f["source"], f"{key}.source", base_dir),
+                            kind=f.get("kind", "fixed" if "category" in f else "osm"), field=f.get("field"),
+                            map=f.get("map"), category=f.get("category"), categories=f.get("categories"),
+                            name_field=f.get("name_field"))
+        if fs.kind not in ("osm", "field", "fixed"):
+            raise InputError(f"unknown facility kind {fs.kind!r}", source=where, field=f"{key}.kind",
+                             fix="use 'osm' (classify by OSM tags), 'field' (a type column) "
+                             "or 'fixed' (category = ...)")
+        if fs.kind == "field" and not fs.field:
+            raise InputError("kind = 'field' needs the type column", source=where, field=f"{key}.field",
+                             fix="add field = 'landuse_type' (the column holding the type)")
+        if fs.kind == "fixed" and not fs.category:
+            raise InputError("kind = 'fixed' needs a category", source=where, field=f"{key}.category",
+                             fix="add category = 'health' (see data/categories.toml)")
+        facs.append(fs)
+    if "source" not in net and "place" not in net:
+        raise InputError("the study has no street network", source=where, field="network.source",
+                         fix="add [network] source = { path = 'roads.osm.pbf' } or place = 'Xuhui, Shanghai'")
+    return Study(
+        name=str(st["name"]), title=st.get("title", ""), area=area,
+        network=_source(net["source"], "network.source", base_dir) if "source" in net else None,
+        place=net.get("place"),
+        population={k: _source(v, f"population.{k}", base_dir) for k, v in raw.get("population", {}).items()},
+        facilities=facs, profile=std.get("profile", st.get("profile", "shanghai-main-city")),
+        overrides=std.get("overrides", {}), crs=st.get("crs"),
+        network_buffer_m=float(net.get("buffer_m", 1000.0)),
+        facility_max_snap_m=float(net.get("facility_max_snap_m", 250.0)),
+        block_max_snap_m=float(blocks.get("max_snap_m", 500.0)),
+        search_limit_m=float(net.get("search_limit_m", 5000.0)),
+        min_block_area_m2=float(blocks.get("min_area_m2", 500.0)),
+        blocks=_source(blocks["source"], "blocks.source", base_dir) if "source" in blocks else None,
+        block_id_field=blocks.get("id_field"),
+        lang=out.get("lang", "en"), write_map=out.get("map", True), source_file=source_file,
+    )
+
+
+def bundled_studies() -> list[str]:
+    """Names of the studies shipped in ``data/studies``."""
+    return sorted(p.stem for p in (data_dir() / "studies").glob("*.toml"))
+
+
+def load_study(name_or_path: str | Path) -> Study:
+    """Load a study from a TOML file, or a bundled study by name (``"xuhui"``)."""
+    p = Path(name_or_path)
+    if not p.exists() and not p.suffix:
+        p = data_dir() / "studies" / f"{name_or_path}.toml"
+    if not p.exists():
+        raise InputError("study file not found", source=str(name_or_path),
+                         fix="give a path to a study TOML, or one of the bundled studies: "
+                         f"{', '.join(bundled_studies())}")
+    try:
+        with open(p, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", source=str(p), fix="fix the syntax at the line named") from None
+    return study_from_dict(raw, base_dir=str(p.resolve().parent), source_file=str(p))

@@ -1,0 +1,169 @@
+"""Service coverage by network distance.
+
+For each facility category the distance from every block to its nearest
+facility is one single-source Dijkstra from a virtual "super source" joined to
+both end nodes of every facility's edge, with the facility's off-network leg
+and along-edge offset as the joining weights. Block distances then add the
+block's own leg and offset. Facilities on the block's own edge are reached
+directly along that edge. The result equals the shortest path on the network
+with every block and facility inserted as a node, which the tests check
+against networkx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .network import MIN_EDGE_M, WalkNetwork
+from .snapping import Snapped
+
+
+def node_distances(net: WalkNetwork, sources: Snapped, limit: float = np.inf) -> np.ndarray:
+    """Network distance from every node to the nearest source point.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    sources : Snapped
+        Snapped facilities; refused snaps (``ok=False``) are ignored.
+    limit : float
+        Stop searching beyond this many metres (nodes further get ``inf``).
+
+    Returns
+    -------
+    ndarray
+        Metres, one value per node.
+    """
+    n = net.n_nodes
+    s = sources.subset(sources.ok)
+    if len(s) == 0:
+        return np.full(n, np.inf)
+    seed = np.full(n, np.inf)
+    u, v = net.u[s.edge], net.v[s.edge]
+    np.minimum.at(seed, u, s.leg + s.d_u)
+    np.minimum.at(seed, v, s.leg + s.d_v)
+    targets = np.flatnonzero(np.isfinite(seed))
+    base = net.csr
+    # Append one row (the super source) to the CSR arrays instead of rebuilding
+    # the matrix: a copy of the arrays, not a sort. A facility exactly on a node
+    # gets MIN_EDGE_M (1e-6 m) rather than an explicit zero, which csgraph
+    # would read as "no edge".
+    indptr = np.append(base.indptr, base.indptr[-1] + len(targets)).astype(base.indptr.dtype)
+    indices = np.concatenate([base.indices, targets.astype(base.indices.dtype)])
+    data = np.concatenate([base.data, np.maximum(seed[targets], MIN_EDGE_M)])
+    aug = sparse.csr_array((data, indices, indptr), shape=(n + 1, n + 1))
+    dist = csgraph.dijkstra(aug, directed=True, indices=n, limit=limit)
+    d = dist[:n]
+    return d
+
+
+def point_distances(net: WalkNetwork, origins: Snapped, sources: Snapped,
+                    node_dist: np.ndarray | None = None, limit: float = np.inf) -> np.ndarray:
+    """Network distance from each origin point to its nearest source point.
+
+    Includes both off-network legs. Origins that were refused by the snap limit
+    get NaN; origins that cannot reach any source get ``inf``.
+    """
+    if node_dist is None:
+        node_dist = node_distances(net, sources, limit=limit)
+    e = np.where(origins.ok, origins.edge, 0)
+    via_u = node_dist[net.u[e]] + origins.d_u
+    via_v = node_dist[net.v[e]] + origins.d_v
+    best = np.minimum(via_u, via_v)
+    s = sources.subset(sources.ok)
+    if len(s):
+        # Facilities on the origin's own edge are reached along it directly.
+        o = pd.DataFrame({"edge": e, "pos": origins.d_u, "i": np.arange(len(e))})[origins.ok]
+        f = pd.DataFrame({"edge": s.edge, "fpos": s.d_u, "fleg": s.leg})
+        m = o.merge(f, on="edge", how="inner")
+        if len(m):
+            direct = (m["pos"] - m["fpos"]).abs().to_numpy() + m["fleg"].to_numpy()
+            np.minimum.at(best, m["i"].to_numpy(), direct)
+    out = best + origins.leg
+    out[out > limit] = np.inf
+    out[~origins.ok] = np.nan
+    return out
+
+
+@dataclass
+class CategoryRule:
+    """The threshold a category is measured against."""
+
+    category: str
+    max_distance_m: float
+    label: str = ""
+    walker: str = "adult"
+    minutes: float | None = None
+    source: str = ""
+
+
+def coverage(
+    net: WalkNetwork,
+    blocks: gpd.GeoDataFrame,
+    block_snap: Snapped,
+    facility_snaps: Mapping[str, Snapped],
+    rules: Mapping[str, CategoryRule],
+    search_limit_m: float = np.inf,
+) -> pd.DataFrame:
+    """Per-block distance to the nearest facility of each category, and whether it is within reach.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    blocks : GeoDataFrame
+        Blocks; only the index is used (the result is aligned to it).
+    block_snap : Snapped
+        Snapped block representative points, on ``blocks.index``.
+    facility_snaps : mapping of category to Snapped
+        Categories with at least one facility.
+    rules : mapping of category to CategoryRule
+    search_limit_m : float
+        Give up beyond this distance (``inf`` in ``dist_*``), to bound the work.
+
+    Returns
+    -------
+    DataFrame
+        ``dist_<category>_m`` (float, metres) and ``within_<category>`` (bool)
+        for each category present in both ``facility_snaps`` and ``rules``.
+    """
+    cols: dict[str, np.ndarray] = {}
+    for cat, fs in facility_snaps.items():
+        if cat not in rules or not fs.ok.any():
+            continue
+        d = point_distances(net, block_snap, fs, limit=search_limit_m)
+        cols[f"dist_{cat}_m"] = d
+        cols[f"within_{cat}"] = d <= rules[cat].max_distance_m
+    return pd.DataFrame(cols, index=blocks.index)
+
+
+def coverage_rates(blocks: pd.DataFrame, categories: list[str],
+                   pop_cols: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Population-weighted share within reach, per category and population group.
+
+    Blocks whose representative point could not be snapped (NaN distance) are
+    left out of both numerator and denominator and counted separately.
+    """
+    pop_cols = pop_cols or {"total": "population", "65plus": "pop_65plus"}
+    rows = []
+    for cat in categories:
+        d = blocks[f"dist_{cat}_m"].to_numpy()
+        assessed = ~np.isnan(d)
+        within = blocks[f"within_{cat}"].to_numpy(dtype=bool)
+        row = {"category": cat}
+        for key, col in pop_cols.items():
+            if col not in blocks:
+                continue
+            pop = blocks[col].to_numpy(dtype=float)
+            denom = pop[assessed].sum()
+            row[f"covered_{key}"] = float(pop[within & assessed].sum())
+            row[f"rate_{key}"] = float(pop[within & assessed].sum() / denom) if denom > 0 else float("nan")
+            row[f"not_assessed_{key}"] = float(pop[~assessed].sum())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("category") if rows else pd.DataFrame()

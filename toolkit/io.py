@@ -1,0 +1,315 @@
+"""Readers for user and bundled layers: vector files, CSV point tables, JSON records.
+
+Everything read here comes back in WGS84 (EPSG:4326) with the caller's rows in
+file order; GCJ-02 and BD-09 coordinates are converted on import when the
+caller declares them. Projection to the study's metric CRS happens later, in
+one place (:mod:`toolkit.study`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .crs import WGS84, parse_crs, to_wgs84
+from .errors import InputError
+
+#: Column names recognised as longitude / latitude when none are declared.
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "wgs84_lon", "gcj_lon", "bd_lon")
+LAT_NAMES = ("lat", "latitude", "y", "纬度", "wgs84_lat", "gcj_lat", "bd_lat")
+
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".shp", ".fgb", ".gml", ".kml", ".parquet", ".zip"}
+
+
+class DataWarning(UserWarning):
+    """Something in the input was repaired or dropped; the run goes on and reports it."""
+
+
+def _name(path: str | os.PathLike) -> str:
+    return str(path)
+
+
+def read_layer(
+    path: str | os.PathLike,
+    *,
+    crs: Any = None,
+    layer: str | None = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    encoding: str | None = None,
+    records: str | None = None,
+    where: dict[str, Any] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read any supported layer into WGS84.
+
+    Parameters
+    ----------
+    path : path-like
+        GPKG, GeoJSON, Shapefile (and anything else pyogrio reads), a CSV point
+        table, or a JSON file of records with lon/lat fields.
+    crs : str or int, optional
+        Declared CRS of the coordinates; overrides what the file claims.
+        ``"gcj02"`` and ``"bd09"`` are converted to WGS84.
+    layer : str, optional
+        Layer name in a multi-layer file.
+    lon, lat : str, optional
+        Coordinate columns of a CSV / JSON records table.
+    encoding : str, optional
+        Text encoding of a CSV; UTF-8 then GB18030 (a superset of GBK) are
+        tried when omitted.
+    records : str, optional
+        For JSON that is not GeoJSON: the key holding the list of records.
+    where : dict, optional
+        Keep rows whose column equals the value (or is in the list of values).
+
+    Returns
+    -------
+    GeoDataFrame
+        In EPSG:4326.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", source=_name(p), fix="check the path in the study config")
+    suffix = p.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        gdf = read_csv_points(p, crs=crs, lon=lon, lat=lat, encoding=encoding)
+    elif (suffix == ".json" and records is not None) or (suffix == ".json" and _is_records_json(p)):
+        gdf = read_json_records(p, crs=crs, lon=lon, lat=lat, records=records)
+    else:
+        gdf = read_vector(p, crs=crs, layer=layer)
+    if where:
+        gdf = filter_rows(gdf, where, source=_name(p))
+    return gdf
+
+
+def _is_records_json(p: Path) -> bool:
+    with open(p, "rb") as f:
+        head = f.read(4096)
+    return b'"FeatureCollection"' not in head and b'"Feature"' not in head
+
+
+def filter_rows(gdf: gpd.GeoDataFrame, where: dict[str, Any], *, source: str) -> gpd.GeoDataFrame:
+    """Keep rows matching every ``column: value(s)`` condition."""
+    mask = np.ones(len(gdf), dtype=bool)
+    for col, val in where.items():
+        if col not in gdf.columns:
+            raise InputError(f"column {col!r} used in a filter does not exist", source=source,
+                             field=col, fix=f"use one of: {', '.join(map(str, gdf.columns[:30]))}")
+        vals = val if isinstance(val, list | tuple | set) else [val]
+        mask &= gdf[col].isin(vals).to_numpy()
+    return gdf.loc[mask]
+
+
+def read_vector(path: str | os.PathLike, *, crs: Any = None, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file with pyogrio, repair invalid geometries, return WGS84."""
+    p = Path(path)
+    try:
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+    except Exception as exc:
+        raise InputError(f"cannot read the layer: {exc}", source=_name(p), field=layer,
+                         fix="check that the file is a valid GPKG/GeoJSON/Shapefile") from None
+    if len(gdf) == 0:
+        raise InputError("the layer is empty (no features)", source=_name(p), field=layer,
+                         fix="export the layer again with its features, or remove it from the study")
+    gdf = drop_empty_geometries(gdf, source=_name(p))
+    gdf = repair_geometries(gdf, source=_name(p))
+    return to_wgs84(gdf, crs, source=_name(p))
+
+
+def drop_empty_geometries(gdf: gpd.GeoDataFrame, *, source: str) -> gpd.GeoDataFrame:
+    """Drop rows with missing or empty geometry, warning with their row numbers."""
+    bad = gdf.geometry.isna().to_numpy() | gdf.geometry.is_empty.to_numpy()
+    if bad.all():
+        raise InputError("every feature has an empty geometry", source=source, field="geometry",
+                         fix="check the export: the geometry column is empty")
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        warnings.warn(f"{source}: dropped {bad.sum()} features with empty geometry (rows {_rows(rows)})",
+                      DataWarning, stacklevel=3)
+        gdf = gdf.loc[~bad]
+    return gdf
+
+
+def repair_geometries(gdf: gpd.GeoDataFrame, *, source: str) -> gpd.GeoDataFrame:
+    """Repair invalid (e.g. self-intersecting) polygons with ``make_valid`` and report them."""
+    valid = gdf.geometry.is_valid.to_numpy()
+    if valid.all():
+        return gdf
+    rows = np.flatnonzero(~valid)
+    reasons = shapely.is_valid_reason(gdf.geometry.values[rows])
+    warnings.warn(
+        f"{source}: repaired {len(rows)} invalid geometries (rows {_rows(rows)}; first: {reasons[0]})",
+        DataWarning, stacklevel=3,
+    )
+    gdf = gdf.copy()
+    orig = np.asarray(gdf.geometry.values[rows])
+    fixed = shapely.make_valid(orig)
+    # make_valid may return a GeometryCollection of polygons and stray lines; a
+    # polygon stays polygonal so areas and overlays keep their meaning.
+    was_poly = np.isin(shapely.get_type_id(orig), [3, 6])
+    fixed = np.array([_polygonal(g) if p else g for g, p in zip(fixed, was_poly, strict=True)], dtype=object)
+    gdf.geometry.values[rows] = fixed
+    return gdf
+
+
+def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in getattr(g, "geoms", [g]) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else g
+
+
+def _rows(rows: np.ndarray, n: int = 10) -> str:
+    s = ", ".join(str(int(r)) for r in rows[:n])
+    return s + (", ..." if len(rows) > n else "")
+
+
+def _read_text_table(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+    encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
+    last: Exception | None = None
+    for enc in encodings:
+        try:
+            df = pd.read_csv(p, encoding=enc, sep=None if p.suffix.lower() == ".txt" else ",",
+                             engine="python" if p.suffix.lower() == ".txt" else "c")
+            return df, enc
+        except UnicodeDecodeError as exc:
+            last = exc
+        except pd.errors.EmptyDataError:
+            raise InputError("the CSV file is empty", source=str(p),
+                             fix="export the table again with a header row and data") from None
+    raise InputError(f"cannot decode the CSV as {' or '.join(encodings)} ({last})", source=str(p),
+                     field="encoding", fix="declare encoding = 'gbk' or 'utf-8' in the study config")
+
+
+def _pick(columns: list[str], wanted: str | None, names: tuple[str, ...], what: str, p: Path) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise InputError(f"the {what} column {wanted!r} does not exist", source=str(p), field=wanted,
+                             fix=f"name one of the columns: {', '.join(columns)}")
+        return wanted
+    lower = {c.strip().lower(): c for c in columns}
+    for n in names:
+        if n in lower:
+            return lower[n]
+    raise InputError(f"no {what} column found", source=str(p), field=what,
+                     fix=f"name it with {what} = '...' in the config; columns are: {', '.join(columns)}")
+
+
+def points_from_table(
+    df: pd.DataFrame,
+    *,
+    source: str,
+    crs: Any = None,
+    lon: str | None = None,
+    lat: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Validate lon/lat columns of a table and build WGS84 points.
+
+    Swapped columns and out-of-range values are errors naming the rows,
+    because a silently misplaced point is worse than no point.
+    """
+    p = Path(source)
+    cols = [str(c) for c in df.columns]
+    df.columns = cols
+    lon_c = _pick(cols, lon, LON_NAMES, "lon", p)
+    lat_c = _pick(cols, lat, LAT_NAMES, "lat", p)
+    x = pd.to_numeric(df[lon_c], errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(df[lat_c], errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(x) | np.isnan(y)
+    if bad.all():
+        raise InputError("no row has numeric coordinates", source=source, field=f"{lon_c}/{lat_c}",
+                         fix="check the coordinate columns hold decimal degrees")
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        warnings.warn(f"{source}: dropped {bad.sum()} rows without numeric {lon_c}/{lat_c} "
+                      f"(data rows {_rows(rows + 1)})", DataWarning, stacklevel=3)
+    ok = ~bad
+    declared = parse_crs(crs, source=source) if crs is not None else parse_crs(WGS84)
+    geographic = isinstance(declared, str) or declared.is_geographic
+    if geographic:
+        xv, yv = x[ok], y[ok]
+        lat_out = np.abs(yv) > 90
+        lon_fits_lat = np.abs(xv) <= 90
+        if lat_out.any() and lon_fits_lat[lat_out].all() and (np.abs(yv) <= 180).all():
+            rows = np.flatnonzero(ok)[lat_out]
+            raise InputError(
+                f"latitude values above 90 in {lat_out.sum()} rows (data rows {_rows(rows + 1)}): "
+                f"the {lon_c!r} and {lat_c!r} columns look swapped",
+                source=source, field=f"{lon_c}/{lat_c}",
+                fix=f"declare lon = '{lat_c}' and lat = '{lon_c}' in the config, or swap the columns",
+            )
+        out = (np.abs(xv) > 180) | (np.abs(yv) > 90)
+        if out.any():
+            rows = np.flatnonzero(ok)[out]
+            raise InputError(
+                f"{out.sum()} rows have coordinates out of range (data rows {_rows(rows + 1)}, "
+                f"e.g. lon={xv[out][0]}, lat={yv[out][0]})",
+                source=source, field=f"{lon_c}/{lat_c}",
+                fix="coordinates must be decimal degrees; if they are projected metres, declare their crs",
+            )
+    gdf = gpd.GeoDataFrame(df.loc[ok].drop(columns=[lon_c, lat_c]),
+                           geometry=gpd.points_from_xy(x[ok], y[ok]), crs=None)
+    if isinstance(declared, str):
+        return to_wgs84(gdf, declared, source=source)
+    return to_wgs84(gdf.set_crs(declared), source=source)
+
+
+def read_csv_points(
+    path: str | os.PathLike,
+    *,
+    crs: Any = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a CSV of points (UTF-8 or GBK/GB18030) into WGS84.
+
+    The encoding actually used is stored in ``gdf.attrs["encoding"]``.
+    """
+    p = Path(path)
+    df, enc = _read_text_table(p, encoding)
+    if len(df) == 0:
+        raise InputError("the CSV has a header but no rows", source=str(p),
+                         fix="export the table again with its data")
+    gdf = points_from_table(df, source=str(p), crs=crs, lon=lon, lat=lat)
+    gdf.attrs["encoding"] = enc
+    return gdf
+
+
+def read_json_records(
+    path: str | os.PathLike,
+    *,
+    crs: Any = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    records: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a JSON file holding a list of records with lon/lat fields (strings allowed)."""
+    p = Path(path)
+    with open(p, encoding="utf-8-sig") as f:
+        raw = json.load(f)
+    if records is not None:
+        if not isinstance(raw, dict) or records not in raw:
+            raise InputError(f"no key {records!r} in the JSON", source=str(p), field="records",
+                             fix="name the key that holds the list of records")
+        rows = raw[records]
+    elif isinstance(raw, list):
+        rows = raw
+    else:
+        lists = [k for k, v in raw.items() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise InputError("cannot tell which key holds the records", source=str(p), field="records",
+                             fix=f"declare records = one of {lists}")
+        rows = raw[lists[0]]
+    if not rows:
+        raise InputError("the JSON holds no records", source=str(p), fix="check the export")
+    df = pd.DataFrame.from_records(rows)
+    return points_from_table(df, source=str(p), crs=crs, lon=lon, lat=lat)

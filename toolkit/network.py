@@ -1,0 +1,270 @@
+"""The walking network held as arrays: node coordinates, an edge list and a CSR matrix.
+
+NetworkX is convenient for building graphs but far too slow for a million-node
+city; every computation here runs on numpy arrays and ``scipy.sparse.csgraph``.
+Edges keep their geometry for snapping and mapping; the CSR matrix keeps, for
+each pair of nodes, only the shortest of any parallel edges (building a sparse
+matrix from an edge list would otherwise *sum* duplicates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .crs import ensure_projected
+from .errors import InputError
+
+#: Lengths below this are raised to it so that zero-length edges survive in the
+#: sparse matrix (an explicit zero would be indistinguishable from "no edge").
+MIN_EDGE_M = 1e-6
+
+
+@dataclass(eq=False)
+class WalkNetwork:
+    """An undirected walking network in a projected, metric CRS.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Node coordinates in ``crs`` (metres).
+    u, v : ndarray of int
+        Edge end nodes, as positions into ``x``/``y``.
+    length : ndarray of float
+        Edge lengths in metres.
+    crs : pyproj.CRS
+        A projected CRS with metre units; geographic CRSs are refused.
+    geometry : ndarray of LineString, optional
+        Edge geometries from ``u`` to ``v``; straight segments when omitted.
+    node_id : ndarray, optional
+        External node ids (e.g. OSM ids); positions when omitted.
+    edge_attrs : DataFrame, optional
+        Extra per-edge columns (``highway``, ``name``, ``osmid``...).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    crs: pyproj.CRS
+    geometry: np.ndarray | None = None
+    node_id: np.ndarray | None = None
+    edge_attrs: pd.DataFrame | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.crs = pyproj.CRS.from_user_input(self.crs)
+        ensure_projected(self.crs, "the walking network")
+        self.x = np.asarray(self.x, dtype=float)
+        self.y = np.asarray(self.y, dtype=float)
+        self.u = np.asarray(self.u, dtype=np.int64)
+        self.v = np.asarray(self.v, dtype=np.int64)
+        self.length = np.maximum(np.asarray(self.length, dtype=float), MIN_EDGE_M)
+        n = len(self.x)
+        if len(self.u) and (self.u.max() >= n or self.v.max() >= n or min(self.u.min(), self.v.min()) < 0):
+            raise InputError("edge end nodes out of range", field="u/v",
+                             fix="u and v must index into the node arrays")
+        if self.node_id is None:
+            self.node_id = np.arange(n)
+        if self.edge_attrs is not None:
+            self.edge_attrs = self.edge_attrs.reset_index(drop=True)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.x)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges (parallel edges counted separately)."""
+        return len(self.u)
+
+    # ------------------------------------------------------------ structures
+    @cached_property
+    def edge_geometry(self) -> np.ndarray:
+        """Edge LineStrings (built as straight segments when none were given)."""
+        if self.geometry is not None:
+            return np.asarray(self.geometry)
+        coords = np.empty((self.n_edges, 2, 2))
+        coords[:, 0, 0], coords[:, 0, 1] = self.x[self.u], self.y[self.u]
+        coords[:, 1, 0], coords[:, 1, 1] = self.x[self.v], self.y[self.v]
+        return shapely.linestrings(coords)
+
+    @cached_property
+    def csr(self) -> sparse.csr_array:
+        """Symmetric CSR adjacency; parallel edges reduced to the shortest."""
+        n = self.n_nodes
+        keep = self.u != self.v  # self-loops never shorten a path
+        a = np.concatenate([self.u[keep], self.v[keep]])
+        b = np.concatenate([self.v[keep], self.u[keep]])
+        w = np.concatenate([self.length[keep], self.length[keep]])
+        # Sort by (row, col, weight) and keep the first of each (row, col):
+        # the minimum, where coo->csr conversion would have summed them.
+        order = np.lexsort((w, b, a))
+        a, b, w = a[order], b[order], w[order]
+        first = np.ones(len(a), dtype=bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        a, b, w = a[first], b[first], w[first]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(a, minlength=n), out=indptr[1:])
+        return sparse.csr_array((w, b.astype(np.int32 if n < 2**31 else np.int64), indptr), shape=(n, n))
+
+    @cached_property
+    def component(self) -> np.ndarray:
+        """Connected-component label per node, 0 being the largest component."""
+        _, labels = csgraph.connected_components(self.csr, directed=False)
+        sizes = np.bincount(labels)
+        rank = np.empty_like(sizes)
+        rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+        return rank[labels]
+
+    def islands(self) -> dict[str, Any]:
+        """Summary of disconnected parts: they are kept and reported, never dropped."""
+        comp = self.component
+        n_comp = int(comp.max()) + 1 if len(comp) else 0
+        edge_comp = comp[self.u]
+        off = edge_comp != 0
+        return {
+            "components": n_comp,
+            "nodes_outside_main": int((comp != 0).sum()),
+            "edges_outside_main": int(off.sum()),
+            "length_outside_main_m": round(float(self.length[off].sum()), 1),
+        }
+
+    def streets(self) -> gpd.GeoDataFrame:
+        """The edges as a GeoDataFrame (``edge_id``, ``u``, ``v``, ``length_m``...)."""
+        df = pd.DataFrame({
+            "edge_id": np.arange(self.n_edges),
+            "u": self.node_id[self.u],
+            "v": self.node_id[self.v],
+            "length_m": self.length,
+            "component": self.component[self.u],
+        })
+        if self.edge_attrs is not None:
+            df = pd.concat([df, self.edge_attrs], axis=1)
+        return gpd.GeoDataFrame(df, geometry=self.edge_geometry, crs=self.crs)
+
+    def nodes(self) -> gpd.GeoDataFrame:
+        """The nodes as a GeoDataFrame with their degree."""
+        deg = np.bincount(np.concatenate([self.u, self.v]), minlength=self.n_nodes)
+        return gpd.GeoDataFrame({"node_id": self.node_id, "degree": deg, "component": self.component},
+                                geometry=gpd.points_from_xy(self.x, self.y), crs=self.crs)
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index over edge geometries."""
+        return shapely.STRtree(self.edge_geometry)
+
+    def to_networkx(self) -> nx.MultiGraph:
+        """An undirected networkx MultiGraph with ``length`` on every edge (for checks and peers)."""
+        G = nx.MultiGraph()
+        G.add_nodes_from((i, {"x": self.x[i], "y": self.y[i]}) for i in range(self.n_nodes))
+        G.add_edges_from((int(a), int(b), {"length": float(w)})
+                         for a, b, w in zip(self.u, self.v, self.length, strict=True))
+        return G
+
+
+def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
+                       area: shapely.Geometry | None = None) -> WalkNetwork:
+    """Build a :class:`WalkNetwork` from an osmnx graph (as read from OSM).
+
+    Non-walkable edges (motorways...) are removed, the graph is simplified with
+    osmnx, projected to ``crs`` and reduced to one undirected edge per way
+    segment. Edge lengths are measured on the projected geometry.
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        Unsimplified osmnx graph in WGS84.
+    crs : CRS-like
+        The study's metric CRS.
+    simplify : bool
+        Merge chains of degree-2 nodes into single edges (osmnx ``simplify_graph``).
+    area : shapely geometry, optional
+        WGS84 polygon; only edges intersecting it (plus their nodes) are kept.
+    """
+    import osmnx as ox
+
+    from .osm import walkable_subgraph
+
+    crs = pyproj.CRS.from_user_input(crs)
+    ensure_projected(crs, "the network CRS")
+    G, removed = walkable_subgraph(G)
+    if area is not None:
+        xs = np.array([d["x"] for _, d in G.nodes(data=True)])
+        ys = np.array([d["y"] for _, d in G.nodes(data=True)])
+        shapely.prepare(area)
+        inside = shapely.contains_xy(area, xs, ys)
+        keep = {n for n, ok in zip(G.nodes, inside, strict=True) if ok}
+        # keep every edge with at least one end inside so boundary streets stay whole
+        sub = [(u, v, k) for u, v, k in G.edges(keys=True) if u in keep or v in keep]
+        G = G.edge_subgraph(sub).copy()
+    if G.number_of_edges() == 0:
+        raise InputError("no walkable street lies in the study area", field="network",
+                         fix="check that the OSM file covers the study area")
+    if simplify:
+        G = ox.simplify_graph(G)
+    G = ox.project_graph(G, to_crs=crs)
+    nodes, edges = ox.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    edges = edges.reset_index()
+    # A bidirectional graph stores each way segment twice (u->v and v->u):
+    # keep one copy per undirected segment, but keep genuinely parallel ways.
+    lo = np.minimum(edges["u"].to_numpy(), edges["v"].to_numpy())
+    hi = np.maximum(edges["u"].to_numpy(), edges["v"].to_numpy())
+    geom_len = shapely.length(edges.geometry.values)
+    key = pd.DataFrame({"lo": lo, "hi": hi, "osmid": edges["osmid"].astype(str), "len": np.round(geom_len, 2)})
+    first = ~key.duplicated()
+    edges = edges.loc[first.to_numpy()].reset_index(drop=True)
+    geom_len = geom_len[first.to_numpy()]
+    pos = pd.Series(np.arange(len(nodes)), index=nodes.index)
+    u = pos.loc[edges["u"]].to_numpy()
+    v = pos.loc[edges["v"]].to_numpy()
+    attrs = pd.DataFrame({c: edges[c].map(_flat) if c in edges else None for c in ("osmid", "highway", "name")})
+    net = WalkNetwork(x=nodes["x"].to_numpy(), y=nodes["y"].to_numpy(), u=u, v=v, length=geom_len,
+                      crs=crs, geometry=np.asarray(edges.geometry.values), node_id=nodes.index.to_numpy(),
+                      edge_attrs=attrs)
+    net.info["removed_not_walkable"] = removed
+    net.info.update(net.islands())
+    return net
+
+
+def _flat(v: Any) -> Any:
+    # osmnx lists values of merged ways; GeoPackage columns need scalars.
+    if isinstance(v, list):
+        return ";".join(dict.fromkeys(str(x) for x in v))
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return str(v)
+
+
+def grid_network(n_side: int, spacing: float = 100.0, crs: Any = "EPSG:32651",
+                 origin: tuple[float, float] = (350_000.0, 3_450_000.0), jitter: float = 0.0,
+                 seed: int = 0) -> WalkNetwork:
+    """A synthetic square street grid of ``n_side**2`` nodes (for tests and benchmarks).
+
+    ``jitter`` > 0 perturbs node positions (in metres) so lengths are not all equal.
+    """
+    rng = np.random.default_rng(seed)
+    ii, jj = np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="ij")
+    x = origin[0] + jj.ravel() * spacing
+    y = origin[1] + ii.ravel() * spacing
+    if jitter:
+        x = x + rng.uniform(-jitter, jitter, x.size)
+        y = y + rng.uniform(-jitter, jitter, y.size)
+    idx = np.arange(n_side * n_side).reshape(n_side, n_side)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    length = np.hypot(x[u] - x[v], y[u] - y[v])
+    return WalkNetwork(x=x, y=y, u=u, v=v, length=length, crs=crs)

@@ -1,0 +1,362 @@
+"""The coverage pipeline, step by step.
+
+Each step is a public function a notebook can call on its own; :func:`run_study`
+chains them, times them and collects every repair or refusal into the result,
+and the CLI is a thin layer over :func:`run_study`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import rasterio
+import shapely
+
+from .blocks import enclosed_blocks, user_blocks
+from .config import Study
+from .coverage import coverage, coverage_rates
+from .crs import WGS84, parse_crs, to_wgs84, utm_crs_for
+from .errors import InputError
+from .facilities import classify_field, classify_osm, combine, facilities_from
+from .io import DataWarning, read_layer
+from .network import WalkNetwork, network_from_osmnx
+from .osm import graph_from_place, read_osm_graph, read_osm_nodes
+from .population import population_per_block
+from .snapping import snap_points
+from .standards import Profile, categories, load_profile
+
+log = logging.getLogger("toolkit")
+
+
+# --------------------------------------------------------------------- area
+def study_area(study: Study) -> gpd.GeoDataFrame:
+    """The study area as a one-row WGS84 GeoDataFrame (before clipping to the data)."""
+    a = study.area
+    if a.polygon is not None:
+        g = read_layer(a.polygon.resolve(), **a.polygon.reader_options())
+        label = a.polygon.label()
+    elif a.boundaries is not None:
+        src = a.boundaries.resolve()
+        g = read_layer(src, **a.boundaries.reader_options())
+        if a.name_field not in g.columns:
+            raise InputError(f"name field {a.name_field!r} not in the boundaries layer", source=str(src),
+                             field="area.name_field", fix=f"use one of: {', '.join(map(str, g.columns))}")
+        hit = g[g[a.name_field].astype(str) == str(a.name)]
+        if hit.empty:
+            raise InputError(f"no boundary named {a.name!r}", source=str(src), field="area.name",
+                             fix=f"use one of: {', '.join(g[a.name_field].astype(str).tolist()[:40])}")
+        g = hit
+        label = f"{a.name} ({a.boundaries.label()})"
+    else:
+        x0, y0, x1, y1 = a.bbox  # type: ignore[misc]
+        if not (x0 < x1 and y0 < y1):
+            raise InputError("bbox must be [x_min, y_min, x_max, y_max] with min < max", field="area.bbox",
+                             fix="e.g. bbox = [121.40, 31.15, 121.48, 31.22]")
+        g = to_wgs84(gpd.GeoDataFrame(geometry=[shapely.box(x0, y0, x1, y1)], crs=None), a.bbox_crs,
+                     source="area.bbox")
+        label = f"bbox {a.bbox}"
+    geom = shapely.make_valid(shapely.union_all(np.asarray(g.geometry.values)))
+    return gpd.GeoDataFrame({"name": [label]}, geometry=[geom], crs=WGS84)
+
+
+def analysis_crs(study: Study, area_wgs84: shapely.Geometry) -> pyproj.CRS:
+    """The study's metric CRS: the configured one, else the UTM zone of the area."""
+    if study.crs:
+        crs = parse_crs(study.crs, field="study.crs")
+        if isinstance(crs, str) or not crs.is_projected:
+            raise InputError(f"study.crs {study.crs!r} is not a projected CRS", field="study.crs",
+                             fix="use a metric CRS such as 'EPSG:32651', or leave it out for the UTM zone")
+        return crs
+    return utm_crs_for(area_wgs84)
+
+
+def raster_footprint(path: str) -> shapely.Geometry:
+    """WGS84 polygon of a raster's extent."""
+    with rasterio.open(path) as src:
+        b = src.bounds
+        crs = src.crs
+    return gpd.GeoSeries([shapely.box(*b)], crs=crs).to_crs(WGS84).iloc[0]
+
+
+# ------------------------------------------------------------------ network
+def load_network(study: Study, area_wgs84: shapely.Geometry, crs: Any) -> WalkNetwork:
+    """Read the OSM streets (file or place), keep the walkable ones near the area, as a WalkNetwork."""
+    if study.network is not None:
+        G = read_osm_graph(study.network.resolve())
+    else:
+        G = graph_from_place(str(study.place))
+    crs = pyproj.CRS.from_user_input(crs)
+    area_m = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(crs).iloc[0]
+    keep = gpd.GeoSeries([area_m.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
+    return network_from_osmnx(G, crs, area=keep)
+
+
+# ------------------------------------------------------------------- blocks
+def build_blocks(study: Study, net: WalkNetwork, area: shapely.Geometry) -> gpd.GeoDataFrame:
+    """Street-enclosed blocks (or the user's parcels) inside the projected study ``area``."""
+    if study.blocks is not None:
+        g = read_layer(study.blocks.resolve(), **study.blocks.reader_options()).to_crs(net.crs)
+        return user_blocks(g, area, id_field=study.block_id_field, min_area_m2=study.min_block_area_m2,
+                           source=study.blocks.label())
+    return enclosed_blocks(net.streets(), area, min_area_m2=study.min_block_area_m2)
+
+
+# --------------------------------------------------------------- facilities
+def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tuple[gpd.GeoDataFrame, dict]:
+    """All facilities of the study, classified, projected and limited to the reachable area.
+
+    Returns the facilities and a report: per source, how many rows were read,
+    classified and kept.
+    """
+    parts, report = [], []
+    shapely.prepare(reach_wgs84)
+    for fs in study.facilities:
+        path = fs.source.resolve()
+        label = fs.source.label()
+        suffix = path.name.lower()
+        if fs.kind == "osm" and suffix.endswith((".osm", ".osm.bz2", ".osm.pbf", ".pbf")):
+            keys = sorted({r.split("&")[0].split("=")[0] for c in (fs.categories or categories())
+                           for r in categories()[c].osm})
+            raw = read_osm_nodes(path, tuple(keys)) if keys else gpd.GeoDataFrame(geometry=[], crs=WGS84)
+        else:
+            raw = read_layer(path, **fs.source.reader_options())
+        only = fs.categories
+        if only:
+            bad = set(only) - set(categories())
+            if bad:
+                raise InputError(f"unknown categories {sorted(bad)}", source=study.source_file,
+                                 field="facilities.categories",
+                                 fix=f"use: {', '.join(categories())}")
+        if fs.kind == "osm":
+            cat = classify_osm(raw, only)
+        elif fs.kind == "field":
+            cat = classify_field(raw, fs.field or "", fs.map, only, source=label)
+        else:
+            if fs.category not in categories():
+                raise InputError(f"unknown category {fs.category!r}", source=study.source_file,
+                                 field="facilities.category", fix=f"use: {', '.join(categories())}")
+            cat = pd.Series(fs.category, index=raw.index, dtype="string")
+        fac = facilities_from(raw, cat, source=label, name_field=fs.name_field)
+        inside = shapely.contains(reach_wgs84, np.asarray(fac.geometry.values))
+        report.append({"source": label, "rows": len(raw), "classified": len(fac),
+                       "kept_in_reach": int(inside.sum()),
+                       "by_category": fac[inside]["category"].value_counts().to_dict()})
+        parts.append(fac[inside])
+    return combine(parts, crs), {"sources": report}
+
+
+# ---------------------------------------------------------------- the result
+@dataclass
+class StudyResult:
+    """Everything a run produced. ``blocks``, ``facilities`` and ``streets`` are GeoDataFrames."""
+
+    study: Study
+    profile: Profile
+    crs: pyproj.CRS
+    area: gpd.GeoDataFrame
+    network: WalkNetwork
+    blocks: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    rates: pd.DataFrame
+    categories: list[str]
+    no_data: list[str]
+    population_balance: dict[str, dict[str, float]]
+    inputs: list[dict[str, str]]
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def streets(self) -> gpd.GeoDataFrame:
+        """The walking network's edges."""
+        return self.network.streets()
+
+    def summary(self) -> pd.DataFrame:
+        """Coverage rate per category (total and 65+), thresholds and facility counts."""
+        cats = categories()
+        rows = []
+        for c in self.profile.categories:
+            rule = self.profile.rule(c)
+            n = int((self.facilities["category"] == c).sum()) if len(self.facilities) else 0
+            row = {"category": c, "label": cats[c].label(self.study.lang), "threshold_m": round(rule.max_distance_m),
+                   "facilities": n}
+            if c in self.rates.index:
+                row["rate_total"] = self.rates.loc[c, "rate_total"]
+                row["rate_65plus"] = self.rates.loc[c].get("rate_65plus", np.nan)
+                row["status"] = "measured"
+            else:
+                row["rate_total"] = row["rate_65plus"] = np.nan
+                row["status"] = "no data"
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("category")
+
+    def plot(self, category: str | None = None, ax=None, **kwargs):
+        """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach)."""
+        col = f"dist_{category}_m" if category else "n_within"
+        cmap = kwargs.pop("cmap", "viridis_r" if category else "viridis")
+        ax = self.blocks.plot(column=col, legend=True, ax=ax, cmap=cmap,
+                              missing_kwds={"color": "lightgrey"}, **kwargs)
+        if category:
+            self.facilities[self.facilities["category"] == category].plot(ax=ax, color="red", markersize=6)
+        ax.set_title(f"{self.study.name}: {col}")
+        return ax
+
+    def save(self, out_dir: str, **kwargs) -> Any:
+        """Write the GeoPackage, map and run.json to ``out_dir/<study>`` (see :func:`toolkit.export.write_outputs`)."""
+        from .export import write_outputs
+
+        return write_outputs(self, out_dir, **kwargs)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str, progress: Callable[[str], None] | None) -> Iterator[None]:
+    if progress:
+        progress(step)
+    t = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - t, 3)
+    log.info("%s: %.2f s", step, timings[step])
+
+
+def run_study(study: Study, progress: Callable[[str], None] | None = None) -> StudyResult:
+    """Run the whole coverage study and return its result (nothing is written).
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`toolkit.load_study` or built in Python.
+    progress : callable, optional
+        Called with each step's name as it starts (the CLI shows a spinner).
+    """
+    timings: dict[str, float] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        result = _run(study, timings, progress)
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    for w in caught:
+        if not issubclass(w.category, DataWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    result.notes = notes + result.notes
+    return result
+
+
+def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
+    notes: list[str] = []
+    details: dict[str, Any] = {}
+    with _timed(timings, "standards", progress):
+        profile = load_profile(study.profile, study.overrides)
+    with _timed(timings, "area", progress):
+        area_w = study_area(study)
+        geom_w = area_w.geometry.iloc[0]
+        crs = analysis_crs(study, geom_w)
+    with _timed(timings, "network", progress):
+        net = load_network(study, geom_w, crs)
+        details["network"] = {"nodes": net.n_nodes, "edges": net.n_edges, **net.info}
+        if net.info.get("components", 1) > 1:
+            notes.append(f"the walking network has {net.info['components']} disconnected parts; "
+                         f"{net.info['nodes_outside_main']} nodes lie outside the main one "
+                         "(kept, see streets.component)")
+    if study.area.clip_to_data:
+        with _timed(timings, "clip", progress):
+            hull_m = shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))
+            hull = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
+            extent = hull
+            for src in study.population.values():
+                extent = shapely.intersection(extent, raster_footprint(str(src.resolve())))
+            before = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
+            geom_w = shapely.intersection(geom_w, extent)
+            after = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
+            if after < before * 0.999:
+                notes.append(f"study area clipped to the data extent: {after / 1e6:.2f} of {before / 1e6:.2f} km2 kept")
+            details["area_km2_before_clip"] = round(before / 1e6, 3)
+    area_w = gpd.GeoDataFrame({"name": area_w["name"]}, geometry=[geom_w], crs=WGS84)
+    area_m = area_w.to_crs(crs)
+    area_geom = area_m.geometry.iloc[0]
+    details["area_km2"] = round(area_geom.area / 1e6, 3)
+    with _timed(timings, "blocks", progress):
+        blocks = build_blocks(study, net, area_geom)
+        details["blocks"] = {"count": len(blocks), "dropped_slivers": blocks.attrs.get("dropped_slivers", 0)}
+    with _timed(timings, "population", progress):
+        balance: dict[str, dict[str, float]] = {}
+        if study.population:
+            rasters = {k: s.resolve() for k, s in study.population.items()}
+            pop, balance = population_per_block(blocks, area_geom, rasters)
+            blocks = blocks.join(pop)
+        else:
+            notes.append("no population source: coverage rates are by block count, not people")
+            blocks["population"] = 1.0
+    with _timed(timings, "facilities", progress):
+        reach = gpd.GeoSeries([area_geom.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
+        fac, fac_report = load_facilities(study, crs, reach)
+        details["facilities"] = fac_report
+    with _timed(timings, "snapping", progress):
+        bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m)
+        fsnap = snap_points(net, fac.geometry, max_snap_m=study.facility_max_snap_m)
+        fac["snap_leg_m"] = np.round(fsnap.leg, 2)
+        fac["snapped"] = fsnap.ok
+        refused = fac.loc[~fsnap.ok]
+        if len(refused):
+            ids = ", ".join(map(str, refused["facility_id"][:10])) + (", ..." if len(refused) > 10 else "")
+            notes.append(f"{len(refused)} facilities lie more than {study.facility_max_snap_m:.0f} m from any "
+                         f"walkable street and were not used (facility_id {ids})")
+        if (~bsnap.ok).any():
+            notes.append(f"{int((~bsnap.ok).sum())} blocks lie more than {study.block_max_snap_m:.0f} m from "
+                         "any street: their distances are left empty and they are not counted in coverage rates")
+        blocks["snap_leg_m"] = np.round(bsnap.leg, 2)
+    with _timed(timings, "coverage", progress):
+        rules = profile.rules()
+        snaps = {}
+        for c in rules:
+            m = (fac["category"] == c).to_numpy()
+            if m.any() and fsnap.ok[m].any():
+                snaps[c] = fsnap.subset(m)
+        cov = coverage(net, blocks, bsnap, snaps, rules, search_limit_m=study.search_limit_m)
+        measured = [c for c in rules if c in snaps]
+        no_data = [c for c in rules if c not in snaps]
+        blocks = blocks.join(cov)
+        within = [f"within_{c}" for c in measured]
+        blocks["n_within"] = blocks[within].sum(axis=1).astype(int) if within else 0
+        blocks["n_measured"] = len(measured)
+        rates = coverage_rates(blocks, measured)
+    inputs = _inputs(study)
+    return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
+                       facilities=fac, rates=rates, categories=measured, no_data=no_data,
+                       population_balance=balance, inputs=inputs, timings=timings, notes=notes, details=details)
+
+
+def _inputs(study: Study) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    srcs = [("network", study.network), ("area", study.area.boundaries or study.area.polygon),
+            ("blocks", study.blocks)]
+    srcs += [(f"population.{k}", s) for k, s in study.population.items()]
+    srcs += [(f"facilities[{i}]", f.source) for i, f in enumerate(study.facilities)]
+    for role, s in srcs:
+        if s is None:
+            continue
+        p = str(s.resolve())
+        if p in seen:
+            seen[p]["role"] += f", {role}"
+            continue
+        seen[p] = {"role": role, "source": s.label(), "file": p, "sha256": s.checksum()}
+    return list(seen.values())
+
+
+def summary_text(result: StudyResult) -> str:
+    """A plain-text summary (used by the CLI when rich is unavailable and in tests)."""
+    s = result.summary()
+    lines = [f"{'category':<20}{'threshold':>10}{'facilities':>11}{'total':>8}{'65+':>8}  status"]
+    for c, r in s.iterrows():
+        tot = "-" if np.isnan(r["rate_total"]) else f"{r['rate_total']:.1%}"
+        old = "-" if np.isnan(r["rate_65plus"]) else f"{r['rate_65plus']:.1%}"
+        lines.append(f"{c:<20}{r['threshold_m']:>8} m{r['facilities']:>11}{tot:>8}{old:>8}  {r['status']}")
+    return "\n".join(lines)
