@@ -75,3 +75,20 @@ def test_xuhui_area_is_the_converted_district(xuhui):
     # and clipping to the extent of the road and population data keeps ~52.
     assert xuhui.details["area_km2_before_clip"] == pytest.approx(55.0, abs=1.0)
     assert 50 < xuhui.details["area_km2"] <= xuhui.details["area_km2_before_clip"]
+
+
+def test_user_blocks_with_their_ids(xuhui, tmp_path):
+    """Official parcels instead of enclosures: ids kept, clipped to the area, overlaps reported."""
+    import geopandas as gpd
+
+    from toolkit.blocks import user_blocks
+    from toolkit.io import DataWarning
+
+    parcels = xuhui.blocks.iloc[:20][["geometry"]].copy()
+    parcels["地块编号"] = [f"XH-{i:03d}" for i in range(20)]
+    ub = user_blocks(parcels, xuhui.area.geometry.iloc[0], id_field="地块编号")
+    assert ub["block_id"].tolist() == parcels["地块编号"].tolist()
+    overlapping = gpd.GeoDataFrame({"id": [1, 2]}, geometry=[parcels.geometry.iloc[0],
+                                                            parcels.geometry.iloc[0].buffer(5)], crs=parcels.crs)
+    with pytest.warns(DataWarning, match="blocks overlap"):
+        user_blocks(overlapping, xuhui.area.geometry.iloc[0], id_field="id")

@@ -49,3 +49,40 @@ def test_xuhui_population_is_plausible(xuhui):
 def test_empty_blocks_have_zero_people_not_nan(xuhui):
     assert not xuhui.blocks["population"].isna().any()
     assert (xuhui.blocks["population"] >= 0).all()
+
+
+def test_population_from_points_and_polygons(xuhui, tmp_path):
+    """A table of counts: points go to their block, polygons split by area; totals kept."""
+    import geopandas as gpd
+
+    from toolkit.population import population_from_layer
+
+    blocks = xuhui.blocks.iloc[:50]
+    pts = blocks.geometry.representative_point()
+    layer = gpd.GeoDataFrame({"pop": np.arange(50, dtype=float)}, geometry=pts.values, crs=blocks.crs)
+    per, bal = population_from_layer(blocks, layer, "pop")
+    assert np.allclose(per, np.arange(50))
+    assert bal["outside_blocks"] == 0
+    # a polygon straddling two blocks is split by area share
+    two = blocks.iloc[:2]
+    poly = gpd.GeoDataFrame({"pop": [100.0]}, geometry=[two.union_all().envelope], crs=blocks.crs)
+    per2, _ = population_from_layer(two, poly, "pop")
+    env = poly.geometry.iloc[0]
+    expected = 100 * two.geometry.intersection(env).area.to_numpy() / env.area
+    assert np.allclose(per2, expected)
+
+
+def test_population_layer_bad_values(xuhui):
+    import geopandas as gpd
+    import pytest
+
+    from toolkit.errors import InputError
+    from toolkit.population import population_from_layer
+
+    blocks = xuhui.blocks.iloc[:3]
+    layer = gpd.GeoDataFrame({"pop": [1.0, None, -2.0]}, geometry=blocks.geometry.representative_point().values,
+                             crs=blocks.crs)
+    with pytest.raises(InputError, match=r"missing or negative values \(rows 1, 2\)"):
+        population_from_layer(blocks, layer, "pop", source="census.gpkg")
+    with pytest.raises(InputError, match="column 'people' not found"):
+        population_from_layer(blocks, layer, "people")

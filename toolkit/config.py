@@ -17,7 +17,7 @@ from typing import Any
 from .datasets import data_dir, fetch, registry, sha256sum
 from .errors import InputError
 
-_SOURCE_KEYS = {"dataset", "path", "crs", "layer", "lon", "lat", "encoding", "records", "where"}
+_SOURCE_KEYS = {"dataset", "path", "crs", "layer", "lon", "lat", "encoding", "records", "where", "field"}
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Source:
     encoding: str | None = None
     records: str | None = None
     where: dict[str, Any] | None = None
+    field: str | None = None  # the value column of a population table or layer
     base_dir: str | None = None
 
     def resolve(self) -> Path:

@@ -120,3 +120,39 @@ def population_per_block(blocks: gpd.GeoDataFrame, area: shapely.Geometry,
                         "outside_blocks": round(in_area - float(per_block.sum()), 1),
                         "raster_total": round(float(vals.sum()), 1)}
     return out, balance
+
+
+def population_from_layer(blocks: gpd.GeoDataFrame, layer: gpd.GeoDataFrame, field: str,
+                          source: str = "population layer") -> tuple[np.ndarray, dict[str, float]]:
+    """People per block from a vector layer holding a count column.
+
+    Points (survey points, address counts) go to the block containing them;
+    polygons (buildings, census zones) are split by area share, as rasters are.
+
+    Returns the per-block values (aligned to ``blocks``) and the balance record.
+    """
+    ensure_projected(blocks, "the blocks")
+    if field not in layer.columns:
+        raise InputError(f"population column {field!r} not found", source=source, field=field,
+                         fix=f"use one of: {', '.join(map(str, layer.columns))}")
+    vals = pd.to_numeric(layer[field], errors="coerce")
+    if vals.isna().any() or (vals < 0).any():
+        bad = np.flatnonzero((vals.isna() | (vals < 0)).to_numpy())
+        raise InputError(f"population column {field!r} has missing or negative values (rows "
+                         f"{', '.join(map(str, bad[:10]))})", source=source, field=field,
+                         fix="fill them with a count of people (0 if nobody lives there)")
+    g = np.asarray(layer.to_crs(blocks.crs).geometry.values)
+    v = vals.to_numpy(dtype=float)
+    zones = np.asarray(blocks.geometry.values)
+    is_point = shapely.get_type_id(g) == 0
+    per_block = np.zeros(len(zones))
+    if is_point.any():
+        pi, zi = shapely.STRtree(zones).query(g[is_point], predicate="within")
+        first = np.unique(pi, return_index=True)[1]  # a point on a shared edge counts once
+        np.add.at(per_block, zi[first], v[is_point][pi[first]])
+    if (~is_point).any():
+        ci, zi, share = area_weights(g[~is_point], zones)
+        np.add.at(per_block, zi, v[~is_point][ci] * share)
+    total = float(v.sum())
+    return per_block, {"layer_total": round(total, 1), "in_blocks": round(float(per_block.sum()), 1),
+                       "outside_blocks": round(total - float(per_block.sum()), 1)}

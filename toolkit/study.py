@@ -31,7 +31,7 @@ from .facilities import classify_field, classify_osm, combine, facilities_from
 from .io import DataWarning, read_layer
 from .network import WalkNetwork, network_from_osmnx
 from .osm import graph_from_place, read_osm_graph, read_osm_nodes
-from .population import population_per_block
+from .population import population_from_layer, population_per_block
 from .snapping import snap_points
 from .standards import Profile, categories, load_profile
 
@@ -109,6 +109,35 @@ def build_blocks(study: Study, net: WalkNetwork, area: shapely.Geometry) -> gpd.
         return user_blocks(g, area, id_field=study.block_id_field, min_area_m2=study.min_block_area_m2,
                            source=study.blocks.label())
     return enclosed_blocks(net.streets(), area, min_area_m2=study.min_block_area_m2)
+
+
+# --------------------------------------------------------------- population
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".asc")
+
+
+def assign_population(study: Study, blocks: gpd.GeoDataFrame,
+                      area: shapely.Geometry) -> tuple[gpd.GeoDataFrame, dict[str, dict[str, float]]]:
+    """Add one population column per ``[population]`` source: rasters, or vector layers with a ``field``."""
+    rasters = {}
+    balance: dict[str, dict[str, float]] = {}
+    blocks = blocks.copy()
+    for col, src in study.population.items():
+        path = src.resolve()
+        if path.suffix.lower() in RASTER_SUFFIXES:
+            rasters[col] = path
+            continue
+        if not src.field:
+            raise InputError("a population table or layer needs the column holding the counts",
+                             source=str(path), field=f"population.{col}.field",
+                             fix="add field = '<column>' to the source, e.g. "
+                             "{ path = 'buildings.gpkg', field = 'pop' }")
+        layer = read_layer(path, **src.reader_options())
+        blocks[col], balance[col] = population_from_layer(blocks, layer, src.field, source=str(path))
+    if rasters:
+        pop, rb = population_per_block(blocks, area, rasters)
+        blocks = blocks.join(pop)
+        balance.update(rb)
+    return blocks, balance
 
 
 # --------------------------------------------------------------- facilities
@@ -289,9 +318,7 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
     with _timed(timings, "population", progress):
         balance: dict[str, dict[str, float]] = {}
         if study.population:
-            rasters = {k: s.resolve() for k, s in study.population.items()}
-            pop, balance = population_per_block(blocks, area_geom, rasters)
-            blocks = blocks.join(pop)
+            blocks, balance = assign_population(study, blocks, area_geom)
         else:
             notes.append("no population source: coverage rates are by block count, not people")
             blocks["population"] = 1.0
