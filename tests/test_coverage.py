@@ -6,11 +6,12 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
-from helpers import augmented_graph
 
 from toolkit.coverage import point_distances
 from toolkit.network import WalkNetwork, grid_network
 from toolkit.snapping import snap_points
+
+from helpers import augmented_graph
 
 
 @pytest.fixture(scope="module")

@@ -158,6 +158,9 @@ class Study:
     block_id_field: str | None = None
     lang: str = "en"
     write_map: bool = True
+    walkability: dict[str, Any] = field(default_factory=dict)
+    walk_landuse: Source | None = None
+    walk_landuse_field: str = "landuse_type"
     source_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,7 +176,8 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-_STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output"}
+_STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output",
+               "walkability", "heritage", "waterfront"}
 
 
 def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_file: str | None = None) -> Study:
@@ -208,6 +212,10 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
     blocks = raw.get("blocks", {})
     std = raw.get("standards", {})
     out = raw.get("output", {})
+    walk = raw.get("walkability", {})
+    from .walkability import WalkabilitySettings
+
+    WalkabilitySettings.from_config({k: v for k, v in walk.items() if k not in ("landuse", "landuse_field")})
     facs = []
     for i, f in enumerate(raw.get("facilities", [])):
         key = f"facilities[{i}]"
@@ -247,6 +255,9 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         blocks=_source(blocks["source"], "blocks.source", base_dir) if "source" in blocks else None,
         block_id_field=blocks.get("id_field"),
         lang=out.get("lang", "en"), write_map=out.get("map", True), source_file=source_file,
+        walkability={k: v for k, v in walk.items() if k not in ("landuse", "landuse_field")},
+        walk_landuse=_source(walk["landuse"], "walkability.landuse", base_dir) if "landuse" in walk else None,
+        walk_landuse_field=walk.get("landuse_field", "landuse_type"),
     )
 
 

@@ -231,7 +231,8 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     pos = pd.Series(np.arange(len(nodes)), index=nodes.index)
     u = pos.loc[edges["u"]].to_numpy()
     v = pos.loc[edges["v"]].to_numpy()
-    attrs = pd.DataFrame({c: edges[c].map(_flat) if c in edges else None for c in ("osmid", "highway", "name")})
+    attrs = pd.DataFrame({c: edges[c].map(_flat) if c in edges else None
+                          for c in ("osmid", "highway", "name", "lanes")})
     net = WalkNetwork(x=nodes["x"].to_numpy(), y=nodes["y"].to_numpy(), u=u, v=v, length=geom_len,
                       crs=crs, geometry=np.asarray(edges.geometry.values), node_id=nodes.index.to_numpy(),
                       edge_attrs=attrs)

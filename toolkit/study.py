@@ -24,7 +24,7 @@ import shapely
 
 from .blocks import enclosed_blocks, user_blocks
 from .config import Study
-from .coverage import coverage, coverage_rates
+from .coverage import coverage, coverage_rates, point_distances
 from .crs import WGS84, parse_crs, to_wgs84, utm_crs_for
 from .errors import InputError
 from .facilities import classify_field, classify_osm, combine, facilities_from
@@ -32,7 +32,7 @@ from .io import DataWarning, read_layer
 from .network import WalkNetwork, network_from_osmnx
 from .osm import graph_from_place, read_osm_graph, read_osm_nodes
 from .population import population_from_layer, population_per_block
-from .snapping import snap_points
+from .snapping import Snapped, snap_points
 from .standards import Profile, categories, load_profile
 
 log = logging.getLogger("toolkit")
@@ -204,11 +204,12 @@ class StudyResult:
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    streets: gpd.GeoDataFrame | None = None
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
-    @property
-    def streets(self) -> gpd.GeoDataFrame:
-        """The walking network's edges."""
-        return self.network.streets()
+    def __post_init__(self) -> None:
+        if self.streets is None:
+            self.streets = self.network.streets()
 
     def summary(self) -> pd.DataFrame:
         """Coverage rate per category (total and 65+), thresholds and facility counts."""
@@ -355,10 +356,72 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         blocks["n_within"] = blocks[within].sum(axis=1).astype(int) if within else 0
         blocks["n_measured"] = len(measured)
         rates = coverage_rates(blocks, measured)
+    streets = net.streets()
+    with _timed(timings, "walkability", progress):
+        blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
+                                                                       bsnap, area_geom)
     inputs = _inputs(study)
     return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
                        facilities=fac, rates=rates, categories=measured, no_data=no_data,
-                       population_balance=balance, inputs=inputs, timings=timings, notes=notes, details=details)
+                       population_balance=balance, inputs=inputs, timings=timings, notes=notes, details=details,
+                       streets=streets)
+
+
+def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+                        facilities: gpd.GeoDataFrame, profile: Profile,
+                        block_snap: Snapped,
+                        area: shapely.Geometry) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
+    """Walkability components and composites for every block and street segment.
+
+    Returns the blocks and streets with ``walk_*`` columns and a summary for run.json.
+    """
+    from .walkability import WalkabilitySettings, block_faces, intersection_count, walkability
+
+    settings = WalkabilitySettings.from_config(study.walkability)
+    speeds = {w: profile.speed(w) for w in ("adult", "elderly")}
+    landuse = None
+    if study.walk_landuse is not None:
+        landuse = read_layer(study.walk_landuse.resolve(), **study.walk_landuse.reader_options()).to_crs(net.crs)
+        if study.walk_landuse_field not in landuse.columns:
+            raise InputError(f"land-use type column {study.walk_landuse_field!r} not found",
+                             source=study.walk_landuse.label(), field="walkability.landuse_field",
+                             fix=f"use one of: {', '.join(map(str, landuse.columns))}")
+    amenities = facilities[facilities["snapped"]] if len(facilities) else None
+    transit = blocks["dist_transit_m"].to_numpy() if "dist_transit_m" in blocks else None
+    pts = gpd.GeoSeries(shapely.point_on_surface(np.asarray(blocks.geometry.values)), index=blocks.index,
+                        crs=blocks.crs)
+    wb = walkability(net, pts, block_snap, settings, speeds, landuse=landuse,
+                     landuse_field=study.walk_landuse_field, amenities=amenities, transit_m=transit,
+                     faces=block_faces(blocks, net))
+    blocks = blocks.join(wb)
+    # streets: the same components at each segment's midpoint; its own length is its face
+    mids = gpd.GeoSeries(shapely.line_interpolate_point(np.asarray(streets.geometry.values), 0.5, normalized=True),
+                         index=streets.index, crs=streets.crs)
+    msnap = snap_points(net, mids)
+    st_transit = None
+    if "transit" in set(facilities["category"]):
+        tr = snap_points(net, facilities.loc[facilities["category"] == "transit"].geometry,
+                         max_snap_m=study.facility_max_snap_m)
+        st_transit = point_distances(net, msnap, tr, limit=study.search_limit_m)
+    faces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
+    ws = walkability(net, mids, msnap, settings, speeds, landuse=landuse, landuse_field=study.walk_landuse_field,
+                     amenities=amenities, transit_m=st_transit, faces=faces)
+    streets = streets.join(ws[[c for c in ws.columns if c != "walk_block_face_max_m"]])
+    from .walkability import hostile_edges
+
+    streets["walk_hostile"] = hostile_edges(net)
+    comps = [c for c in wb.columns if c.startswith("walk_") and not c.endswith(("_score", "_elderly"))
+             and c not in ("walk_index", "walk_face_over_guideline")]
+    summary = {
+        "settings": {"radius_m": settings.radius_m, "walk_minutes": settings.walk_minutes,
+                     "scoring": settings.scoring, "face_guideline_m": settings.face_guideline_m},
+        "weights": settings.weights,
+        "intersections_3way_in_area": intersection_count(net, area),
+        "blocks_face_over_guideline_share": float(wb["walk_face_over_guideline"].mean()),
+        "median": {c: float(np.nanmedian(np.where(np.isfinite(wb[c]), wb[c], np.nan))) for c in comps},
+        "street_length_hostile_m": float(streets.loc[streets["walk_hostile"], "length_m"].sum()),
+    }
+    return blocks, streets, summary
 
 
 def _inputs(study: Study) -> list[dict[str, str]]:
