@@ -44,6 +44,27 @@ def _print_summary(result, out: Path | None) -> None:
     if result.no_data:
         console.print(f"[yellow]no data for:[/] {', '.join(result.no_data)} "
                       "(not counted as unserved: add a facilities layer for them)")
+    d = result.details
+    if "heritage" in d:
+        h = d["heritage"]
+        console.print(f"heritage: {h['blocks'].get('core', 0)} core / {h['blocks'].get('buffer', 0)} buffer blocks; "
+                      f"{h['buildings']['final']:,} listed buildings after merging {h['buildings']['records']:,} "
+                      f"records; protected roads: {h['protected_roads']['street_edges']} street edges"
+                      + (f" ([yellow]unmatched: {', '.join(h['protected_roads']['unmatched'])}[/])"
+                         if h["protected_roads"]["unmatched"] else ""))
+    if "walkability" in d:
+        w = d["walkability"]
+        console.print(f"walkability: {w['intersections_3way_in_area']:,} 3+-way intersections; "
+                      f"{w['blocks_face_over_guideline_share']:.0%} of blocks have a face over "
+                      f"{w['settings']['face_guideline_m']:.0f} m")
+    if "waterfront" in d:
+        w = d["waterfront"]
+        if w.get("status") == "measured":
+            console.print(f"waterfront: bank {w['bank_length_m'] / 1000:.2f} km, {w['share_with_access']:.0%} with "
+                          f"street access, longest gap {w['longest_gap_m']:,.0f} m, {w['n_access_points']} access "
+                          f"points; {w['blocks_within']} blocks within {w['threshold_m']:.0f} m")
+        else:
+            console.print(f"waterfront: [yellow]absent[/] ({w.get('reason')})")
     for note in result.notes:
         console.print(f"[dim]note:[/] {note}")
     if out is not None:

@@ -161,6 +161,8 @@ class Study:
     walkability: dict[str, Any] = field(default_factory=dict)
     walk_landuse: Source | None = None
     walk_landuse_field: str = "landuse_type"
+    heritage: Any = None  # toolkit.heritage.HeritageConfig
+    waterfront: Any = None  # toolkit.waterfront.WaterfrontConfig
     source_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +176,50 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
+
+
+def _sources(raw: Any, key: str, base: str | None) -> list[Source]:
+    items = raw if isinstance(raw, list) else [raw]
+    return [_source(r, f"{key}[{i}]", base) for i, r in enumerate(items)]
+
+
+def _heritage(raw: dict[str, Any], where: str, base: str | None) -> Any:
+    from .heritage import HeritageConfig
+
+    known = {"style_areas", "style_name_field", "osm", "listed_buildings", "relics", "protected_roads",
+             "buffer_m", "merge_distance_m"}
+    unknown = set(raw) - known
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="heritage",
+                         fix=f"[heritage] takes: {', '.join(sorted(known))}")
+    return HeritageConfig(
+        style_areas=_source(raw["style_areas"], "heritage.style_areas", base) if "style_areas" in raw else None,
+        style_name_field=raw.get("style_name_field", "title"),
+        osm=_source(raw["osm"], "heritage.osm", base) if "osm" in raw else None,
+        listed_buildings=_sources(raw.get("listed_buildings", []), "heritage.listed_buildings", base),
+        relics=_sources(raw.get("relics", []), "heritage.relics", base),
+        protected_roads=raw.get("protected_roads", []),
+        buffer_m=raw.get("buffer_m", 50.0), merge_distance_m=raw.get("merge_distance_m", 30.0))
+
+
+def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
+    from .waterfront import RiverSource, WaterfrontConfig
+
+    known = {"water", "rivers", "coastlines", "corridor_m", "access_distance_m", "sample_m", "min_gap_m"}
+    unknown = set(raw) - known
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="waterfront",
+                         fix=f"[waterfront] takes: {', '.join(sorted(known))}")
+    rivers = []
+    for i, r in enumerate(raw.get("rivers", [])):
+        if not isinstance(r, dict) or "source" not in r:
+            raise InputError("a river needs a source and a width", source=where, field=f"waterfront.rivers[{i}]",
+                             fix="rivers = [{ source = { dataset = 'huangpu_centreline' }, width_m = 400 }]")
+        rivers.append(RiverSource(source=_source(r["source"], f"waterfront.rivers[{i}].source", base),
+                                  width_m=r.get("width_m"), width_field=r.get("width_field")))
+    opts = {k: float(raw[k]) for k in ("corridor_m", "access_distance_m", "sample_m", "min_gap_m") if k in raw}
+    return WaterfrontConfig(water=_sources(raw.get("water", []), "waterfront.water", base), rivers=rivers,
+                            coastlines=_sources(raw.get("coastlines", []), "waterfront.coastlines", base), **opts)
 
 
 _STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output",
@@ -258,6 +304,8 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         walkability={k: v for k, v in walk.items() if k not in ("landuse", "landuse_field")},
         walk_landuse=_source(walk["landuse"], "walkability.landuse", base_dir) if "landuse" in walk else None,
         walk_landuse_field=walk.get("landuse_field", "landuse_type"),
+        heritage=_heritage(raw["heritage"], where, base_dir) if "heritage" in raw else None,
+        waterfront=_waterfront(raw["waterfront"], where, base_dir) if "waterfront" in raw else None,
     )
 
 

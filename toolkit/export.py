@@ -63,6 +63,11 @@ def run_record(result: StudyResult) -> dict[str, Any]:
         "facilities": result.details.get("facilities"),
         "population": result.population_balance,
         "coverage": {"measured": result.categories, "no_data": result.no_data, "rates": rates},
+        "heritage": result.details.get("heritage", {"status": "absent",
+                                                      "reason": "no [heritage] section in the study"}),
+        "walkability": result.details.get("walkability"),
+        "waterfront": result.details.get("waterfront", {"status": "absent",
+                                                          "reason": "no [waterfront] section in the study"}),
         "notes": result.notes,
     })
 
@@ -109,8 +114,11 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
             "streets": result.streets,
             "facilities": result.facilities,
             "study_area": result.area,
+            **result.layers,
         }
         for layer, gdf in layers.items():
+            if gdf is None or len(gdf) == 0:
+                continue
             _gpkg_frame(gdf).to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
         if write_map if write_map is not None else result.study.write_map:
             from .maps import coverage_map

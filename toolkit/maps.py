@@ -18,7 +18,7 @@ _PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#
             "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494"]
 
 
-def _web(gdf, tolerance_m: float = 2.0, precision: int = 6):
+def _web(gdf, tolerance_m: float = 2.0, precision: int = 5):
     # Simplify in metres before going to WGS84, then round: map files stay small
     # without visibly moving a block edge.
     g = gdf.copy()
@@ -92,6 +92,7 @@ def coverage_map(result: StudyResult, lang: str | None = None) -> folium.Map:
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=color, fill=True,
                                 fill_opacity=0.9, weight=1, popup=popup).add_to(fg)
         fg.add_to(m)
+    _overlay_layers(m, result, lang)
     folium.GeoJson(area[["geometry"]], name="Study area", style_function=lambda f: {
         "fill": False, "color": "#000000", "weight": 2}).add_to(m)
     _legend(m, result, lang)
@@ -109,6 +110,22 @@ def _legend(m: folium.Map, result: StudyResult, lang: str) -> None:
                     f"{cats[cat].label(lang)}</td><td>{result.profile.rule(cat).max_distance_m:.0f} m</td>"
                     f"<td>{r['rate_total']:.0%}</td></tr>")
     nodata = ", ".join(cats[c].label(lang) for c in result.no_data)
+    extra = []
+    if "heritage_class" in result.blocks:
+        swatches = "".join(f"<span style='background:{c};border:1px solid #777;padding:0 6px'>&nbsp;</span> {k} "
+                           for k, c in _HERITAGE_COLOURS.items())
+        zones = "".join(f"<span style='border:2px solid {c};padding:0 6px'>&nbsp;</span> {k.replace('_', ' ')} "
+                        for k, c in _ZONE_COLOURS.items())
+        extra.append(f"<div><b>heritage class</b> {swatches}<br>zones {zones}"
+                     "<span style='border-bottom:4px solid #6a3d9a'>&nbsp;&nbsp;&nbsp;</span> protected road</div>")
+    wf = result.details.get("waterfront", {})
+    if wf.get("status") == "measured":
+        extra.append("<div><b>waterfront</b> <span style='border-bottom:4px solid #1a9641'>&nbsp;&nbsp;&nbsp;</span> "
+                     "bank with street access <span style='border-bottom:4px solid #d7191c'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"gap; {wf['share_with_access']:.0%} of {wf['bank_length_m'] / 1000:.1f} km accessible, "
+                     f"longest gap {wf['longest_gap_m']:.0f} m</div>")
+    elif wf:
+        extra.append(f"<div><b>waterfront</b>: {wf.get('reason', 'absent')}</div>")
     html = f"""
     <div style="position: fixed; bottom: 30px; left: 10px; z-index: 9999; background: white;
                 padding: 8px; border: 1px solid #999; font-size: 12px; max-width: 360px;">
@@ -116,5 +133,99 @@ def _legend(m: folium.Map, result: StudyResult, lang: str) -> None:
       profile: {result.profile.name}<br>
       <table><tr><th>category</th><th>threshold</th><th>residents within</th></tr>{''.join(rows)}</table>
       <div style="color:#777">no data: {nodata or 'none'}</div>
+      {''.join(extra)}
     </div>"""
     m.get_root().html.add_child(folium.Element(html))
+
+
+_HERITAGE_COLOURS = {"core": "#8c2d04", "buffer": "#fdae6b", "none": "#f7f7f7"}
+_ZONE_COLOURS = {"style_area": "#b15928", "compound": "#6a3d9a"}
+
+
+def _fmt(web, cols):
+    for c in cols:
+        if c in web and web[c].dtype.kind == "f":
+            web[c] = web[c].round(2).where(np.isfinite(web[c]))
+    return web
+
+
+def _overlay_layers(m: folium.Map, result: StudyResult, lang: str) -> None:
+    """Walkability, heritage and waterfront layers, each with a legend, when the study has them."""
+    b = result.blocks
+    zh = lang == "zh"
+    if "walk_index" in b:
+        comps = [c for c in b.columns if c.startswith("walk_") and not c.endswith(("_score", "_elderly"))
+                 and b[c].dtype.kind == "f"]
+        web = _fmt(_web(b[["block_id", *comps, "walk_index_elderly", "geometry"]]), [*comps, "walk_index_elderly"])
+        lo, hi = np.nanpercentile(b["walk_index"], [2, 98])
+        wmap = cm.LinearColormap(["#d7191c", "#ffffbf", "#1a9641"], vmin=float(lo), vmax=float(hi),
+                                 caption="步行友好指数 (z)" if zh else "Walkability index (z-score composite)")
+        folium.GeoJson(
+            web, name="步行友好度" if zh else "Walkability (blocks)", show=False,
+            style_function=lambda f: {"fillColor": wmap(min(max(f["properties"]["walk_index"] or lo, lo), hi))
+                                      if f["properties"]["walk_index"] is not None else "#cccccc",
+                                      "color": "#555555", "weight": 0.2, "fillOpacity": 0.7},
+            tooltip=folium.GeoJsonTooltip(fields=["block_id", "walk_index"], aliases=["block", "walkability"]),
+            popup=folium.GeoJsonPopup(fields=["block_id", "walk_index", "walk_index_elderly", *comps]),
+        ).add_to(m)
+        wmap.add_to(m)
+        st = result.streets
+        if st is not None and "walk_hostile" in st:
+            hostile = _web(st.loc[st["walk_hostile"], ["edge_id", "highway", "name", "length_m", "geometry"]])
+            if len(hostile):
+                folium.GeoJson(hostile, name="机动车主导道路" if zh else "Pedestrian-hostile roads (trunk)",
+                               show=False, style_function=lambda f: {"color": "#e31a1c", "weight": 3},
+                               tooltip=folium.GeoJsonTooltip(fields=["highway", "name"])).add_to(m)
+    layers = result.layers
+    if "heritage" in layers and len(layers["heritage"]):
+        z = _web(layers["heritage"])
+        z = z[[c for c in ("zone_id", "kind", "name", "area_ha", "geometry") if c in z]]
+        folium.GeoJson(z, name="历史风貌保护" if zh else "Heritage protection zones",
+                       style_function=lambda f: {"color": _ZONE_COLOURS.get(f["properties"].get("kind"), "#b15928"),
+                                                 "weight": 1.5, "fillOpacity": 0.15},
+                       tooltip=folium.GeoJsonTooltip(fields=[c for c in ("kind", "name") if c in z])).add_to(m)
+    if "heritage_class" in b:
+        web = _web(b[[c for c in ("block_id", "heritage_class", "heritage_style_area", "heritage_zone_share",
+                                  "heritage_n_listed", "heritage_dist_listed_m", "geometry") if c in b]])
+        web = _fmt(web, ["heritage_zone_share", "heritage_dist_listed_m"])
+        folium.GeoJson(web, name="街坊保护等级" if zh else "Heritage class (blocks)", show=False,
+                       style_function=lambda f: {"fillColor": _HERITAGE_COLOURS.get(f["properties"]["heritage_class"],
+                                                                                     "#cccccc"),
+                                                 "color": "#555555", "weight": 0.2, "fillOpacity": 0.6},
+                       tooltip=folium.GeoJsonTooltip(fields=["block_id", "heritage_class"]),
+                       popup=folium.GeoJsonPopup(fields=[c for c in web.columns if c != "geometry"])).add_to(m)
+    if "heritage_buildings" in layers and len(layers["heritage_buildings"]):
+        fg = folium.FeatureGroup(name="优秀历史建筑" if zh else "Listed buildings", show=False)
+        hb = layers["heritage_buildings"].to_crs("EPSG:4326")
+        for _, row in hb.iterrows():
+            name = row.get("name") if isinstance(row.get("name"), str) else ""
+            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=2, color="#8c2d04", weight=1,
+                                fill=True, fill_opacity=0.9, tooltip=name or None).add_to(fg)
+        fg.add_to(m)
+    st = result.streets
+    if st is not None and "protected_road" in st and st["protected_road"].any():
+        pr = _web(st.loc[st["protected_road"], ["edge_id", "name", "geometry"]])
+        folium.GeoJson(pr, name="风貌保护道路(永不拓宽)" if zh else "Protected roads (never widen)",
+                       style_function=lambda f: {"color": "#6a3d9a", "weight": 5, "opacity": 0.8},
+                       tooltip=folium.GeoJsonTooltip(fields=["name"])).add_to(m)
+    if "waterfront" in layers and len(layers["waterfront"]):
+        w = _web(layers["waterfront"], tolerance_m=1.0)
+        w = _fmt(w[[c for c in ("kind", "access", "length_m", "geometry") if c in w]], ["length_m"])
+        folium.GeoJson(w, name="滨水岸线(可达/断点)" if zh else "Waterfront: bank with access / gaps",
+                       style_function=lambda f: {"color": "#1a9641" if f["properties"].get("access") else "#d7191c",
+                                                 "weight": 5},
+                       tooltip=folium.GeoJsonTooltip(fields=[c for c in ("kind", "length_m") if c in w])).add_to(m)
+    if "waterfront_access" in layers and len(layers["waterfront_access"]):
+        fg = folium.FeatureGroup(name="滨水可达点" if zh else "Waterfront access points", show=False)
+        for _, row in layers["waterfront_access"].to_crs("EPSG:4326").iterrows():
+            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=4, color="#1f78b4", fill=True,
+                                fill_opacity=1.0).add_to(fg)
+        fg.add_to(m)
+    if "within_waterfront" in b:
+        web = _fmt(_web(b[["block_id", "dist_waterfront_m", "within_waterfront", "geometry"]]), ["dist_waterfront_m"])
+        web["within_waterfront"] = web["within_waterfront"].map({True: "yes", False: "no"})
+        folium.GeoJson(web, name="滨水可达街坊" if zh else "Waterfront within reach (blocks)", show=False,
+                       style_function=lambda f: {"fillColor": "#1f78b4" if f["properties"]["within_waterfront"] == "yes"
+                                                 else "#f0f0f0", "color": "#555555", "weight": 0.2,
+                                                 "fillOpacity": 0.6},
+                       tooltip=folium.GeoJsonTooltip(fields=["block_id", "dist_waterfront_m"])).add_to(m)

@@ -60,6 +60,14 @@ class Profile:
     categories: dict[str, dict[str, Any]]
     tiers: dict[str, dict[str, Any]] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)
+    waterfront: dict[str, Any] = field(default_factory=dict)
+
+    def waterfront_threshold(self) -> float:
+        """Metres within which a block counts as having waterfront access."""
+        if not self.waterfront:
+            raise InputError(f"profile {self.name!r} has no [waterfront] threshold", source=f"profile {self.name}",
+                             field="waterfront", fix="add [waterfront] max_distance_m = ... (with a source)")
+        return self._metres(self.waterfront, "waterfront")[0]
 
     def speed(self, walker: str) -> float:
         """Walking speed in m/s of ``walker``."""
@@ -119,7 +127,8 @@ def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = No
         raw = tomllib.load(f)
     prof = Profile(name=raw["profile"]["name"], title=raw["profile"].get("title", ""),
                    source=raw["profile"].get("source", ""), walkers=raw.get("walkers", {}),
-                   categories=raw.get("categories", {}), tiers=raw.get("tiers", {}))
+                   categories=raw.get("categories", {}), tiers=raw.get("tiers", {}),
+                   waterfront=raw.get("waterfront", {}))
     if overrides:
         prof = _apply_overrides(prof, overrides)
     for c in prof.categories:
@@ -132,6 +141,12 @@ def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = No
 
 def _apply_overrides(prof: Profile, overrides: dict[str, Any]) -> Profile:
     prof = copy.deepcopy(prof)
+    if "waterfront" in overrides:
+        prof.waterfront = {**prof.waterfront, **overrides["waterfront"]}
+        if "max_distance_m" in overrides["waterfront"] and "minutes" not in overrides["waterfront"]:
+            prof.waterfront.pop("minutes", None)
+        prof.waterfront.setdefault("source", "user override")
+        prof.overridden.append("waterfront")
     for section in ("categories", "walkers"):
         for key, spec in overrides.get(section, {}).items():
             target = getattr(prof, section)
@@ -146,7 +161,7 @@ def _apply_overrides(prof: Profile, overrides: dict[str, Any]) -> Profile:
                 base["source"] = f"user override (profile value was: {target.get(key, {}).get('source', '-')})"
             target[key] = base
             prof.overridden.append(f"{section}.{key}")
-    unknown = set(overrides) - {"categories", "walkers"}
+    unknown = set(overrides) - {"categories", "walkers", "waterfront"}
     if unknown:
         raise InputError(f"unknown override section(s): {', '.join(sorted(unknown))}",
                          field="standards.overrides", fix="override 'categories' or 'walkers'")

@@ -206,6 +206,7 @@ class StudyResult:
     details: dict[str, Any] = field(default_factory=dict)
     streets: gpd.GeoDataFrame | None = None
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    land: shapely.Geometry | None = None  # the area blocks are drawn in: the study area less any water
 
     def __post_init__(self) -> None:
         if self.streets is None:
@@ -296,6 +297,8 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             notes.append(f"the walking network has {net.info['components']} disconnected parts; "
                          f"{net.info['nodes_outside_main']} nodes lie outside the main one "
                          "(kept, see streets.component)")
+    unclipped_w = geom_w
+    hull = None
     if study.area.clip_to_data:
         with _timed(timings, "clip", progress):
             hull_m = shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))
@@ -313,8 +316,22 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
     area_m = area_w.to_crs(crs)
     area_geom = area_m.geometry.iloc[0]
     details["area_km2"] = round(area_geom.area / 1e6, 3)
+    land = area_geom
+    water = None
+    if study.waterfront is not None:
+        from .waterfront import land_area, water_polygons
+
+        # The shore is the district's, where the street data reach it; blocks are
+        # drawn on land only, never over the river.
+        wf_area = unclipped_w if hull is None else shapely.intersection(unclipped_w, hull)
+        wf_area = gpd.GeoSeries([wf_area], crs=WGS84).to_crs(crs).iloc[0]
+        with _timed(timings, "water", progress):
+            water = water_polygons(study.waterfront, crs, wf_area)
+            if water is not None:
+                land = shapely.make_valid(land_area(area_geom, water))
+                details["land_km2"] = round(land.area / 1e6, 3)
     with _timed(timings, "blocks", progress):
-        blocks = build_blocks(study, net, area_geom)
+        blocks = build_blocks(study, net, land)
         details["blocks"] = {"count": len(blocks), "dropped_slivers": blocks.attrs.get("dropped_slivers", 0)}
     with _timed(timings, "population", progress):
         balance: dict[str, dict[str, float]] = {}
@@ -357,6 +374,13 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         blocks["n_measured"] = len(measured)
         rates = coverage_rates(blocks, measured)
     streets = net.streets()
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if study.heritage is not None:
+        with _timed(timings, "heritage", progress):
+            blocks, streets, details["heritage"] = heritage_overlay(study, blocks, streets, area_geom, crs, layers)
+    if study.waterfront is not None:
+        with _timed(timings, "waterfront", progress):
+            blocks, details["waterfront"] = waterfront_overlay(study, net, blocks, wf_area, profile, layers)
     with _timed(timings, "walkability", progress):
         blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
                                                                        bsnap, area_geom)
@@ -364,7 +388,53 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
     return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
                        facilities=fac, rates=rates, categories=measured, no_data=no_data,
                        population_balance=balance, inputs=inputs, timings=timings, notes=notes, details=details,
-                       streets=streets)
+                       streets=streets, layers=layers, land=land)
+
+
+def waterfront_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, area: shapely.Geometry,
+                       profile: Profile, layers: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame, dict]:
+    """Shoreline, access and continuity, and each block's walk to the waterfront.
+
+    With no water in the study the blocks get no waterfront columns and the
+    summary says why (absent-with-reason, never zeros).
+    """
+    from .waterfront import analyse_waterfront
+
+    threshold = profile.waterfront_threshold()
+    wr = analyse_waterfront(study.waterfront, area, net, blocks, threshold,
+                            block_max_snap_m=study.block_max_snap_m)
+    summary = dict(wr.summary)
+    if not wr.present:
+        return blocks, summary
+    layers["waterfront"] = wr.segments
+    layers["waterfront_access"] = wr.access_points
+    blocks = blocks.join(wr.blocks)
+    pop = blocks["population"] if "population" in blocks else None
+    summary["threshold_m"] = round(threshold, 1)
+    summary["blocks_within"] = int(blocks["within_waterfront"].sum())
+    if pop is not None and pop.sum() > 0:
+        summary["population_within_share"] = float(pop[blocks["within_waterfront"]].sum() / pop.sum())
+    return blocks, summary
+
+
+def heritage_overlay(study: Study, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, area: shapely.Geometry,
+                     crs: pyproj.CRS, layers: dict[str, gpd.GeoDataFrame],
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
+    """Heritage columns on blocks, ``protected_road`` on streets, zone and building layers into ``layers``."""
+    from .heritage import block_heritage, heritage_summary, load_heritage, protected_roads
+
+    cfg = study.heritage
+    hl = load_heritage(cfg, crs, area=area)
+    blocks = blocks.join(block_heritage(blocks, hl, cfg.buffer_m))
+    streets = streets.copy()
+    streets["protected_road"], unmatched = protected_roads(streets, cfg.protected_roads)
+    layers["heritage"] = hl.zones
+    layers["heritage_buildings"] = hl.buildings
+    summary = heritage_summary(blocks, hl)
+    summary["protected_roads"] = {"names": list(cfg.protected_roads), "unmatched": unmatched,
+                                  "street_edges": int(streets["protected_road"].sum()),
+                                  "length_m": round(float(streets.loc[streets["protected_road"], "length_m"].sum()), 1)}
+    return blocks, streets, summary
 
 
 def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,

@@ -1,0 +1,971 @@
+"""Waterfront corridors: where the public can reach the shore, and how continuous that is.
+
+The module turns three kinds of water data into one *shoreline* on the study's
+land side and measures it against the walking network:
+
+* ``water``: polygons (OSM ``natural=water``, ``waterway=riverbank``...), used as they are;
+* ``rivers``: centrelines with a width, buffered by half the width with flat
+  ends. No width is ever assumed: a river without ``width_m`` (or a width
+  column) is an :class:`~toolkit.errors.InputError`;
+* ``coastlines``: lines drawn with the land on their **left** (the OSM
+  ``natural=coastline`` convention). They are shorelines already, so they are
+  not turned into polygons; their left side is taken as land for the corridor
+  band and the right side as sea in :func:`land_area`.
+
+Definitions (all distances in metres of the projected study CRS):
+
+* **corridor band**: land within ``corridor_m`` of the shoreline (the water is
+  cut out; along a coastline only the left side is used).
+* **shoreline with access**: a point of the shoreline (sampled every
+  ``sample_m``) has access when a walkable street piece lying in the corridor
+  band is within ``corridor_m`` of it, i.e. one can walk a public street that
+  runs alongside that stretch of shore. Runs of samples become segments;
+  gaps shorter than ``min_gap_m`` next to an access run count as access.
+* **access point**: for every street edge whose land part inside the band
+  comes within ``access_distance_m`` of the shoreline, the point of that edge
+  nearest the shore. Points closer than ``dedup_m`` to a point nearer the
+  shore are dropped, so a junction of several edges counts once.
+
+"No water" is never reported as zeros: :func:`water_polygons` returns ``None``,
+:func:`absent_reason` says why, and :func:`absent_summary` gives
+``{"status": "absent", "reason": ...}`` so callers leave the waterfront
+columns out of their layers. :func:`analyse_waterfront` runs the whole chain.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from shapely import ops
+
+from .config import Source
+from .coverage import point_distances
+from .crs import ensure_projected
+from .errors import InputError
+from .io import DataWarning, read_layer
+from .network import WalkNetwork
+from .snapping import snap_points
+
+#: Width (m) used in messages as an example; the Huangpu is 300-700 m wide in
+#: central Shanghai and about 400 m on average (the figure usually cited), so
+#: 400 m is a sensible value to *write* in a config, never one applied unasked.
+HUANGPU_TYPICAL_WIDTH_M = 400.0
+
+#: Tolerance (m) for removing open river ends from the shoreline and for
+#: telling apart shore pieces that coincide.
+_TOL_M = 0.01
+#: Shoreline pieces shorter than this are overlay slivers, not shore.
+_MIN_PIECE_M = 1.0
+#: A street reaching further than this over the water is a bridge or tunnel.
+_CROSSING_DEPTH_M = 5.0
+
+#: A study area: a frame (projected on the fly) or a bare geometry already in the study CRS.
+AreaLike = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry
+
+_POLY_TYPES = ("Polygon", "MultiPolygon")
+_LINE_TYPES = ("LineString", "MultiLineString", "LinearRing")
+
+
+# ------------------------------------------------------------------ config
+@dataclass
+class RiverSource:
+    """A river centreline layer and how wide the river is.
+
+    Parameters
+    ----------
+    source : Source
+        The line layer, e.g. ``Source(dataset="huangpu_centreline")``.
+    width_m : float, optional
+        Bank-to-bank width in metres, for every line (or for the lines whose
+        ``width_field`` is empty). The Huangpu is about 400 m wide in central
+        Shanghai (300-700 m along its length); measure it for other rivers.
+    width_field : str, optional
+        Column holding each line's width in metres.
+
+    Raises
+    ------
+    InputError
+        If neither ``width_m`` nor ``width_field`` is given, or ``width_m`` is
+        not a positive number: a centreline has no banks without a width.
+    """
+
+    source: Source
+    width_m: float | None = None
+    width_field: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_width(self, self.source.label())
+
+
+@dataclass
+class WaterfrontConfig:
+    """Which water layers to use and how the waterfront is measured.
+
+    Parameters
+    ----------
+    water : list of Source
+        Water polygons (``natural=water``, riverbanks, lakes, docks).
+    rivers : list of RiverSource
+        River centrelines with a width.
+    coastlines : list of Source
+        Coastline lines with the land on their left (OSM convention).
+    corridor_m : float
+        Width of the band of land along the shore; a shore point whose nearest
+        street in the band is within this distance has access.
+    access_distance_m : float
+        A street edge within this distance of the shore gives an access point.
+        Must not exceed ``corridor_m`` (access points lie in the band).
+    sample_m : float
+        Spacing of the shoreline samples.
+    min_gap_m : float
+        Gaps in access shorter than this are counted as access.
+    dedup_m : float
+        Access points closer than this to one nearer the shore are merged.
+    """
+
+    water: list[Source] = field(default_factory=list)
+    rivers: list[RiverSource] = field(default_factory=list)
+    coastlines: list[Source] = field(default_factory=list)
+    corridor_m: float = 100.0
+    access_distance_m: float = 50.0
+    sample_m: float = 10.0
+    min_gap_m: float = 50.0
+    dedup_m: float = 25.0
+
+    def __post_init__(self) -> None:
+        for name in ("corridor_m", "access_distance_m", "sample_m"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise InputError(f"{name} must be a positive number of metres, not {v!r}",
+                                 field=f"waterfront.{name}", fix=f"e.g. {name} = {getattr(type(self), name)}")
+        for name in ("min_gap_m", "dedup_m"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise InputError(f"{name} must be zero or a positive number of metres, not {v!r}",
+                                 field=f"waterfront.{name}", fix=f"e.g. {name} = {getattr(type(self), name)}")
+        if self.access_distance_m > self.corridor_m:
+            raise InputError(f"access_distance_m ({self.access_distance_m:g}) exceeds corridor_m "
+                             f"({self.corridor_m:g}): access points are looked for inside the corridor band",
+                             field="waterfront.access_distance_m",
+                             fix="lower access_distance_m or widen corridor_m")
+
+    @property
+    def has_sources(self) -> bool:
+        """True when at least one water, river or coastline layer is configured."""
+        return bool(self.water or self.rivers or self.coastlines)
+
+    def labels(self) -> list[str]:
+        """Short descriptions of all configured layers, for reports."""
+        return ([s.label() for s in self.water] + [r.source.label() for r in self.rivers]
+                + [s.label() for s in self.coastlines])
+
+
+def _check_width(rs: RiverSource, where: str) -> None:
+    if rs.width_m is None and rs.width_field is None:
+        raise InputError(
+            "a river centreline needs a width to become water, and none was given", source=where,
+            field="width_m",
+            fix=f"add width_m = ... (bank-to-bank metres; the Huangpu in central Shanghai is about "
+            f"{HUANGPU_TYPICAL_WIDTH_M:.0f} m) or width_field = '<column with widths>'")
+    if rs.width_m is not None:
+        w = rs.width_m
+        if not (isinstance(w, int | float) and math.isfinite(w) and w > 0):
+            raise InputError(f"width_m must be a positive number of metres, not {w!r}", source=where,
+                             field="width_m", fix=f"e.g. width_m = {HUANGPU_TYPICAL_WIDTH_M:.0f} for the Huangpu")
+
+
+# ----------------------------------------------------------------- helpers
+def _rows(labels: Any, n: int = 10) -> str:
+    labels = list(labels)
+    s = ", ".join(str(x) for x in labels[:n])
+    return s + (", ..." if len(labels) > n else "")
+
+
+def _area_geom(area: AreaLike, crs: Any) -> shapely.Geometry:
+    """The area as one valid shapely geometry in ``crs`` (frames are projected, bare geometries trusted)."""
+    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+        g = area.geometry if isinstance(area, gpd.GeoDataFrame) else area
+        if crs is not None and g.crs is not None and not pyproj.CRS.from_user_input(crs).equals(g.crs):
+            g = g.to_crs(crs)
+        ensure_projected(g if crs is None else crs, "the study area")
+        geom = shapely.union_all(np.asarray(g.values))
+    else:
+        geom = area
+    return shapely.make_valid(geom)
+
+
+def _read(src: Source, crs: Any) -> tuple[gpd.GeoDataFrame, str]:
+    path = src.resolve()
+    return read_layer(path, **src.reader_options()).to_crs(crs), str(path)
+
+
+def _keep_types(gdf: gpd.GeoDataFrame, types: tuple[str, ...], *, where: str, what: str,
+                fix: str) -> gpd.GeoDataFrame:
+    """Keep the rows of the wanted geometry types; extract them from collections; report the rest."""
+    g = np.asarray(gdf.geometry.values, dtype=object).copy()
+    is_coll = shapely.get_type_id(g) == 7
+    for i in np.flatnonzero(is_coll):
+        parts = [p for p in shapely.get_parts(g[i]) if p.geom_type in types]
+        g[i] = shapely.union_all(parts) if parts else g[i]
+    ok = np.isin(shapely.get_type_id(g), [{"Point": 0, "LineString": 1, "LinearRing": 2, "Polygon": 3,
+                                            "MultiLineString": 5, "MultiPolygon": 6}[t] for t in types])
+    if not ok.any():
+        raise InputError(f"no feature is a {what}", source=where, field="geometry", fix=fix)
+    if not ok.all():
+        kinds = pd.Series(shapely.get_type_id(g[~ok])).map(
+            {0: "points", 1: "lines", 2: "lines", 3: "polygons", 4: "points", 5: "lines", 6: "polygons",
+             7: "collections"}).value_counts().to_dict()
+        warnings.warn(f"{where}: ignored {int((~ok).sum())} features that are not {what}s "
+                      f"({', '.join(f'{v} {k}' for k, v in kinds.items())}; rows {_rows(gdf.index[~ok])})",
+                      DataWarning, stacklevel=3)
+    out = gdf.loc[ok].copy()
+    out.geometry.values[:] = g[ok]
+    return out
+
+
+# ------------------------------------------------------------------ water
+def _river_widths(rs: RiverSource, gdf: gpd.GeoDataFrame, where: str) -> np.ndarray:
+    _check_width(rs, where)
+    if rs.width_field is None:
+        return np.full(len(gdf), float(rs.width_m))  # type: ignore[arg-type]
+    if rs.width_field not in gdf.columns:
+        raise InputError(f"the width column {rs.width_field!r} does not exist", source=where, field=rs.width_field,
+                         fix=f"use one of: {', '.join(map(str, gdf.columns[:30]))}; or give width_m = ...")
+    w = np.array(pd.to_numeric(gdf[rs.width_field], errors="coerce"), dtype=float)
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        if rs.width_m is None:
+            raise InputError(
+                f"{int(bad.sum())} river lines have no usable width in {rs.width_field!r} "
+                f"(rows {_rows(gdf.index[bad])})", source=where, field=rs.width_field,
+                fix="fill the column with widths in metres, or add width_m = ... for the lines without one "
+                f"(the Huangpu in central Shanghai is about {HUANGPU_TYPICAL_WIDTH_M:.0f} m)")
+        warnings.warn(f"{where}: {int(bad.sum())} river lines have no usable {rs.width_field!r}; "
+                      f"width_m = {rs.width_m:g} used for them (rows {_rows(gdf.index[bad])})",
+                      DataWarning, stacklevel=3)
+        w[bad] = float(rs.width_m)  # type: ignore[arg-type]
+    return w
+
+
+def _flat_cap(poly: shapely.Geometry, end: np.ndarray, half: float) -> list[shapely.LineString]:
+    """The flat end-cap edges of a line buffer at ``end``.
+
+    GEOS puts the two cap corners exactly ``half`` from the end point on the
+    line's final direction, so the cap is the ring edge whose both vertices sit
+    at that distance and which passes through the end point.
+    """
+    out = []
+    for part in shapely.get_parts(poly):
+        r = np.asarray(part.exterior.coords)
+        a, b = r[:-1], r[1:]
+        da = np.hypot(*(a - end).T)
+        db = np.hypot(*(b - end).T)
+        ab = b - a
+        t = np.clip(np.einsum("ij,ij->i", end - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-300), 0, 1)
+        dseg = np.hypot(*(a + t[:, None] * ab - end).T)
+        lim = half * (1 + 1e-7) + 1e-6
+        pick = (da <= lim) & (db <= lim) & (dseg <= 1e-6 * half + 1e-6)
+        out += [shapely.LineString([a[i], b[i]]) for i in np.flatnonzero(pick)]
+    return out
+
+
+def _river_polygons(lines: np.ndarray, widths: np.ndarray,
+                    ) -> tuple[np.ndarray, list[shapely.LineString]]:
+    """Buffer river parts by half their width with flat ends; join parts that meet; list open ends.
+
+    Ends of two parts closer than half the narrower width are one river with a
+    digitising gap (the shared Huangpu pieces are ~10 m apart): the gap is
+    filled with the hull of two discs, as a round join would. Other ends are
+    *open*: the data stops there, the river does not, so their flat caps are
+    returned to be kept out of the shoreline.
+    """
+    half = widths / 2.0
+    buffers = shapely.buffer(lines, half, cap_style="flat", join_style="round")
+    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(lines, 0)),
+                           shapely.get_coordinates(shapely.get_point(lines, -1))])
+    owner = np.concatenate([np.arange(len(lines)), np.arange(len(lines))])
+    h = np.concatenate([half, half])
+    joined = np.zeros(len(ends), dtype=bool)
+    extra: list[list[shapely.Geometry]] = [[] for _ in range(len(lines))]
+    pts = shapely.points(ends)
+    tree = shapely.STRtree(pts)
+    for i in range(len(ends)):
+        for j in tree.query(pts[i], predicate="dwithin", distance=h[i]):
+            if j <= i or np.hypot(*(ends[i] - ends[j])) > min(h[i], h[j]):
+                continue
+            joined[i] = joined[j] = True
+            hull = shapely.convex_hull(shapely.union(pts[i].buffer(h[i]), pts[j].buffer(h[j])))
+            extra[owner[i]].append(hull)
+    polys = np.array([shapely.union_all([p, *x]) if x else p for p, x in zip(buffers, extra, strict=True)],
+                     dtype=object)
+    caps: list[shapely.LineString] = []
+    for i in np.flatnonzero(~joined):
+        caps += _flat_cap(buffers[owner[i]], ends[i], h[i])
+    return polys, caps
+
+
+def water_polygons(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None) -> gpd.GeoDataFrame | None:
+    """Water as polygons: the ``water`` layers plus the rivers buffered by half their width.
+
+    Coastlines add nothing here: they are shorelines already (see
+    :func:`coast_lines`).
+
+    Parameters
+    ----------
+    cfg : WaterfrontConfig
+    crs : CRS-like
+        The study's projected, metric CRS.
+    area : GeoDataFrame, GeoSeries or shapely geometry, optional
+        The study area (bare geometries are taken to be in ``crs``). Water is
+        clipped to it buffered by ``cfg.corridor_m``.
+
+    Returns
+    -------
+    GeoDataFrame or None
+        One row per input feature that has water near the area, on a new
+        ``water_id`` index, with ``source`` (layer label), ``source_row`` (its
+        row label there), ``kind`` (``'water'`` or ``'river'``) and ``width_m``
+        (rivers). ``attrs["open_ends"]`` holds the flat caps where a river line
+        stops (a data edge, not a shore); :func:`shoreline` leaves them out.
+        ``None`` when no layer is configured or none has water within
+        ``corridor_m`` of the area.
+
+    Raises
+    ------
+    InputError
+        A river without a width, a water layer without polygons, a river layer
+        without lines.
+    """
+    ensure_projected(crs, "the waterfront CRS")
+    clip = _area_geom(area, crs).buffer(cfg.corridor_m) if area is not None else None
+    frames = []
+    for src in cfg.water:
+        gdf, where = _read(src, crs)
+        gdf = _keep_types(gdf, _POLY_TYPES, where=where, what="polygon",
+                          fix="give water polygons here; river centrelines go under rivers (with width_m), "
+                          "coastlines under coastlines")
+        frames.append(pd.DataFrame({"source": src.label(), "source_row": gdf.index, "kind": "water",
+                                    "width_m": np.nan, "geometry": np.asarray(gdf.geometry.values)}))
+    open_ends: list[shapely.LineString] = []
+    for rs in cfg.rivers:
+        gdf, where = _read(rs.source, crs)
+        gdf = _keep_types(gdf, _LINE_TYPES, where=where, what="line",
+                          fix="give centrelines here; water polygons go under water")
+        gdf = gdf.assign(_w=_river_widths(rs, gdf, where), _row=gdf.index)
+        parts = gdf.explode(index_parts=False).reset_index(drop=True)
+        flat = (parts.geometry.is_empty | (parts.geometry.length == 0)).to_numpy()
+        if flat.any():
+            warnings.warn(f"{where}: ignored {int(flat.sum())} river lines of zero length "
+                          f"(rows {_rows(parts.loc[flat, '_row'])})", DataWarning, stacklevel=2)
+            parts = parts.loc[~flat]
+        polys, caps = _river_polygons(np.asarray(parts.geometry.values), parts["_w"].to_numpy())
+        open_ends += caps
+        per = gpd.GeoDataFrame({"_row": parts["_row"].to_numpy(), "_w": parts["_w"].to_numpy()},
+                               geometry=polys, crs=crs).dissolve("_row", aggfunc="max", sort=False)
+        frames.append(pd.DataFrame({"source": rs.source.label(), "source_row": per.index, "kind": "river",
+                                    "width_m": per["_w"].to_numpy(), "geometry": np.asarray(per.geometry.values)}))
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True)
+    geoms = np.asarray(df["geometry"].to_numpy(), dtype=object)
+    if clip is not None:
+        shapely.prepare(clip)
+        near = shapely.intersects(clip, geoms)
+        df, geoms = df.loc[near], shapely.intersection(geoms[near], clip)
+        geoms = np.array([_polygonal(g) for g in geoms], dtype=object)
+        keep = ~shapely.is_empty(geoms)
+        df, geoms = df.loc[keep], geoms[keep]
+    if len(df) == 0:
+        return None
+    out = gpd.GeoDataFrame(df.drop(columns="geometry").reset_index(drop=True), geometry=list(geoms), crs=crs)
+    out.index.name = "water_id"
+    out.attrs["open_ends"] = shapely.multilinestrings(open_ends) if open_ends else None
+    return out
+
+
+def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
+    if g.geom_type in _POLY_TYPES:
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in _POLY_TYPES]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def coast_lines(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None) -> gpd.GeoDataFrame | None:
+    """The coastline layers, clipped to the area buffered by ``cfg.corridor_m``, land on the left.
+
+    Line direction is kept through the clip (it says which side is land). When
+    most of the area near a coastline lies on its right, the line is probably
+    drawn the wrong way round: a :class:`~toolkit.io.DataWarning` says so, and
+    the line is used as drawn.
+
+    Returns
+    -------
+    GeoDataFrame or None
+        ``source``, ``source_row``, ``kind`` (``'coast'``); ``None`` when there
+        is no coastline near the area.
+    """
+    ensure_projected(crs, "the waterfront CRS")
+    a = _area_geom(area, crs) if area is not None else None
+    frames = []
+    for src in cfg.coastlines:
+        gdf, where = _read(src, crs)
+        gdf = _keep_types(gdf, _LINE_TYPES, where=where, what="line",
+                          fix="coastlines are lines with the land on their left (OSM natural=coastline)")
+        parts = gdf.explode(index_parts=False)
+        geoms = np.asarray(parts.geometry.values, dtype=object)
+        rows = parts.index.to_numpy()
+        if a is not None:
+            clip = a.buffer(cfg.corridor_m)
+            near = shapely.intersects(clip, geoms)
+            geoms, rows = geoms[near], rows[near]
+            geoms = np.array([_oriented_like(shapely.intersection(g, clip), g) for g in geoms], dtype=object)
+            keep = ~shapely.is_empty(geoms)
+            geoms, rows = geoms[keep], rows[keep]
+            _warn_if_reversed(geoms, a, cfg.corridor_m, where)
+        frames.append(gpd.GeoDataFrame({"source": src.label(), "source_row": rows, "kind": "coast"},
+                                       geometry=list(geoms), crs=crs))
+    if not frames or sum(len(f) for f in frames) == 0:
+        return None
+    return pd.concat(frames, ignore_index=True)
+
+
+def _oriented_like(piece: shapely.Geometry, original: shapely.Geometry) -> shapely.Geometry:
+    """Lines of ``piece`` pointing the same way as ``original`` (overlays may reverse them)."""
+    lines = [p for p in shapely.get_parts(shapely.line_merge(piece)) if p.geom_type == "LineString"]
+    out = []
+    for ln in lines:
+        s = original.project(shapely.Point(ln.coords[0]))
+        e = original.project(shapely.Point(ln.coords[-1]))
+        out.append(ln.reverse() if e < s else ln)
+    return shapely.multilinestrings(out) if out else shapely.MultiLineString()
+
+
+def _warn_if_reversed(lines: np.ndarray, area: shapely.Geometry, d: float, where: str) -> None:
+    if not len(lines):
+        return
+    left = sum(shapely.intersection(ln.buffer(d, single_sided=True), area).area
+               for g in lines for ln in shapely.get_parts(g))
+    right = sum(shapely.intersection(ln.buffer(-d, single_sided=True), area).area
+                for g in lines for ln in shapely.get_parts(g))
+    if right > 2 * left and right > 0:
+        warnings.warn(f"{where}: most of the study area lies to the right of the coastline, which is taken as sea "
+                      "(OSM coastlines have the land on their left); reverse the lines if they are drawn the "
+                      "other way round", DataWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------- shoreline
+def _water_union(water: gpd.GeoDataFrame | None) -> shapely.Geometry | None:
+    if water is None or len(water) == 0:
+        return None
+    u = shapely.union_all(np.asarray(water.geometry.values))
+    return None if u.is_empty else u
+
+
+def shoreline(water: gpd.GeoDataFrame | None, area: AreaLike,
+              coast: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """The shore on the study's land side, as connected reaches.
+
+    The boundary of the water union, less the open river ends, intersected with
+    the study area: where the area reaches into the water (the Xuhui district
+    runs to the Huangpu centreline) the near bank lies inside it and the far
+    bank does not. Coastline pieces inside the area are added unless they run
+    along (or inside) the water polygons.
+
+    Parameters
+    ----------
+    water : GeoDataFrame or None
+        From :func:`water_polygons`.
+    area : GeoDataFrame, GeoSeries or shapely geometry
+        The study area, in the same CRS as ``water``.
+    coast : GeoDataFrame, optional
+        From :func:`coast_lines`.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``reach_id`` (0..n-1), ``kind`` (``'bank'`` or ``'coast'``) and
+        ``length_m``; empty when no shore lies in the area.
+    """
+    frame = water if water is not None else coast
+    crs = frame.crs if frame is not None else getattr(area, "crs", None)
+    if crs is not None:
+        ensure_projected(crs, "the water layers")
+    a = _area_geom(area, crs)
+    shapely.prepare(a)
+    kinds, lines = [], []
+    u = _water_union(water)
+    if u is not None:
+        b = u.boundary
+        oe = water.attrs.get("open_ends") if water is not None else None
+        if oe is not None and not oe.is_empty:
+            b = shapely.difference(b, oe.buffer(_TOL_M, cap_style="flat"))
+        for ln in _lines(shapely.intersection(b, a)):
+            kinds.append("bank")
+            lines.append(ln)
+    if coast is not None and len(coast):
+        c = [shapely.intersection(g, a) for g in coast.geometry.values]
+        if u is not None:
+            near = u.buffer(_TOL_M)
+            c = [shapely.difference(g, near) for g in c]
+        for orig, g in zip(coast.geometry.values, c, strict=True):
+            for ln in _lines(_oriented_like(g, orig), merge=False):
+                kinds.append("coast")
+                lines.append(ln)
+    keep = [i for i, ln in enumerate(lines) if ln.length >= _MIN_PIECE_M]
+    out = gpd.GeoDataFrame({"reach_id": np.arange(len(keep)), "kind": [kinds[i] for i in keep],
+                            "length_m": [lines[i].length for i in keep]},
+                           geometry=[lines[i] for i in keep], crs=crs)
+    return out
+
+
+def _lines(g: shapely.Geometry, merge: bool = True) -> list[shapely.LineString]:
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in _LINE_TYPES]
+    if g.geom_type == "GeometryCollection":
+        parts = [q for p in parts for q in shapely.get_parts(p)]
+    if not parts:
+        return []
+    m = shapely.line_merge(shapely.multilinestrings(parts)) if merge else shapely.multilinestrings(parts)
+    return [p for p in shapely.get_parts(m) if p.geom_type == "LineString"]
+
+
+def land_area(area: AreaLike, water: gpd.GeoDataFrame | None,
+              coast: gpd.GeoDataFrame | None = None) -> shapely.Geometry:
+    """The study area without its water, so blocks are not drawn over the river.
+
+    Parameters
+    ----------
+    area : GeoDataFrame, GeoSeries or shapely geometry
+    water : GeoDataFrame or None
+        From :func:`water_polygons`.
+    coast : GeoDataFrame, optional
+        From :func:`coast_lines`: the area is split along the coastlines and
+        the parts lying on their right (the sea, by the OSM convention) are
+        removed too.
+
+    Returns
+    -------
+    shapely geometry
+        In the CRS of ``water`` / ``coast``; the area itself when there is no water.
+    """
+    frame = water if water is not None else coast
+    a = _area_geom(area, frame.crs if frame is not None else getattr(area, "crs", None))
+    u = _water_union(water)
+    if u is not None:
+        a = shapely.difference(a, u)
+    if coast is not None and len(coast):
+        sea = _sea_parts(a, coast)
+        if sea is not None:
+            a = shapely.difference(a, sea)
+    return a
+
+
+def _sea_parts(a: shapely.Geometry, coast: gpd.GeoDataFrame) -> shapely.Geometry | None:
+    """The faces of ``a`` cut by the coastlines that lie mostly on their right-hand (sea) side."""
+    lines = [ln for g in coast.geometry.values for ln in shapely.get_parts(g) if ln.intersects(a)]
+    if not lines:
+        return None
+    noded = shapely.union_all([a.boundary, *[shapely.intersection(ln, a) for ln in lines]])
+    faces = [f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+             if a.contains(f.point_on_surface())]
+    left = shapely.union_all([ln.buffer(1.0, single_sided=True) for ln in lines])
+    right = shapely.union_all([ln.buffer(-1.0, single_sided=True) for ln in lines])
+    # A face is sea only when the coast runs clearly on its right; a face the
+    # coast merely pokes into (a line ending inside the area) stays land.
+    sea = [f for f in faces if f.intersection(right).area > 10 * f.intersection(left).area]
+    return shapely.union_all(sea) if sea else None
+
+
+# ---------------------------------------------------------- access analysis
+def corridor_band(shore: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None, corridor_m: float) -> shapely.Geometry:
+    """Land within ``corridor_m`` of the shore: both sides of a bank less the water, the left of a coast."""
+    u = _water_union(water)
+    kinds = shore["kind"] if "kind" in shore.columns else pd.Series("bank", index=shore.index)
+    bank = [g for g, k in zip(shore.geometry.values, kinds, strict=True) if k != "coast"]
+    coast = [g for g, k in zip(shore.geometry.values, kinds, strict=True) if k == "coast"]
+    parts = []
+    if bank:
+        b = shapely.union_all(shapely.buffer(np.asarray(bank, dtype=object), corridor_m))
+        parts.append(shapely.difference(b, u) if u is not None else b)
+    parts += [ln.buffer(corridor_m, single_sided=True) for ln in coast]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def waterfront_access(
+    shore: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    cfg: WaterfrontConfig,
+    water: gpd.GeoDataFrame | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
+    """Measure public street access along the shoreline.
+
+    Parameters
+    ----------
+    shore : GeoDataFrame
+        From :func:`shoreline`.
+    streets : GeoDataFrame
+        Walkable street edges (``WalkNetwork.streets()``), same CRS.
+    cfg : WaterfrontConfig
+    water : GeoDataFrame, optional
+        From :func:`water_polygons`. When given, street parts over the water
+        (bridge decks) are ignored and the corridor band stops at the water;
+        without it a street on the far bank of a narrow river would count.
+
+    Returns
+    -------
+    segments : GeoDataFrame
+        Shoreline runs: ``segment_id``, ``reach_id``, ``start_m``, ``end_m``
+        (along the reach), ``length_m``, ``access`` (bool), ``kind``
+        (``'access'`` / ``'gap'``). Lengths add up to the shoreline length.
+    access_points : GeoDataFrame
+        ``access_id``, ``street`` (label in ``streets.index``), ``edge_id``
+        and ``name`` when ``streets`` has them, ``dist_to_shore_m``,
+        ``reach_id``, ``shore_pos_m`` (position along that reach), points on
+        the streets. Ordered along the shore.
+    summary : dict
+        ``status`` (``'measured'``), ``bank_length_m``, ``access_length_m``
+        (short gaps counted as access), ``share_with_access``,
+        ``longest_gap_m``, ``n_gaps``, ``n_access_points``,
+        ``mean_access_spacing_m`` / ``max_access_spacing_m`` (between
+        consecutive points along a reach; ``None`` with a ``spacing_note``
+        when fewer than two points share a reach), ``n_reaches``, the
+        parameters used and ``notes``. With an empty shoreline:
+        ``{"status": "absent", "reason": ...}`` and empty frames.
+    """
+    ensure_projected(shore, "the shoreline")
+    ensure_projected(streets, "the streets")
+    if not pyproj.CRS.from_user_input(shore.crs).equals(streets.crs):
+        raise ValueError(f"the shoreline is in {shore.crs.to_string()} but the streets are in "
+                         f"{streets.crs.to_string()}")
+    crs = shore.crs
+    if len(shore) == 0:
+        return (_empty_segments(crs), _empty_points(crs),
+                absent_summary("no shoreline lies inside the study area"))
+    reaches = np.asarray(shore.geometry.values, dtype=object)
+    reach_ids = shore["reach_id"].to_numpy() if "reach_id" in shore else np.arange(len(shore))
+    shore_all = shapely.union_all(reaches)
+    shapely.prepare(shore_all)
+    u = _water_union(water)
+    band = corridor_band(shore, water, cfg.corridor_m)
+    shapely.prepare(band)
+
+    # Street pieces on land inside the band, keeping which edge they came from.
+    sg = np.asarray(streets.geometry.values, dtype=object)
+    idx = np.flatnonzero(shapely.intersects(band, sg))
+    crossing = np.zeros(len(idx), dtype=bool)
+    if u is not None:
+        crossing = _crossings(sg[idx], u)
+    crossing_names = _names(streets, idx[crossing])
+    idx = idx[~crossing]
+    pieces = sg[idx]
+    if u is not None:
+        pieces = shapely.difference(pieces, u)
+    pieces = shapely.intersection(pieces, band)
+    pieces = np.array([shapely.union_all(_lines(p, merge=False)) if not p.is_empty else p for p in pieces],
+                      dtype=object)
+    has = ~shapely.is_empty(pieces) if len(pieces) else np.zeros(0, dtype=bool)
+    idx, pieces = idx[has], pieces[has]
+
+    # Samples: each reach cut into equal intervals no longer than sample_m,
+    # judged at their midpoints, so run lengths add up to the reach exactly.
+    tree = shapely.STRtree(pieces)
+    seg_rows = []
+    for rid, line in zip(reach_ids, reaches, strict=True):
+        length = line.length
+        n = max(1, math.ceil(length / cfg.sample_m))
+        step = length / n
+        mids = shapely.line_interpolate_point(line, (np.arange(n) + 0.5) * step)
+        acc = np.zeros(n, dtype=bool)
+        if len(pieces):
+            hit, _ = tree.query_nearest(mids, max_distance=cfg.corridor_m, all_matches=False)
+            acc[hit] = True
+        for start, end, a in _runs(acc, step, length, cfg.min_gap_m):
+            seg_rows.append({"reach_id": rid, "start_m": start, "end_m": end, "length_m": end - start, "access": a,
+                             "kind": "access" if a else "gap",
+                             "geometry": ops.substring(line, start, end)})
+    segments = gpd.GeoDataFrame(seg_rows, geometry="geometry", crs=crs)
+    segments.insert(0, "segment_id", np.arange(len(segments)))
+
+    points = _access_points(streets, idx, pieces, shore_all, reaches, reach_ids, cfg)
+    summary = _summary(shore, segments, points, cfg)
+    summary["n_crossings_excluded"] = int(crossing.sum())
+    if crossing.any():
+        summary["notes"].append(
+            f"{int(crossing.sum())} street edges cross the water (bridges or tunnels"
+            f"{': ' + ', '.join(crossing_names) if crossing_names else ''}) and were not counted as shore access")
+    return segments, points, summary
+
+
+def _crossings(geoms: np.ndarray, water: shapely.Geometry) -> np.ndarray:
+    """Edges that run out over the water: bridges and tunnels, whose approaches do not lead to the shore.
+
+    An edge counts as a crossing when its part over the water reaches more than
+    ``_CROSSING_DEPTH_M`` from the shore; a riverside street that only grazes
+    an approximate water polygon stays within that and keeps counting.
+    """
+    out = np.zeros(len(geoms), dtype=bool)
+    if not len(geoms):
+        return out
+    wet = shapely.intersection(geoms, water)
+    some = np.flatnonzero(~shapely.is_empty(wet) & (shapely.length(wet) > _CROSSING_DEPTH_M))
+    if not len(some):
+        return out
+    xy, which = shapely.get_coordinates(shapely.segmentize(wet[some], _CROSSING_DEPTH_M), return_index=True)
+    depth = shapely.distance(shapely.points(xy), water.boundary)
+    deepest = np.zeros(len(some))
+    np.maximum.at(deepest, which, depth)
+    out[some] = deepest > _CROSSING_DEPTH_M
+    return out
+
+
+def _names(streets: gpd.GeoDataFrame, idx: np.ndarray) -> list[str]:
+    if "name" not in streets.columns or not len(idx):
+        return []
+    names = streets["name"].to_numpy()[idx]
+    return list(dict.fromkeys(str(n) for n in names if isinstance(n, str) and n))
+
+
+def _runs(acc: np.ndarray, step: float, length: float, min_gap_m: float) -> list[tuple[float, float, bool]]:
+    """Contiguous runs of equal samples as (start, end, access); short gaps beside access become access."""
+    change = np.flatnonzero(acc[1:] != acc[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(acc)]])
+    runs = [[s * step, e * step, bool(acc[s])] for s, e in zip(starts, ends, strict=True)]
+    runs[-1][1] = length
+    for i, r in enumerate(runs):
+        beside_access = (i > 0 and runs[i - 1][2]) or (i + 1 < len(runs) and runs[i + 1][2])
+        if not r[2] and r[1] - r[0] < min_gap_m and beside_access:
+            r[2] = True
+    merged: list[list] = []
+    for r in runs:
+        if merged and merged[-1][2] == r[2]:
+            merged[-1][1] = r[1]
+        else:
+            merged.append(list(r))
+    return [(float(s), float(e), bool(a)) for s, e, a in merged]
+
+
+def _access_points(streets: gpd.GeoDataFrame, idx: np.ndarray, pieces: np.ndarray, shore_all: shapely.Geometry,
+                   reaches: np.ndarray, reach_ids: np.ndarray, cfg: WaterfrontConfig) -> gpd.GeoDataFrame:
+    crs = streets.crs
+    if not len(pieces):
+        return _empty_points(crs)
+    d = shapely.distance(pieces, shore_all)
+    near = d <= cfg.access_distance_m
+    if not near.any():
+        return _empty_points(crs)
+    idx, pieces, d = idx[near], pieces[near], d[near]
+    pts = shapely.get_point(shapely.shortest_line(pieces, shore_all), 0)
+    # Greedy thinning, nearest to the shore first: a junction where several
+    # edges reach the water is one access, not one per edge.
+    order = np.lexsort((idx, d))
+    tree = shapely.STRtree(pts)
+    taken = np.zeros(len(pts), dtype=bool)
+    gone = np.zeros(len(pts), dtype=bool)
+    for i in order:
+        if gone[i]:
+            continue
+        taken[i] = True
+        gone[tree.query(pts[i], predicate="dwithin", distance=cfg.dedup_m)] = True
+    idx, pts, d = idx[taken], pts[taken], d[taken]
+    rtree = shapely.STRtree(reaches)
+    _, nearest = rtree.query_nearest(pts, all_matches=False)
+    pos = shapely.line_locate_point(reaches[nearest], pts)
+    df = pd.DataFrame({"street": streets.index[idx]})
+    for col in ("edge_id", "name"):
+        if col in streets.columns:
+            df[col] = streets[col].to_numpy()[idx]
+    df["dist_to_shore_m"] = d
+    df["reach_id"] = reach_ids[nearest]
+    df["shore_pos_m"] = pos
+    out = gpd.GeoDataFrame(df, geometry=list(pts), crs=crs)
+    out = out.sort_values(["reach_id", "shore_pos_m"], kind="stable").reset_index(drop=True)
+    out.insert(0, "access_id", np.arange(len(out)))
+    return out
+
+
+def _empty_segments(crs: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"segment_id": pd.Series(dtype="int64"), "reach_id": pd.Series(dtype="int64"),
+                             "start_m": pd.Series(dtype=float), "end_m": pd.Series(dtype=float),
+                             "length_m": pd.Series(dtype=float), "access": pd.Series(dtype=bool),
+                             "kind": pd.Series(dtype=object)}, geometry=[], crs=crs)
+
+
+def _empty_points(crs: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"access_id": pd.Series(dtype="int64"), "street": pd.Series(dtype=object),
+                             "dist_to_shore_m": pd.Series(dtype=float), "reach_id": pd.Series(dtype="int64"),
+                             "shore_pos_m": pd.Series(dtype=float)}, geometry=[], crs=crs)
+
+
+def _summary(shore: gpd.GeoDataFrame, segments: gpd.GeoDataFrame, points: gpd.GeoDataFrame,
+             cfg: WaterfrontConfig) -> dict[str, Any]:
+    bank = float(shore.geometry.length.sum())
+    acc = float(segments.loc[segments["access"], "length_m"].sum())
+    gaps = segments.loc[~segments["access"], "length_m"]
+    spacing = np.concatenate([np.diff(np.sort(g["shore_pos_m"].to_numpy()))
+                              for _, g in points.groupby("reach_id")]) if len(points) else np.zeros(0)
+    notes = []
+    s: dict[str, Any] = {
+        "status": "measured",
+        "bank_length_m": round(bank, 1),
+        "access_length_m": round(acc, 1),
+        "share_with_access": round(acc / bank, 4) if bank > 0 else None,
+        "longest_gap_m": round(float(gaps.max()), 1) if len(gaps) else 0.0,
+        "n_gaps": len(gaps),
+        "n_access_points": len(points),
+        "mean_access_spacing_m": round(float(spacing.mean()), 1) if len(spacing) else None,
+        "max_access_spacing_m": round(float(spacing.max()), 1) if len(spacing) else None,
+        "n_reaches": len(shore),
+        "corridor_m": cfg.corridor_m,
+        "access_distance_m": cfg.access_distance_m,
+        "min_gap_m": cfg.min_gap_m,
+        "sample_m": cfg.sample_m,
+    }
+    if len(points) == 0:
+        s["spacing_note"] = (f"no walkable street comes within {cfg.access_distance_m:g} m of the shore: "
+                             "there are no access points, so no spacing")
+        notes.append(s["spacing_note"])
+    elif len(spacing) == 0:
+        s["spacing_note"] = "fewer than two access points on any one reach of shore: no spacing to measure"
+        notes.append(s["spacing_note"])
+    s["notes"] = notes
+    return s
+
+
+# --------------------------------------------------------------- per block
+def block_waterfront(net: WalkNetwork, blocks: gpd.GeoDataFrame, access_points: gpd.GeoDataFrame,
+                     threshold_m: float, max_snap_m: float = np.inf, limit: float = np.inf) -> pd.DataFrame:
+    """Network distance from every block to its nearest waterfront access point.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    blocks : GeoDataFrame
+        Blocks (or any features) in ``net.crs``; snapped from a point on their
+        surface, as in the coverage analysis.
+    access_points : GeoDataFrame
+        From :func:`waterfront_access`.
+    threshold_m : float
+        Walking distance counted as "within reach of the waterfront".
+    max_snap_m : float
+        Blocks further than this from every street get NaN (not measured).
+    limit : float
+        Stop searching beyond this distance (``inf`` beyond).
+
+    Returns
+    -------
+    DataFrame
+        On ``blocks.index``: ``dist_waterfront_m`` (metres including both
+        off-network legs; ``inf`` when no access point can be reached, e.g.
+        none exists; NaN when the block was not snapped) and
+        ``within_waterfront`` (``dist <= threshold_m``). Call it only when the
+        waterfront is present; otherwise leave the columns out.
+    """
+    ensure_projected(blocks, "the blocks")
+    ensure_projected(access_points, "the access points")
+    bs = snap_points(net, blocks.geometry, max_snap_m=max_snap_m)
+    if len(access_points):
+        d = point_distances(net, bs, snap_points(net, access_points.geometry), limit=limit)
+    else:
+        d = np.where(bs.ok, np.inf, np.nan)
+    return pd.DataFrame({"dist_waterfront_m": d, "within_waterfront": d <= threshold_m}, index=blocks.index)
+
+
+# -------------------------------------------------------- absent / all in one
+def absent_reason(cfg: WaterfrontConfig, water: gpd.GeoDataFrame | None = None,
+                  shore: gpd.GeoDataFrame | None = None, coast: gpd.GeoDataFrame | None = None) -> str | None:
+    """Why the waterfront cannot be measured for this study, or ``None`` when it can.
+
+    Parameters
+    ----------
+    cfg : WaterfrontConfig
+    water, coast : GeoDataFrame or None
+        From :func:`water_polygons` and :func:`coast_lines` for the study area.
+    shore : GeoDataFrame, optional
+        From :func:`shoreline`; when given, an empty one is a reason too.
+    """
+    if not cfg.has_sources:
+        return "no water layer is configured (waterfront water, rivers and coastlines are all empty)"
+    if (water is None or len(water) == 0) and (coast is None or len(coast) == 0):
+        return (f"none of the water layers ({', '.join(cfg.labels())}) has water within "
+                f"{cfg.corridor_m:g} m of the study area")
+    if shore is not None and len(shore) == 0:
+        return "there is water near the study area but none of its shore lies inside the area"
+    return None
+
+
+def absent_summary(reason: str) -> dict[str, Any]:
+    """The summary of a study without waterfront: a status and a reason, never zeros."""
+    return {"status": "absent", "reason": reason}
+
+
+@dataclass
+class WaterfrontResult:
+    """Everything :func:`analyse_waterfront` produced; all layers are ``None`` when absent."""
+
+    summary: dict[str, Any]
+    water: gpd.GeoDataFrame | None = None
+    coast: gpd.GeoDataFrame | None = None
+    shore: gpd.GeoDataFrame | None = None
+    segments: gpd.GeoDataFrame | None = None
+    access_points: gpd.GeoDataFrame | None = None
+    blocks: pd.DataFrame | None = None
+    land: shapely.Geometry | None = None
+
+    @property
+    def present(self) -> bool:
+        """True when the waterfront was measured."""
+        return self.summary.get("status") == "measured"
+
+
+def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
+                       blocks: gpd.GeoDataFrame | None = None, threshold_m: float | None = None,
+                       block_max_snap_m: float = np.inf) -> WaterfrontResult:
+    """Run the chain: water, shoreline, land, access along the shore and per-block distance.
+
+    Parameters
+    ----------
+    cfg : WaterfrontConfig
+    area : GeoDataFrame, GeoSeries or shapely geometry
+        The study area (bare geometries in ``net.crs``). Use the area before
+        it was clipped to the population extent when the streets cover it, or
+        the shore is cut short where the population grid ends.
+    net : WalkNetwork
+    blocks : GeoDataFrame, optional
+        Blocks to measure; needs ``threshold_m``.
+    threshold_m : float, optional
+    block_max_snap_m : float
+
+    Returns
+    -------
+    WaterfrontResult
+        With ``summary["status"] == "absent"`` and a ``reason`` when there is
+        no water or no shore in the area.
+    """
+    if blocks is not None and threshold_m is None:
+        raise ValueError("threshold_m is needed to measure blocks")
+    water = water_polygons(cfg, net.crs, area)
+    coast = coast_lines(cfg, net.crs, area) if cfg.coastlines else None
+    reason = absent_reason(cfg, water, None, coast)
+    if reason:
+        return WaterfrontResult(summary=absent_summary(reason))
+    a = _area_geom(area, net.crs)
+    shore = shoreline(water, a, coast)
+    land = land_area(a, water, coast)
+    reason = absent_reason(cfg, water, shore, coast)
+    if reason:
+        return WaterfrontResult(summary=absent_summary(reason), water=water, coast=coast, land=land)
+    segments, points, summary = waterfront_access(shore, net.streets(), cfg, water)
+    per_block = None
+    if blocks is not None:
+        per_block = block_waterfront(net, blocks, points, float(threshold_m),  # type: ignore[arg-type]
+                                     max_snap_m=block_max_snap_m)
+    return WaterfrontResult(summary=summary, water=water, coast=coast, shore=shore, segments=segments,
+                            access_points=points, blocks=per_block, land=land)
