@@ -161,6 +161,15 @@ class Study:
     walkability: dict[str, Any] = field(default_factory=dict)
     walk_landuse: Source | None = None
     walk_landuse_field: str = "landuse_type"
+    underserved: dict[str, Any] = field(default_factory=dict)
+    zones: Source | None = None
+    zone_id_field: str | None = None
+    zone_grid_m: float = 1000.0
+    sites: dict[str, Any] = field(default_factory=dict)
+    site_sources: list[dict[str, Any]] = field(default_factory=list)
+    sites_exclude: Source | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
+    decisions: bool = False
     heritage: Any = None  # toolkit.heritage.HeritageConfig
     waterfront: Any = None  # toolkit.waterfront.WaterfrontConfig
     source_file: str | None = None
@@ -223,7 +232,8 @@ def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
 
 
 _STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output",
-               "walkability", "heritage", "waterfront"}
+               "walkability", "heritage", "waterfront",
+               "underserved", "zones", "sites", "selection"}
 
 
 def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_file: str | None = None) -> Study:
@@ -305,6 +315,17 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         walk_landuse=_source(walk["landuse"], "walkability.landuse", base_dir) if "landuse" in walk else None,
         walk_landuse_field=walk.get("landuse_field", "landuse_type"),
         heritage=_heritage(raw["heritage"], where, base_dir) if "heritage" in raw else None,
+        underserved=raw.get("underserved", {}),
+        zones=_source(raw["zones"]["source"], "zones.source", base_dir) if "source" in raw.get("zones", {}) else None,
+        zone_id_field=raw.get("zones", {}).get("id_field"),
+        zone_grid_m=float(raw.get("zones", {}).get("grid_m", 1000.0)),
+        sites={k: v for k, v in raw.get("sites", {}).items() if k not in ("candidates", "exclude")},
+        site_sources=[{**c, "source": _source(c["source"], f"sites.candidates[{i}].source", base_dir)}
+                      for i, c in enumerate(raw.get("sites", {}).get("candidates", []))],
+        sites_exclude=_source(raw["sites"]["exclude"], "sites.exclude", base_dir)
+        if "exclude" in raw.get("sites", {}) else None,
+        selection=raw.get("selection", {}),
+        decisions=any(k in raw for k in ("underserved", "sites", "selection", "zones")),
         waterfront=_waterfront(raw["waterfront"], where, base_dir) if "waterfront" in raw else None,
     )
 

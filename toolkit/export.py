@@ -66,6 +66,8 @@ def run_record(result: StudyResult) -> dict[str, Any]:
         "heritage": result.details.get("heritage", {"status": "absent",
                                                       "reason": "no [heritage] section in the study"}),
         "walkability": result.details.get("walkability"),
+        "decisions": result.details.get("decisions", {"status": "absent",
+                                                        "reason": "no [underserved]/[sites]/[selection] section"}),
         "waterfront": result.details.get("waterfront", {"status": "absent",
                                                           "reason": "no [waterfront] section in the study"}),
         "notes": result.notes,

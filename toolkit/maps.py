@@ -93,6 +93,7 @@ def coverage_map(result: StudyResult, lang: str | None = None) -> folium.Map:
                                 fill_opacity=0.9, weight=1, popup=popup).add_to(fg)
         fg.add_to(m)
     _overlay_layers(m, result, lang)
+    _decision_layers(m, result, lang)
     folium.GeoJson(area[["geometry"]], name="Study area", style_function=lambda f: {
         "fill": False, "color": "#000000", "weight": 2}).add_to(m)
     _legend(m, result, lang)
@@ -229,3 +230,55 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str) -> None:
                                                  else "#f0f0f0", "color": "#555555", "weight": 0.2,
                                                  "fillOpacity": 0.6},
                        tooltip=folium.GeoJsonTooltip(fields=["block_id", "dist_waterfront_m"])).add_to(m)
+
+
+def _decision_layers(m: folium.Map, result: StudyResult, lang: str) -> None:
+    """Underserved blocks and ranked candidate sites, with popups that explain the numbers."""
+    b = result.blocks
+    zh = lang == "zh"
+    if "underserved" in b and b["underserved"].any():
+        u = b[b["underserved"]]
+        cols = ["block_id", "population", "pop_65plus", "missing_categories", "n_missing", "underserved_reason",
+                "severity"] + [f"dist_{c}_m" for c in result.categories]
+        web = _fmt(_web(u[[c for c in cols if c in u] + ["geometry"]]), ["severity", "population", "pop_65plus"])
+        for c in web.columns:
+            if c.startswith("dist_"):
+                web[c] = web[c].round(0).where(np.isfinite(web[c]))
+        hi = float(np.nanpercentile(u["severity"], 95)) or 1.0
+        caption = "服务短板严重度" if zh else "Underserved: severity (thousand person-thresholds)"
+        smap = cm.LinearColormap(["#fee5d9", "#de2d26"], vmin=0, vmax=hi, caption=caption)
+        folium.GeoJson(
+            web, name="服务短板街坊" if zh else "Underserved blocks", show=False,
+            style_function=lambda f: {"fillColor": smap(min(f["properties"]["severity"] or 0, hi)),
+                                      "color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(fields=["block_id", "missing_categories"], aliases=["block", "missing"]),
+            popup=folium.GeoJsonPopup(fields=[c for c in web.columns if c != "geometry"]),
+        ).add_to(m)
+        smap.add_to(m)
+    sites = result.layers.get("candidate_sites")
+    if sites is not None and len(sites):
+        fg = folium.FeatureGroup(name="候选微更新点位(排序)" if zh else "Candidate sites (ranked)", show=True)
+        s = sites.to_crs("EPSG:4326")
+        pts = shapely.point_on_surface(np.asarray(s.geometry.values))
+        top = np.nanmax(s["score"]) if s["score"].notna().any() else 1.0
+        cats = categories()
+        for (_, row), p in zip(s.iterrows(), pts, strict=True):
+            contrib = "".join(f"<tr><td>{k[8:]}</td><td>{row[k]:.3f}</td></tr>" for k in s.columns
+                              if k.startswith("contrib_") and row[k] > 0)
+            gains = "".join(f"<tr><td>{cats[c].label(lang)}</td><td>{row[f'new_{c}_pop']:,.0f}</td>"
+                            f"<td>{row[f'new_{c}_65plus']:,.0f}</td></tr>" for c in result.categories
+                            if f"new_{c}_pop" in s and row[f"new_{c}_pop"] > 0)
+            score = "-" if np.isnan(row["score"]) else f"{row['score']:.3f} (rank {row['rank']})"
+            html = (f"<b>site {row['site_id']}</b> ({row['site_type']}, {row['source']})"
+                    f"{' <b>SELECTED</b>' if row['selected'] else ''}<br>score {score}"
+                    f"<table>{contrib}</table>heritage: {row.get('heritage_class', '-')}<br>"
+                    f"allowed: {str(row.get('allowed_interventions', '-')).replace(';', ', ')}<br>"
+                    f"newly within reach (residents, 65+):<table>{gains}</table>"
+                    f"nearest street: {row.get('nearest_street') or '-'}")
+            r = 3 + 7 * (0 if np.isnan(row["score"]) else row["score"] / top)
+            folium.CircleMarker([p.y, p.x], radius=float(r), weight=3 if row["selected"] else 1,
+                                color="#000000" if row["selected"] else "#54278f",
+                                fill=True, fill_color="#fdd0a2" if row["selected"] else "#9e9ac8", fill_opacity=0.9,
+                                tooltip=f"site {row['site_id']}: {score}",
+                                popup=folium.Popup(html, max_width=320)).add_to(fg)
+        fg.add_to(m)

@@ -384,6 +384,13 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
     with _timed(timings, "walkability", progress):
         blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
                                                                        bsnap, area_geom)
+    if study.decisions:
+        from .decisions import run_decisions
+
+        with _timed(timings, "decisions", progress):
+            blocks, details["decisions"] = run_decisions(
+                study, net, blocks, streets, fac, bsnap, measured, profile, land, layers,
+                waterfront_access=layers.get("waterfront_access"))
     inputs = _inputs(study)
     return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
                        facilities=fac, rates=rates, categories=measured, no_data=no_data,

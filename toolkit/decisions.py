@@ -1,0 +1,327 @@
+"""From indicators to decisions: underserved blocks, zone roll-ups, ranked sites, selection, sensitivity.
+
+:func:`run_decisions` is the pipeline step; each part is also a function of
+its own for notebooks (:mod:`toolkit.underserved`, :mod:`toolkit.sites`,
+:mod:`toolkit.selection`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .coverage import CategoryRule, coverage_rates, point_distances
+from .errors import InputError
+from .io import read_layer
+from .network import WalkNetwork
+from .reach import reachable_pairs
+from .selection import CoverageProblem, Selection, solve_exact, solve_greedy
+from .sites import (
+    SiteSettings,
+    apply_exclusions,
+    candidates_from_landuse,
+    candidates_from_osm,
+    combine_candidates,
+    newly_served,
+    score_sites,
+    site_context,
+    snap_sites,
+)
+from .snapping import Snapped, snap_points
+from .standards import Profile
+from .underserved import UnderservedRule, decision_defaults, grid_zones, roll_up, underserved_blocks, zone_integrity
+
+
+@dataclass
+class SelectionSettings:
+    """What hubs to place and how many (``[selection]`` in a study)."""
+
+    categories: list[str] = field(default_factory=list)
+    k: int | None = 5
+    budget: float | None = None
+    elderly_weight: float = 1.0
+    time_limit_s: float | None = 60.0
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any] | None = None) -> SelectionSettings:
+        """Defaults updated by a study's ``[selection]`` table."""
+        d = dict(decision_defaults()["selection"])
+        raw = dict(raw or {})
+        known = set(d) | {"budget", "time_limit_s"}
+        bad = set(raw) - known
+        if bad:
+            raise InputError(f"unknown selection setting(s): {', '.join(sorted(bad))}", field="selection",
+                             fix=f"settings are: {', '.join(sorted(known))}")
+        d.update(raw)
+        if "budget" in raw and "k" not in raw:
+            d["k"] = None
+        return cls(categories=list(d["categories"]), k=d.get("k"), budget=d.get("budget"),
+                   elderly_weight=float(d["elderly_weight"]), time_limit_s=d.get("time_limit_s", 60.0))
+
+
+def selection_problem(gains: pd.DataFrame, blocks: pd.DataFrame, categories: list[str], n_sites: int,
+                      elderly_weight: float, cost: np.ndarray | None = None,
+                      eligible: np.ndarray | None = None,
+                      site_ids: np.ndarray | None = None) -> tuple[CoverageProblem, pd.DataFrame]:
+    """The MCLP instance: demand units are (block, category) pairs not yet served.
+
+    A unit's weight is its residents plus ``elderly_weight`` times its residents
+    aged 65+; a site covers a unit when a hub there brings the block within the
+    category's threshold. Sites not ``eligible`` (excluded, unsnapped) cover nothing.
+    """
+    g = gains[gains["category"].isin(categories)]
+    if eligible is not None:
+        g = g[eligible[g["source"].to_numpy()]]
+    units = g[["origin", "category"]].drop_duplicates().reset_index(drop=True)
+    units["unit"] = np.arange(len(units))
+    g = g.merge(units, on=["origin", "category"])
+    pop = blocks["population"].to_numpy(dtype=float)
+    old = blocks["pop_65plus"].to_numpy(dtype=float) if "pop_65plus" in blocks else np.zeros(len(blocks))
+    w = pop[units["origin"].to_numpy()] + elderly_weight * old[units["origin"].to_numpy()]
+    problem = CoverageProblem.from_pairs(g["unit"].to_numpy(), g["source"].to_numpy(), w, n_sites, cost=cost,
+                                         site_ids=site_ids)
+    return problem, units
+
+
+def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped, facilities: gpd.GeoDataFrame,
+                 hubs: gpd.GeoDataFrame, categories: list[str], rules: Mapping[str, CategoryRule],
+                 facility_max_snap_m: float, search_limit_m: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage recomputed with hubs of ``categories`` opened at ``hubs``.
+
+    Returns the after-distances/within columns and a table of rates before and after.
+    """
+    after = pd.DataFrame(index=blocks.index)
+    for c in categories:
+        fac = pd.concat([facilities.loc[facilities["category"] == c, ["geometry"]], hubs[["geometry"]]])
+        fs = snap_points(net, gpd.GeoSeries(fac.geometry.values, crs=blocks.crs), max_snap_m=facility_max_snap_m)
+        d = point_distances(net, block_snap, fs, limit=search_limit_m)
+        after[f"dist_{c}_m"] = d
+        after[f"within_{c}"] = d <= rules[c].max_distance_m
+    before = coverage_rates(blocks, categories)
+    post = coverage_rates(pd.concat([blocks[["population", "pop_65plus"]] if "pop_65plus" in blocks
+                                     else blocks[["population"]], after], axis=1), categories)
+    table = pd.DataFrame({
+        "rate_total_before": before["rate_total"], "rate_total_after": post["rate_total"],
+        "covered_total_before": before["covered_total"], "covered_total_after": post["covered_total"],
+    })
+    if "rate_65plus" in before:
+        table["rate_65plus_before"] = before["rate_65plus"]
+        table["rate_65plus_after"] = post["rate_65plus"]
+    table["newly_covered_total"] = table["covered_total_after"] - table["covered_total_before"]
+    return after, table
+
+
+def ranking_stability(base: pd.Series, other: pd.Series, top: int = 10) -> dict[str, float]:
+    """Top-``top`` overlap and Kendall's tau between two score vectors over the same sites."""
+    if len(base) < 2:
+        return {"top_overlap": float("nan"), "kendall_tau": float("nan")}
+    b = set(base.nlargest(top).index)
+    o = set(other.nlargest(top).index)
+    tau = stats.kendalltau(base.to_numpy(), other.to_numpy()).statistic
+    return {"top_overlap": len(b & o) / max(min(top, len(base)), 1), "kendall_tau": float(tau)}
+
+
+def sensitivity(sites: pd.DataFrame, settings: SiteSettings, categories: list[str], base_scores: pd.Series,
+                threshold_variants: Mapping[str, pd.DataFrame], step: float = 0.25) -> pd.DataFrame:
+    """How stable is the ranking under equally defensible assumptions?
+
+    Each weight is moved by +/- ``step`` (one at a time), and the newly served
+    figures are swapped for each threshold variant (e.g. 10/15/20 minutes, the
+    elderly walking speed). Each row gives the variant and its top-10 overlap and
+    Kendall's tau against the base ranking.
+    """
+    rows = []
+    for name, w in settings.weights.items():
+        if w <= 0:
+            continue
+        for f in (1 - step, 1 + step):
+            weights = {**settings.weights, name: w * f}
+            s = score_sites(sites, weights, categories)["score"]
+            rows.append({"variant": f"weight {name} x{f:.2f}", "kind": "weight",
+                         **ranking_stability(base_scores, s)})
+    for label, new_cols in threshold_variants.items():
+        alt = sites.copy()
+        alt[new_cols.columns] = new_cols.to_numpy()
+        s = score_sites(alt, settings.weights, categories)["score"]
+        rows.append({"variant": label, "kind": "threshold", **ranking_stability(base_scores, s)})
+    return pd.DataFrame(rows)
+
+
+def _threshold_variants(profile: Profile, categories: list[str]) -> dict[str, dict[str, CategoryRule]]:
+    rules = profile.rules()
+    out: dict[str, dict[str, CategoryRule]] = {}
+    for minutes in (10, 15, 20):
+        out[f"all thresholds {minutes} min (adult)"] = {
+            c: CategoryRule(c, minutes * 60 * profile.speed("adult")) for c in categories}
+    out["elderly walking speed"] = {
+        c: CategoryRule(c, rules[c].minutes * 60 * profile.speed("elderly") if rules[c].minutes
+                        else rules[c].max_distance_m * profile.speed("elderly") / profile.speed("adult"))
+        for c in categories}
+    return out
+
+
+def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+                  facilities: gpd.GeoDataFrame, block_snap: Snapped, measured: list[str], profile: Profile,
+                  land: Any, layers: dict[str, gpd.GeoDataFrame],
+                  waterfront_access: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """The decisions step of a study: adds block columns and layers, returns the run.json section."""
+    rules = profile.rules()
+    urule = UnderservedRule.from_config(study.underserved)
+    blocks = blocks.join(underserved_blocks(blocks, measured, rules, urule))
+    summary: dict[str, Any] = {
+        "underserved": {
+            "rule": {k: v for k, v in urule.__dict__.items()},
+            "blocks": int(blocks["underserved"].sum()),
+            "population": float(blocks["affected_pop"].sum()),
+            "pop_65plus": float(blocks["affected_65plus"].sum()),
+            "by_missing": blocks.loc[blocks["underserved"], "n_missing"].value_counts().sort_index().to_dict(),
+        }}
+    # zones roll-up
+    if study.zones is not None:
+        zones = read_layer(study.zones.resolve(), **study.zones.reader_options()).to_crs(blocks.crs)
+        zfield = study.zone_id_field or "zone_id"
+        zsource = study.zones.label()
+    else:
+        zones = grid_zones(land, study.zone_grid_m, blocks.crs)
+        zfield, zsource = "zone_id", f"{study.zone_grid_m:.0f} m grid"
+    integ = zone_integrity(zones, land, source=zsource)
+    table = roll_up(blocks, zones, measured, zone_field=zfield)
+    zl = zones[[zfield, "geometry"]].merge(table, on=zfield, how="left")
+    layers["zones"] = zl
+    summary["zones"] = {"source": zsource, **integ, "unassigned_blocks": int(
+        table.loc[table[zfield] == "unassigned", "blocks"].sum()) if (table[zfield] == "unassigned").any() else 0}
+    # candidate sites
+    settings = SiteSettings.from_config(study.sites)
+    parts = []
+    for i, cand in enumerate(study.site_sources):
+        g = read_layer(cand["source"].resolve(), **cand["source"].reader_options())
+        label = cand["source"].label()
+        kind = cand.get("kind", "landuse")
+        if kind == "landuse":
+            parts.append(candidates_from_landuse(g, cand.get("field", "landuse_type"),
+                                                 cand.get("types", settings.landuse_types), label))
+        elif kind == "osm":
+            parts.append(candidates_from_osm(g, cand.get("tags", settings.osm_tags), label))
+        elif kind == "all":
+            from .sites import _normalise
+
+            parts.append(_normalise(g, pd.Series(cand.get("type", "user site"), index=g.index), label))
+        else:
+            raise InputError(f"unknown candidate kind {kind!r}", field=f"sites.candidates[{i}].kind",
+                             fix="use 'landuse' (a type column), 'osm' (tags) or 'all' (every feature is a site)")
+    sites = combine_candidates(parts, blocks.crs)
+    import shapely
+
+    shapely.prepare(land)
+    inside = shapely.intersects(land, np.asarray(sites.geometry.values)) if len(sites) else np.zeros(0, bool)
+    sites = sites[inside].reset_index(drop=True)
+    sites["site_id"] = np.arange(1, len(sites) + 1)
+    summary["sites"] = {"candidates": len(sites),
+                        "by_type": sites["site_type"].value_counts().to_dict() if len(sites) else {},
+                        "by_source": sites["source"].value_counts().to_dict() if len(sites) else {}}
+    sel_settings = SelectionSettings.from_config(study.selection)
+    if len(sites) == 0:
+        summary["sites"]["message"] = "no candidate site in the study area: nothing to rank or select"
+        summary["selection"] = {"status": "empty: no candidate sites"}
+        layers["candidate_sites"] = sites.assign(selected=pd.Series(dtype=bool), score=pd.Series(dtype=float))
+        return blocks, summary
+    excluded = apply_exclusions(sites, read_layer(study.sites_exclude.resolve(),
+                                                  **study.sites_exclude.reader_options())
+                                if study.sites_exclude is not None else None)
+    ssnap = snap_sites(net, sites, settings.max_snap_m)
+    sites["snapped"] = ssnap.ok
+    sites["excluded"] = excluded
+    ctx = site_context(sites, blocks, streets, settings)
+    sites = sites.join(ctx)
+    if "on_protected_road" in sites:
+        # a site on a never-widen road never lists widening
+        fix = sites["on_protected_road"].to_numpy()
+        sites.loc[fix, "allowed_interventions"] = sites.loc[fix, "allowed_interventions"].str.replace(
+            r"(^|;)road_widening(?=;|$)", "", regex=True).str.strip(";")
+        sites.loc[fix, "forbidden_interventions"] = [";".join(dict.fromkeys(
+            [*filter(None, f.split(";")), "road_widening"])) for f in sites.loc[fix, "forbidden_interventions"]]
+    if waterfront_access is not None and len(waterfront_access):
+        wa = snap_points(net, waterfront_access.geometry)
+        d = point_distances(net, ssnap, wa)
+        thr = profile.waterfront_threshold()
+        sites["dist_waterfront_m"] = d
+        sites["waterfront_closeness"] = np.clip(1 - np.nan_to_num(d, nan=np.inf) / thr, 0, 1)
+    variants = _threshold_variants(profile, measured)
+    radius = max([rules[c].max_distance_m for c in measured] +
+                 [r.max_distance_m for v in variants.values() for r in v.values()]) if measured else 0.0
+    pairs = reachable_pairs(net, block_snap, ssnap, radius) if measured else None
+    usable = ssnap.ok & ~excluded
+    if pairs is not None:
+        pairs = pairs[usable[pairs["source"].to_numpy()]]
+    new, gains = newly_served(net, blocks, block_snap, ssnap, measured, rules, pairs=pairs)
+    sites = sites.join(new)
+    # only sites a hub could actually use are scored: the 0-1 scaling is over them
+    sc = score_sites(sites[usable], settings.weights, measured)
+    sites = sites.join(sc.drop(columns="rank"))
+    sites["rank"] = sites["score"].rank(ascending=False, method="first").astype("Int64")
+    summary["sites"]["excluded"] = int(excluded.sum())
+    summary["sites"]["unsnapped"] = int((~ssnap.ok).sum())
+    summary["sites"]["weights"] = settings.weights
+    summary["sites"]["unused_criteria"] = sc.attrs.get("unused_criteria", [])
+    # selection
+    cats = [c for c in sel_settings.categories if c in measured]
+    skipped = [c for c in sel_settings.categories if c not in measured]
+    cost = sites["cost"].to_numpy(dtype=float) if sel_settings.budget is not None else None
+    if cost is not None and np.isnan(cost).any():
+        raise InputError("a budget needs a cost for every candidate site", field="sites.cost",
+                         fix="add a numeric 'cost' column to the candidates layer, or select by k instead")
+    problem, units = selection_problem(gains, blocks, cats, len(sites), sel_settings.elderly_weight, cost=cost,
+                                       eligible=usable, site_ids=sites["site_id"].to_numpy())
+    greedy: Selection = solve_greedy(problem, k=sel_settings.k, budget=sel_settings.budget)
+    exact: Selection = solve_exact(problem, k=sel_settings.k, budget=sel_settings.budget,
+                                   time_limit=sel_settings.time_limit_s)
+    chosen = exact if exact.objective >= greedy.objective else greedy
+    sites["selected"] = False
+    sites.loc[chosen.sites, "selected"] = True
+    # predicted gain per category, unweighted, from the units the choice covers
+    cov_units = units[chosen.covered_units]
+    pop = blocks["population"].to_numpy(dtype=float)
+    predicted = {c: float(pop[cov_units.loc[cov_units["category"] == c, "origin"].to_numpy()].sum()) for c in cats}
+    hubs = sites.loc[sites["selected"], ["geometry"]]
+    after_cols, ba = before_after(net, blocks, block_snap, facilities, hubs, cats, rules,
+                                  study.facility_max_snap_m, study.search_limit_m) if cats else (None, pd.DataFrame())
+    if len(ba):
+        ba["predicted_newly_covered_total"] = pd.Series(predicted)
+        for c in cats:
+            blocks[f"within_{c}_after"] = after_cols[f"within_{c}"]
+    obj_gap = (exact.objective - greedy.objective) / exact.objective if exact.objective > 0 else 0.0
+    summary["selection"] = {
+        "categories": cats, "categories_without_data": skipped, "k": sel_settings.k, "budget": sel_settings.budget,
+        "elderly_weight": sel_settings.elderly_weight, "demand_units": int(problem.n_units),
+        "greedy": greedy.to_dict(), "exact": exact.to_dict(), "gap": obj_gap,
+        "chosen": chosen.method, "selected_site_ids": [int(s) for s in sites.loc[sites["selected"], "site_id"]],
+        "before_after": ba.reset_index().rename(columns={"index": "category"}).to_dict(orient="records"),
+    }
+    if not cats:
+        summary["selection"]["status"] = "empty: none of the selection categories has data in this study"
+    # sensitivity
+    tv = {}
+    for label, vrules in variants.items():
+        vb = blocks.copy()
+        for c in measured:
+            vb[f"within_{c}"] = vb[f"dist_{c}_m"] <= vrules[c].max_distance_m
+        nv, _ = newly_served(net, vb, block_snap, ssnap, measured, vrules, pairs=pairs)
+        tv[label] = nv
+    ok_sites = sites[usable]
+    used = SiteSettings(**{**settings.__dict__, "weights": {
+        k: (w if k not in sc.attrs.get("unused_criteria", []) else 0.0) for k, w in settings.weights.items()}})
+    sens = sensitivity(ok_sites, used, measured, ok_sites["score"], {k: v[usable] for k, v in tv.items()}) \
+        if len(ok_sites) > 1 else pd.DataFrame()
+    summary["sensitivity"] = {
+        "variants": sens.to_dict(orient="records"),
+        "min_top10_overlap": float(sens["top_overlap"].min()) if len(sens) else None,
+        "mean_kendall_tau": float(sens["kendall_tau"].mean()) if len(sens) else None,
+    }
+    layers["candidate_sites"] = sites
+    return blocks, summary

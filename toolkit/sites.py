@@ -1,0 +1,245 @@
+"""Candidate micro-renewal sites: where they are, what they allow, whom a hub there would serve.
+
+Candidates come from land-use points or OSM features (vacant, brownfield,
+construction, surface parking, small open or grass areas) and from a user
+layer; each keeps its source. Every site gets a transparent score: weighted
+criteria scaled 0-1 within the study, each criterion's contribution stored as
+a column next to the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .coverage import CategoryRule
+from .crs import ensure_projected
+from .errors import InputError
+from .facilities import _rule_mask
+from .network import WalkNetwork
+from .reach import reachable_pairs
+from .snapping import Snapped, snap_points
+from .underserved import decision_defaults
+
+SITE_COLUMNS = ["site_id", "site_type", "source", "source_id", "area_m2"]
+
+
+@dataclass
+class SiteSettings:
+    """Where candidates come from and how they are scored (defaults in ``data/decisions.toml``)."""
+
+    landuse_types: list[str] = field(default_factory=list)
+    osm_tags: list[str] = field(default_factory=list)
+    max_snap_m: float = 250.0
+    weights: dict[str, float] = field(default_factory=dict)
+    heritage_fit: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any] | None = None) -> SiteSettings:
+        """Defaults updated by a study's ``[sites]`` table."""
+        d = decision_defaults()["sites"]
+        raw = dict(raw or {})
+        w = dict(d["weights"])
+        user_w = raw.pop("weights", {})
+        unknown = set(user_w) - set(w)
+        if unknown:
+            raise InputError(f"unknown site criteria: {', '.join(sorted(unknown))}", field="sites.weights",
+                             fix=f"criteria are: {', '.join(w)}")
+        w.update({k: float(v) for k, v in user_w.items()})
+        if any(v < 0 for v in w.values()):
+            raise InputError("site weights must be >= 0", field="sites.weights", fix="use 0 to switch a criterion off")
+        fit = {**d["heritage_fit"], **raw.pop("heritage_fit", {})}
+        known = {"landuse_types", "osm_tags", "max_snap_m", "candidates", "exclude"}
+        bad = set(raw) - known
+        if bad:
+            raise InputError(f"unknown site setting(s): {', '.join(sorted(bad))}", field="sites",
+                             fix=f"settings are: {', '.join(sorted(known | {'weights', 'heritage_fit'}))}")
+        return cls(landuse_types=list(raw.get("landuse_types", d["landuse_types"])),
+                   osm_tags=list(raw.get("osm_tags", d["osm_tags"])),
+                   max_snap_m=float(raw.get("max_snap_m", d["max_snap_m"])), weights=w, heritage_fit=fit)
+
+
+def candidates_from_landuse(gdf: gpd.GeoDataFrame, type_field: str, types: list[str],
+                            source: str) -> gpd.GeoDataFrame:
+    """Candidate sites from a land-use layer (points or polygons) whose type is in ``types``."""
+    if type_field not in gdf.columns:
+        raise InputError(f"type column {type_field!r} not found", source=source, field=type_field,
+                         fix=f"use one of: {', '.join(map(str, gdf.columns))}")
+    sel = gdf[gdf[type_field].astype("string").isin(types).fillna(False).to_numpy(dtype=bool)]
+    return _normalise(sel, sel[type_field].astype(str), source)
+
+
+def candidates_from_osm(gdf: gpd.GeoDataFrame, tags: list[str], source: str) -> gpd.GeoDataFrame:
+    """Candidate sites from OSM features matching any of ``tags`` (``key=value[&key=value]``)."""
+    kind = pd.Series(pd.NA, index=gdf.index, dtype="string")
+    for rule in tags:
+        m = _rule_mask(gdf, rule) & kind.isna().to_numpy()
+        kind[m] = rule.split("&")[0].split("=")[-1]
+    sel = gdf[kind.notna().to_numpy()]
+    return _normalise(sel, kind[kind.notna()].astype(str), source)
+
+
+def _normalise(gdf: gpd.GeoDataFrame, kind: pd.Series, source: str) -> gpd.GeoDataFrame:
+    sid = next((c for c in ("osmid", "@id", "osm_id", "id") if c in gdf.columns), None)
+    return gpd.GeoDataFrame({
+        "site_type": kind.to_numpy(),
+        "source": source,
+        "source_id": gdf[sid].astype(str).to_numpy() if sid else gdf.index.astype(str).to_numpy(),
+        "name": gdf["name"].astype("string").to_numpy() if "name" in gdf else pd.array([pd.NA] * len(gdf),
+                                                                                         dtype="string"),
+        "cost": pd.to_numeric(gdf["cost"], errors="coerce").to_numpy() if "cost" in gdf else np.nan,
+    }, geometry=gdf.geometry.values, crs=gdf.crs)
+
+
+def combine_candidates(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
+    """Concatenate candidate layers in the study CRS, with ``site_id`` and ``area_m2`` (NaN for points)."""
+    parts = [p.to_crs(crs) for p in parts if len(p)]
+    if not parts:
+        return gpd.GeoDataFrame({c: [] for c in [*SITE_COLUMNS, "name", "cost"]}, geometry=[], crs=crs)
+    g = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs)
+    poly = g.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    g.insert(0, "site_id", np.arange(1, len(g) + 1))
+    g["area_m2"] = np.where(poly, g.geometry.area, np.nan)
+    return g
+
+
+def apply_exclusions(sites: gpd.GeoDataFrame, exclude: gpd.GeoDataFrame | None) -> np.ndarray:
+    """True where a site lies in an area the user asked to leave blank."""
+    if exclude is None or len(exclude) == 0 or len(sites) == 0:
+        return np.zeros(len(sites), dtype=bool)
+    mask = shapely.union_all(np.asarray(exclude.to_crs(sites.crs).geometry.values))
+    shapely.prepare(mask)
+    return shapely.intersects(mask, np.asarray(sites.geometry.values))
+
+
+def newly_served(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped, site_snap: Snapped,
+                 categories: list[str], rules: Mapping[str, CategoryRule],
+                 pairs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For each site and category, the residents a hub there would newly bring within the threshold.
+
+    Only blocks currently *not* within reach of the category count, so the
+    figure is the gain, not the reach.
+
+    Returns
+    -------
+    DataFrame
+        On site positions: ``new_<c>_pop`` and ``new_<c>_65plus`` per category.
+    DataFrame
+        The (block, site, category) gains behind them (``origin``, ``source``,
+        ``category``, ``dist_m``), which site selection reuses.
+    """
+    if not categories:
+        return pd.DataFrame(index=range(len(site_snap))), pd.DataFrame(
+            columns=["origin", "source", "category", "dist_m"])
+    radius = max(rules[c].max_distance_m for c in categories)
+    if pairs is None:
+        pairs = reachable_pairs(net, block_snap, site_snap, radius)
+    pop = blocks["population"].to_numpy(dtype=float)
+    old = blocks["pop_65plus"].to_numpy(dtype=float) if "pop_65plus" in blocks else np.zeros(len(blocks))
+    out = pd.DataFrame(index=range(len(site_snap)))
+    gains = []
+    for c in categories:
+        unserved = ~blocks[f"within_{c}"].to_numpy(dtype=bool) & ~np.isnan(blocks[f"dist_{c}_m"].to_numpy(float))
+        p = pairs[(pairs["dist_m"] <= rules[c].max_distance_m).to_numpy() & unserved[pairs["origin"].to_numpy()]]
+        o, s = p["origin"].to_numpy(), p["source"].to_numpy()
+        out[f"new_{c}_pop"] = np.bincount(s, weights=pop[o], minlength=len(site_snap))
+        out[f"new_{c}_65plus"] = np.bincount(s, weights=old[o], minlength=len(site_snap))
+        gains.append(p.assign(category=c))
+    return out, pd.concat(gains, ignore_index=True)
+
+
+def _scale(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    lo, hi = np.nanmin(v) if len(v) else 0.0, np.nanmax(v) if len(v) else 0.0
+    return np.zeros(len(v)) if not np.isfinite(hi - lo) or hi <= lo else (v - lo) / (hi - lo)
+
+
+def score_sites(sites: pd.DataFrame, weights: Mapping[str, float], categories: list[str]) -> pd.DataFrame:
+    """Criteria (0-1 within the study), their weighted contributions and the score.
+
+    Criteria: ``newly_served`` (best category's new residents), ``elderly_share``
+    (65+ share among them), ``walk_deficit`` (study-best walkability minus the
+    site's block), ``heritage_fit`` (from the rule table's class), ``waterfront``
+    (1 at an access point, 0 at the threshold or beyond), ``cost`` (cheaper is
+    better; only when costs are given). A criterion without data contributes 0
+    and its weight is reported as unused.
+    """
+    n = len(sites)
+    crit: dict[str, np.ndarray] = {}
+    if categories:
+        new = np.column_stack([sites[f"new_{c}_pop"] for c in categories])
+        new65 = np.column_stack([sites[f"new_{c}_65plus"] for c in categories])
+        best = new.argmax(axis=1) if n else np.zeros(0, dtype=int)
+        top = new[np.arange(n), best] if n else np.zeros(0)
+        top65 = new65[np.arange(n), best] if n else np.zeros(0)
+        crit["newly_served"] = _scale(top)
+        crit["elderly_share"] = np.divide(top65, top, out=np.zeros(n), where=top > 0)
+    if "walk_index" in sites:
+        wi = sites["walk_index"].to_numpy(dtype=float)
+        crit["walk_deficit"] = _scale(np.nanmax(wi) - np.nan_to_num(wi, nan=np.nanmax(wi))) if n else wi
+    if "heritage_fit" in sites:
+        crit["heritage_fit"] = sites["heritage_fit"].to_numpy(dtype=float)
+    if "waterfront_closeness" in sites:
+        crit["waterfront"] = sites["waterfront_closeness"].to_numpy(dtype=float)
+    if "cost" in sites and sites["cost"].notna().any():
+        cost = sites["cost"].to_numpy(dtype=float)
+        crit["cost"] = 1.0 - _scale(np.nan_to_num(cost, nan=np.nanmax(cost)))
+    out = pd.DataFrame(index=sites.index)
+    total = np.zeros(n)
+    for name, w in weights.items():
+        v = crit.get(name)
+        out[f"crit_{name}"] = v if v is not None else np.nan
+        contrib = w * np.nan_to_num(v) if v is not None else np.zeros(n)
+        out[f"contrib_{name}"] = contrib
+        total += contrib
+    out["score"] = total
+    out["rank"] = out["score"].rank(ascending=False, method="first").astype(int) if n else []
+    out.attrs["unused_criteria"] = [k for k in weights if k not in crit]
+    return out
+
+
+def site_context(sites: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+                 settings: SiteSettings) -> pd.DataFrame:
+    """Block, heritage class, allowed interventions and nearest street of each site."""
+    ensure_projected(sites, "the candidate sites")
+    g = np.asarray(sites.geometry.values)
+    pts = shapely.point_on_surface(g)
+    tree = shapely.STRtree(np.asarray(blocks.geometry.values))
+    si, bi = tree.query(pts, predicate="within")
+    first = np.unique(si, return_index=True)[1]
+    block_pos = np.full(len(sites), -1)
+    block_pos[si[first]] = bi[first]
+    # sites on a street (outside every block) take the nearest block
+    miss = block_pos < 0
+    if miss.any():
+        _, near = tree.query_nearest(pts[miss], all_matches=False)
+        block_pos[miss] = near
+    out = pd.DataFrame({"block_id": blocks["block_id"].to_numpy()[block_pos]}, index=sites.index)
+    if "heritage_class" in blocks:
+        from .heritage import allowed_interventions, forbidden_interventions
+
+        cls = blocks["heritage_class"].to_numpy()[block_pos]
+        out["heritage_class"] = cls
+        out["heritage_fit"] = [settings.heritage_fit.get(c, 1.0) for c in cls]
+        out["allowed_interventions"] = [";".join(allowed_interventions(c)) for c in cls]
+        out["forbidden_interventions"] = [";".join(forbidden_interventions(c)) for c in cls]
+    if "walk_index" in blocks:
+        out["walk_index"] = blocks["walk_index"].to_numpy()[block_pos]
+    st_tree = shapely.STRtree(np.asarray(streets.geometry.values))
+    _, ei = st_tree.query_nearest(pts, all_matches=False)
+    out["nearest_street"] = streets["name"].astype("string").to_numpy()[ei] if "name" in streets else None
+    out["street_dist_m"] = shapely.distance(pts, np.asarray(streets.geometry.values)[ei])
+    if "protected_road" in streets:
+        out["on_protected_road"] = streets["protected_road"].to_numpy()[ei] & (out["street_dist_m"] < 30)
+    return out
+
+
+def snap_sites(net: WalkNetwork, sites: gpd.GeoDataFrame, max_snap_m: float) -> Snapped:
+    """Snap candidate sites (by a point on their surface) to the network."""
+    return snap_points(net, sites.geometry, max_snap_m=max_snap_m)
