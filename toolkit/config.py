@@ -158,6 +158,11 @@ class Study:
     block_id_field: str | None = None
     lang: str = "en"
     write_map: bool = True
+    basemap: str = "offline"  # none | offline | osm | cartodb | amap | tianditu
+    tianditu_key: str | None = None
+    formats: list[str] = field(default_factory=lambda: ["gpkg"])  # + "parquet", "csv"
+    static_maps: bool = False
+    report: bool = True
     walkability: dict[str, Any] = field(default_factory=dict)
     walk_landuse: Source | None = None
     walk_landuse_field: str = "landuse_type"
@@ -269,6 +274,18 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
     std = raw.get("standards", {})
     out = raw.get("output", {})
     walk = raw.get("walkability", {})
+    if out.get("lang", "en") not in ("en", "zh"):
+        raise InputError(f"unknown language {out['lang']!r}", source=where, field="output.lang", fix="use 'en' or 'zh'")
+    if out.get("basemap", "offline") not in ("none", "offline", "osm", "cartodb", "amap", "tianditu"):
+        raise InputError(f"unknown basemap {out['basemap']!r}", source=where, field="output.basemap",
+                         fix="use none, offline, osm, cartodb, amap or tianditu")
+    if out.get("basemap") == "tianditu" and not out.get("tianditu_key"):
+        raise InputError("the Tianditu basemap needs an API key", source=where, field="output.tianditu_key",
+                         fix="add tianditu_key = '...' (free from the Tianditu developer site) or pick another basemap")
+    bad_formats = set(out.get("formats", [])) - {"gpkg", "parquet", "csv"}
+    if bad_formats:
+        raise InputError(f"unknown output format(s): {', '.join(sorted(bad_formats))}", source=where,
+                         field="output.formats", fix="formats = ['gpkg', 'parquet', 'csv']")
     from .walkability import WalkabilitySettings
 
     WalkabilitySettings.from_config({k: v for k, v in walk.items() if k not in ("landuse", "landuse_field")})
@@ -311,6 +328,9 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         blocks=_source(blocks["source"], "blocks.source", base_dir) if "source" in blocks else None,
         block_id_field=blocks.get("id_field"),
         lang=out.get("lang", "en"), write_map=out.get("map", True), source_file=source_file,
+        basemap=out.get("basemap", "offline"), tianditu_key=out.get("tianditu_key"),
+        formats=list(out.get("formats", ["gpkg"])), static_maps=bool(out.get("static_maps", False)),
+        report=bool(out.get("report", True)),
         walkability={k: v for k, v in walk.items() if k not in ("landuse", "landuse_field")},
         walk_landuse=_source(walk["landuse"], "walkability.landuse", base_dir) if "landuse" in walk else None,
         walk_landuse_field=walk.get("landuse_field", "landuse_type"),
