@@ -496,7 +496,10 @@ def solve_exact(problem: CoverageProblem, k: int | None = None, budget: float | 
         ``objective`` is recomputed from the chosen sites, ``bound`` is the
         proven upper bound on the optimum, ``gap`` HiGHS' relative MIP gap.
         Opened sites that add no coverage beyond the other opened sites are
-        removed (objective unchanged).
+        removed (objective unchanged). Status ``optimal`` (possibly with a
+        note, e.g. when greedy already covers all coverable demand and the
+        MILP is skipped), ``time_limit: ...`` (best of the MILP incumbent and
+        greedy, with the bound), ``empty: ...`` or ``failed: ...``.
 
     Raises
     ------
@@ -524,6 +527,15 @@ def solve_exact(problem: CoverageProblem, k: int | None = None, budget: float | 
     if ns == 0:
         return _selection(problem, [], "exact", t0, "empty: no affordable site covers any positive demand",
                           bound=0.0, gap=0.0)
+    # Greedy takes milliseconds. When it covers every coverable unit (common
+    # for large k) it is a proof of optimality and HiGHS need not run; otherwise
+    # it is the fallback if HiGHS stops early with a worse incumbent.
+    greedy = _prune_redundant(problem, np.sort(solve_greedy(problem, k=k, budget=budget).sites))
+    greedy_obj = float(problem.weights[problem.covered(greedy)].sum())
+    coverable = float(gw.sum())
+    if greedy_obj >= coverable * (1 - 1e-12):
+        return _selection(problem, greedy, "exact", t0, "optimal: greedy covers all coverable demand",
+                          bound=coverable, gap=0.0)
 
     c = np.concatenate([np.zeros(ns), -gw])
     rows = [sparse.hstack([-cover, sparse.eye_array(ng)], format="csr")]
@@ -550,20 +562,22 @@ def solve_exact(problem: CoverageProblem, k: int | None = None, budget: float | 
         return _selection(problem, _prune_redundant(problem, sites[res.x[:ns] > 0.5]), "exact", t0, "optimal",
                           bound=bound, gap=gap)
     # Stopped early: HiGHS' incumbent can be far worse than greedy on large
-    # instances (its heuristics run after a slow root LP), and greedy costs
-    # milliseconds, so return whichever is better, still with the proven bound.
-    greedy = solve_greedy(problem, k=k, budget=budget)
+    # instances (its heuristics run after a slow root LP), so return whichever
+    # is better, still with the proven bound.
     if res.x is not None:
         chosen = _prune_redundant(problem, sites[res.x[:ns] > 0.5])
         found = float(problem.weights[problem.covered(chosen)].sum())
-        if found >= greedy.objective:
+        if found >= greedy_obj:
             return _selection(problem, chosen, "exact", t0, f"{kind}: best MILP solution so far ({res.message})",
                               bound=bound, gap=gap)
         note = f"greedy solution kept, better than the MILP incumbent {found:g} ({res.message})"
     else:
         note = f"greedy solution kept, no MILP solution found ({res.message})"
-    gap = (bound - greedy.objective) / bound if bound is not None and bound > 0 else gap
-    return _selection(problem, greedy.sites, "exact", t0, f"{kind}: {note}", bound=bound, gap=gap)
+    if bound is not None and bound > 0:
+        gap = (bound - greedy_obj) / bound
+        if gap <= mip_rel_gap:
+            kind, note = "optimal", "greedy solution proven optimal by the MILP bound"
+    return _selection(problem, greedy, "exact", t0, f"{kind}: {note}", bound=bound, gap=gap)
 
 
 def exhaustive(problem: CoverageProblem, k: int | None = None, budget: float | None = None) -> Selection:
