@@ -12,10 +12,28 @@ Notebook use::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .config import Study, load_study
-from .errors import InputError, ToolkitError
-from .study import StudyResult, run_study
-
 __all__ = ["InputError", "Study", "StudyResult", "ToolkitError", "__version__", "load_study", "run_study"]
+
+if TYPE_CHECKING:
+    from .config import Study, load_study
+    from .errors import InputError, ToolkitError
+    from .study import StudyResult, run_study
+
+_LAZY = {"Study": "config", "load_study": "config", "InputError": "errors", "ToolkitError": "errors",
+         "StudyResult": "study", "run_study": "study"}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use so that `toolkit --help` and cached batch runs start fast
+    # without loading geopandas, osmnx and scipy.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

@@ -87,6 +87,37 @@ def _run(study_arg: str, out: str, no_map: bool) -> int:
     return 0
 
 
+def _batch(batch_file: str, out: str | None, scheduler: str | None, workers: int, force: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .batch import run_batch
+
+    # the batch file is checked whole (studies, scenarios, keys) before anything runs or is written
+    report = run_batch(batch_file, out, scheduler=scheduler, workers=workers, force=force)
+    batch = report.batch
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    cats = list(dict.fromkeys(c for r in report.runs for c in (r.get("coverage") or {})))
+    t = Table(title=f"{batch.title or batch.name}: {len(report.runs)} runs in {report.seconds:.1f} s "
+              f"({report.executor})")
+    for col in ("run", "status", "time", "residents", "underserved", *cats):
+        t.add_column(col, justify="left" if col in ("run", "status") else "right")
+    for r in report.runs:
+        status = {"ok": "[green]ok[/]", "cached": "[dim]cached[/]"}.get(r["status"], "[red]failed[/]")
+        secs = r.get("seconds")
+        t.add_row(r["run"], status, "-" if secs is None else f"{secs:.1f} s",
+                  "-" if r.get("population") is None else f"{r['population']:,}",
+                  "-" if r.get("underserved_blocks") is None else str(r["underserved_blocks"]),
+                  *("-" if (r.get("coverage") or {}).get(c) is None else f"{r['coverage'][c]:.1%}" for c in cats))
+    console.print(t)
+    for r in report.failed:
+        console.print(f"[red]failed[/] {r['run']}: {r['error']}", highlight=False)
+    console.print(f"index: {report.out / 'index.html'}")
+    return 1 if report.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``toolkit`` console script."""
     parser = argparse.ArgumentParser(
@@ -103,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="run the bundled default study (Xuhui, Shanghai)")
     p_demo.add_argument("--out", default="maps", help="output folder (default: maps)")
     p_demo.add_argument("--study", default="xuhui", help="bundled study to run (default: xuhui)")
+    p_batch = sub.add_parser("batch", help="run several studies x scenarios in parallel on Dask (cached)")
+    p_batch.add_argument("batch", help="path to a batch TOML (e.g. data/batches/shanghai.toml)")
+    p_batch.add_argument("--out", default=None, help="output folder (default: maps/<batch name>)")
+    p_batch.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                         help="an existing Dask scheduler (default: a local cluster)")
+    p_batch.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default: 2)")
+    p_batch.add_argument("--force", action="store_true", help="re-run every run, ignoring the cache")
     sub.add_parser("profiles", help="list the bundled standards profiles")
     sub.add_parser("datasets", help="list the registered datasets and where each resolves")
     args = parser.parse_args(argv)
@@ -110,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args.study, args.out, args.no_map)
+        if args.command == "batch":
+            return _batch(args.batch, args.out, args.scheduler, args.workers, args.force)
         if args.command == "demo":
             return _run(args.study, args.out, False)
         if args.command == "profiles":

@@ -10,6 +10,7 @@ options the readers take (``crs``, ``layer``, ``lon``, ``lat``, ``encoding``,
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,21 @@ class Study:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form (for run.json)."""
         return _plain(asdict(self))
+
+
+def iter_sources(obj: Any, role: str = "") -> Iterator[tuple[str, Source]]:
+    """Every :class:`Source` inside a study (or any part of it), with where it sits, e.g. ``heritage.osm``."""
+    if isinstance(obj, Source):
+        yield role, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from iter_sources(v, f"{role}.{k}" if role else str(k))
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            yield from iter_sources(v, f"{role}[{i}]")
+    elif hasattr(obj, "__dataclass_fields__"):
+        for name in obj.__dataclass_fields__:
+            yield from iter_sources(getattr(obj, name), f"{role}.{name}" if role else name)
 
 
 def _plain(obj: Any) -> Any:

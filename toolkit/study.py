@@ -502,14 +502,11 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
 
 
 def _inputs(study: Study) -> list[dict[str, str]]:
+    """Every input file of the study with its role(s) and sha256, for run.json."""
+    from .config import iter_sources
+
     seen: dict[str, dict[str, str]] = {}
-    srcs = [("network", study.network), ("area", study.area.boundaries or study.area.polygon),
-            ("blocks", study.blocks)]
-    srcs += [(f"population.{k}", s) for k, s in study.population.items()]
-    srcs += [(f"facilities[{i}]", f.source) for i, f in enumerate(study.facilities)]
-    for role, s in srcs:
-        if s is None:
-            continue
+    for role, s in iter_sources(study):
         p = str(s.resolve())
         if p in seen:
             seen[p]["role"] += f", {role}"
