@@ -125,3 +125,20 @@ def test_search_limit_gives_inf(xuhui):
     lim = point_distances(net, bs, fs, limit=500.0)
     assert np.all(np.isinf(lim[full > 500]))
     assert np.allclose(lim[full <= 500], full[full <= 500])
+
+
+def test_snap_to_main_part_only():
+    """With snap_main_only, a point next to a stray fragment attaches to the main network instead."""
+    net = WalkNetwork(x=[0, 100, 200, 100, 100], y=[0, 0, 0, 50, 60], u=[0, 1, 3], v=[1, 2, 4],
+                      length=[100.0, 100.0, 10.0], crs="EPSG:32651")
+    pt = gpd.GeoSeries(gpd.points_from_xy([101], [55]), crs=net.crs)  # 1 m from the fragment, 55 m from main
+    assert snap_points(net, pt).edge[0] == 2
+    net.snap_main_only = True
+    s = snap_points(net, pt)
+    assert s.edge[0] in (0, 1) and s.leg[0] == pytest.approx(55.0)
+
+
+def test_every_xuhui_block_reaches_the_network(xuhui):
+    assert xuhui.network.snap_main_only
+    for c in xuhui.categories:
+        assert np.isfinite(xuhui.blocks[f"dist_{c}_m"]).all(), c

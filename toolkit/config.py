@@ -151,6 +151,7 @@ class Study:
     overrides: dict[str, Any] = field(default_factory=dict)
     crs: str | None = None
     network_buffer_m: float = 1000.0
+    snap_main_only: bool = True
     facility_max_snap_m: float = 250.0
     block_max_snap_m: float = 500.0
     search_limit_m: float = 5000.0
@@ -337,6 +338,7 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         facilities=facs, profile=std.get("profile", st.get("profile", "shanghai-main-city")),
         overrides=std.get("overrides", {}), crs=st.get("crs"),
         network_buffer_m=float(net.get("buffer_m", 1000.0)),
+        snap_main_only=bool(net.get("snap_main_only", True)),
         facility_max_snap_m=float(net.get("facility_max_snap_m", 250.0)),
         block_max_snap_m=float(blocks.get("max_snap_m", 500.0)),
         search_limit_m=float(net.get("search_limit_m", 5000.0)),

@@ -1,4 +1,4 @@
-"""Writing a study's outputs: GeoPackage layers, the interactive map and run.json.
+"""Writing a study's outputs: data layers (GeoPackage, GeoParquet, CSV) with styles, maps, report and run.json.
 
 Everything is written into a temporary folder beside the destination and moved
 into place only when complete, so a failed run never leaves partial output.
@@ -87,8 +87,71 @@ def _gpkg_frame(gdf):
     return g
 
 
+def output_layers(result: StudyResult) -> dict[str, Any]:
+    """The layers written, in order: blocks, streets, facilities, study_area, then the overlays' (non-empty only)."""
+    layers = {
+        "blocks": result.blocks,
+        "streets": result.streets,
+        "facilities": result.facilities,
+        "study_area": result.area,
+        **result.layers,
+    }
+    return {k: v for k, v in layers.items() if v is not None and len(v)}
+
+
+def write_parquet(gdf, path: Path) -> Path:
+    """One layer as GeoParquet (geometry as WKB, CRS as PROJJSON in the ``geo`` metadata)."""
+    _gpkg_frame(gdf).to_parquet(path, index=False)
+    return path
+
+
+def csv_frame(gdf) -> pd.DataFrame:
+    """A layer as a plain table: attributes, then ``x, y, lon, lat`` for points or ``wkt`` otherwise.
+
+    Booleans become ``true``/``false`` and missing values empty cells, so Excel
+    and QGIS's delimited-text reader read them back alike.
+    """
+    import shapely
+
+    g = _gpkg_frame(gdf)
+    geom = np.asarray(g.geometry.values)
+    df = pd.DataFrame(g.drop(columns=g.geometry.name))
+    for c in df.columns:
+        if pd.api.types.is_bool_dtype(df[c]):
+            df[c] = df[c].map({True: "true", False: "false"}).astype("string")
+    types = set(shapely.get_type_id(geom[~shapely.is_missing(geom)]).tolist())
+    if types and types <= {0}:  # points
+        xy = shapely.get_coordinates(geom)
+        ll = g.geometry.to_crs("EPSG:4326") if g.crs is not None else None
+        for name, values in (("x", xy[:, 0]), ("y", xy[:, 1])):
+            df[name if name not in df else f"geom_{name}"] = np.round(values, 2)
+        if ll is not None:
+            df["lon" if "lon" not in df else "geom_lon"] = np.round(ll.x.to_numpy(), 7)
+            df["lat" if "lat" not in df else "geom_lat"] = np.round(ll.y.to_numpy(), 7)
+    else:
+        df["wkt" if "wkt" not in df else "geom_wkt"] = shapely.to_wkt(geom, rounding_precision=2)
+    return df
+
+
+def write_csv(gdf, path: Path) -> Path:
+    """One layer as CSV in UTF-8 with a byte-order mark (Excel in Chinese locales then reads 中文 correctly)."""
+    csv_frame(gdf).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return path
+
+
 def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool | None = None) -> Path:
-    """Write ``<out_dir>/<study>/`` with ``<study>.gpkg``, ``map.html`` and ``run.json``.
+    """Write ``<out_dir>/<study>/``: data layers, styles, data dictionary, maps, report and run.json.
+
+    The folder holds ``<study>.gpkg`` (every layer, with QGIS/SLD styles in its
+    ``layer_styles`` table) when ``"gpkg"`` is among ``study.formats``;
+    ``<study>_<layer>.parquet`` (GeoParquet) and ``<study>_<layer>.csv`` (UTF-8
+    with BOM) for ``"parquet"`` / ``"csv"``, with a ``<study>_<layer>.qml`` style
+    beside them that QGIS loads automatically; ``schema.md`` (the data
+    dictionary of every column); ``map.html``; ``static/<map>.png|pdf`` when
+    ``study.static_maps``; ``report.html`` when ``study.report``; and
+    ``run.json``. Everything is written into a temporary folder and moved into
+    place only when complete, so a failure leaves the previous output untouched
+    and nothing partial.
 
     Parameters
     ----------
@@ -103,31 +166,49 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     Path
         The study's output folder.
     """
+    from .report import static_maps, write_report, write_schema
+    from .styles import default_styles, export_qml, write_layer_styles
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = result.study.name
+    study = result.study
+    name = study.name
     final = out_dir / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
     tmp.chmod(0o755)  # mkdtemp makes it private; outputs are meant to be shared
     try:
-        gpkg = tmp / f"{name}.gpkg"
-        layers = {
-            "blocks": result.blocks,
-            "streets": result.streets,
-            "facilities": result.facilities,
-            "study_area": result.area,
-            **result.layers,
-        }
-        for layer, gdf in layers.items():
-            if gdf is None or len(gdf) == 0:
-                continue
-            _gpkg_frame(gdf).to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
-        if write_map if write_map is not None else result.study.write_map:
+        formats = list(dict.fromkeys(study.formats or ["gpkg"]))
+        layers = output_layers(result)
+        styles = default_styles(layers, lang=study.lang)
+        files: list[str] = []
+        if "gpkg" in formats:
+            gpkg = tmp / f"{name}.gpkg"
+            for layer, gdf in layers.items():
+                _gpkg_frame(gdf).to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
+            write_layer_styles(gpkg, styles)
+            files.append(gpkg.name)
+        for fmt, writer in (("parquet", write_parquet), ("csv", write_csv)):
+            if fmt in formats:
+                files += [writer(gdf, tmp / f"{name}_{layer}.{fmt}").name for layer, gdf in layers.items()]
+        if "parquet" in formats or "csv" in formats:
+            files += [p.name for p in export_qml(styles, tmp, prefix=f"{name}_")]
+        if write_map if write_map is not None else study.write_map:
             from .maps import coverage_map
 
             coverage_map(result).save(str(tmp / "map.html"))
+            files.append("map.html")
+        if study.static_maps:
+            files += [p.relative_to(tmp).as_posix() for p in static_maps(result, tmp / "static")]
+        record = run_record(result)
+        if study.report:
+            files.append("report.html")
+        files += ["schema.md", "run.json"]
+        record["outputs"] = {"formats": formats, "files": files}
+        write_schema(tmp / "schema.md", layers, study=name, crs=result.crs.to_string(), files=files)
+        if study.report:
+            write_report(tmp / "report.html", result, record, files=files)
         with open(tmp / "run.json", "w", encoding="utf-8") as f:
-            json.dump(run_record(result), f, ensure_ascii=False, indent=2, default=_json_default)
+            json.dump(record, f, ensure_ascii=False, indent=2, default=_json_default)
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=out_dir))
             final.rename(old / name)

@@ -1,115 +1,725 @@
-"""Interactive maps (folium / Leaflet): blocks coloured by coverage, facilities, legends, popups."""
+"""Interactive maps (folium / Leaflet): blocks coloured by coverage, facilities, classed legends, popups.
+
+A map is one self-contained HTML file that works from ``file://`` with no internet (it is e-mailed
+and opened from shared drives): Leaflet and d3 come from the npm packages installed at set-up and
+are inlined by :mod:`toolkit.webassets`, and the default basemap is drawn from the study's own data.
+
+Size: the blocks' geometry is written once, as a JSON data island, with their attributes by column;
+every block layer (coverage, one per category, walkability, heritage class, waterfront, underserved)
+is a Leaflet layer built in the browser from that shared data, styled by a class index computed here.
+
+Basemaps (``study.basemap``): ``none``; ``offline`` (default: streets, water and heritage outlines of
+the study, non-interactive, under everything); ``osm``, ``cartodb``, ``amap`` (Gaode, in GCJ-02: every
+overlay is shifted to GCJ-02 for display) and ``tianditu`` (CGCS2000, taken as WGS84) tiles, which
+need the internet.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import html as _html
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import branca.colormap as cm
 import folium
+import mapclassify as mc
 import numpy as np
+import pandas as pd
 import shapely
+from branca.colormap import StepColormap
+from branca.element import JavascriptLink, MacroElement
+from folium.map import CustomPane, Layer
+from folium.template import Template
 
+from . import webassets
+from .crs import WGS84, from_wgs84
+from .errors import InputError
 from .standards import categories
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from .study import StudyResult
+
+BASEMAPS = ("none", "offline", "osm", "cartodb", "amap", "tianditu")
+BLOCK_CLASS = "tk-block"  # CSS class of every polygon of the main coverage layer
 
 _PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
             "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494"]
+_NODATA = "#d0d0d0"
+_HERITAGE_COLOURS = {"core": "#8c2d04", "buffer": "#fdae6b", "none": "#f7f7f7"}
+_ZONE_COLOURS = {"style_area": "#b15928", "compound": "#6a3d9a"}
+
+# ------------------------------------------------------------------ labels
+_T: dict[str, tuple[str, str]] = {
+    "coverage": ("Categories within reach", "可达设施类别占比"),
+    "coverage_caption": ("Share of the {n} measured categories within reach", "步行可达的设施类别占比（共{n}类）"),
+    "within": ("{label}: within {thr:.0f} m", "{label}：{thr:.0f} 米内可达"),
+    "within_yes": ("within reach", "可达"),
+    "within_no": ("beyond", "不可达"),
+    "walk": ("Walkability (blocks)", "步行友好度"),
+    "walk_caption": ("Walkability index (z-score composite), quintiles", "步行友好指数（z 分数综合），五分位"),
+    "hostile": ("Pedestrian-hostile roads (trunk)", "机动车主导道路"),
+    "heritage_zones": ("Heritage protection zones", "历史风貌保护"),
+    "heritage_class": ("Heritage class (blocks)", "街坊保护等级"),
+    "listed": ("Listed buildings", "优秀历史建筑"),
+    "protected": ("Protected roads (never widen)", "风貌保护道路(永不拓宽)"),
+    "waterfront": ("Waterfront: bank with access / gaps", "滨水岸线(可达/断点)"),
+    "waterfront_access": ("Waterfront access points", "滨水可达点"),
+    "waterfront_within": ("Waterfront within reach (blocks)", "滨水可达街坊"),
+    "underserved": ("Underserved blocks", "服务短板街坊"),
+    "severity_caption": ("Underserved: severity (thousand person-thresholds), quintiles",
+                         "服务短板严重度（千人·门槛），五分位"),
+    "sites": ("Candidate sites (ranked)", "候选微更新点位(排序)"),
+    "area": ("Study area", "研究范围"),
+    "offline_base": ("Basemap: streets, water, heritage (offline, from the study data)",
+                     "底图：道路、水系、风貌区（离线，来自研究数据）"),
+    "nodata": ("no data", "无数据"),
+    "block": ("block", "街坊"),
+    "population": ("residents", "常住人口"),
+    "pop_65plus": ("aged 65+", "65岁以上"),
+    "n_within": ("categories within reach", "可达类别数"),
+    "share_within": ("share within reach", "可达占比"),
+    "distance": ("distance (m)", "距离（米）"),
+    "dist_to": ("{label} (m)", "{label}距离（米）"),
+    "walk_index": ("walkability", "步行友好指数"),
+    "walk_index_elderly": ("walkability, elderly", "老年人步行友好指数"),
+    "heritage_class_f": ("heritage class", "保护等级"),
+    "missing": ("missing", "缺失类别"),
+    "severity": ("severity", "严重度"),
+    "reason": ("why", "原因"),
+    "source": ("source", "来源"),
+    "profile": ("profile", "标准"),
+    "category": ("category", "类别"),
+    "threshold": ("threshold", "门槛距离"),
+    "residents_within": ("residents within", "可达人口比例"),
+    "no_data_list": ("no data", "无数据"),
+    "none": ("none", "无"),
+    "gcj_note": ("Overlays shifted to GCJ-02 to match the Amap basemap (not WGS84)",
+                 "叠加图层已偏移至 GCJ-02 以匹配高德底图（非 WGS84）"),
+    "online_note": ("{name} tiles need the internet; without it switch on the offline basemap",
+                    "{name}瓦片需联网；离线时请打开离线底图"),
+}
+
+_WALK_ZH = {
+    "walk_intersection_density": "交叉口密度", "walk_link_node_ratio": "路网连接度",
+    "walk_hostile_share": "机动车道占比",
+    "walk_block_face_max_m": "最长街坊边(米)", "walk_block_face_mean_m": "平均街坊边(米)",
+    "walk_street_spacing_m": "街道间距(米)", "walk_mix_entropy": "用地混合度", "walk_amenities": "设施数",
+    "walk_transit_m": "距公交站(米)",
+}
 
 
-def _web(gdf, tolerance_m: float = 2.0, precision: int = 5):
-    # Simplify in metres before going to WGS84, then round: map files stay small
-    # without visibly moving a block edge.
-    g = gdf.copy()
-    g["geometry"] = shapely.simplify(np.asarray(g.geometry.values), tolerance_m, preserve_topology=True)
-    g = g.to_crs("EPSG:4326")
-    g["geometry"] = shapely.set_precision(np.asarray(g.geometry.values), 10 ** -precision)
-    return g
+def _json(obj: Any) -> str:
+    # JSON inside a <script> element: "</" must not appear literally.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
 
 
-def coverage_map(result: StudyResult, lang: str | None = None) -> folium.Map:
-    """A folium map of the study: coverage per block, one layer per category, facilities, streets.
+def _t(key: str, lang: str, **kw: Any) -> str:
+    en, zh = _T[key]
+    return (zh if lang == "zh" else en).format(**kw)
+
+
+# --------------------------------------------------------- classed legends
+@dataclass
+class Classes:
+    """A mapclassify classification of one block variable, ready for the map.
+
+    ``yb`` holds each value's class (-1 where the value is missing or outside the subset classified),
+    ``bins`` the classifier's upper bounds, ``index`` the legend's class edges ``[min, *bins]``.
+    """
+
+    classifier: Any
+    yb: np.ndarray
+    bins: np.ndarray
+    index: list[float]
+    discrete: bool  # one class per distinct value (few levels, e.g. n of 5 categories)
+
+
+def classify(values: Any, scheme: str = "Quantiles", k: int = 5, mask: Any = None) -> Classes:
+    """Classify ``values`` with mapclassify (``scheme`` is a mapclassify class name, e.g. Quantiles).
+
+    A variable with at most ``k + 1`` distinct values (a share of 5 categories has 6) gets one class per
+    value (``mapclassify.UserDefined`` with those values as bins), so no class ever merges two levels.
+    Missing values, and values outside ``mask`` when given, get class -1.
+    """
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v) if mask is None else (np.isfinite(v) & np.asarray(mask, dtype=bool))
+    y = v[ok]
+    if len(y) == 0:
+        raise ValueError("nothing to classify: no finite values")
+    levels = np.unique(y)
+    discrete = len(levels) <= k + 1
+    if discrete:
+        clf = mc.UserDefined(y, bins=list(levels))
+    else:
+        clf = getattr(mc, scheme)(y, k=k)
+    yb = np.full(len(v), -1, dtype=int)
+    yb[ok] = clf.yb
+    bins = np.asarray(clf.bins, dtype=float)
+    return Classes(classifier=clf, yb=yb, bins=bins, index=[float(y.min()), *map(float, bins)], discrete=discrete)
+
+
+# The same ramps as toolkit.styles (QGIS styles and static maps), interpolated to the number of classes.
+RAMP_COVERAGE = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"]
+RAMP_WALK = ["#d7191c", "#ffffbf", "#1a9641"]
+RAMP_REDS = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"]
+
+
+def ramp(colours: list[str], n: int) -> list[str]:
+    """``n`` colours evenly spaced along the piecewise-linear ramp through ``colours``."""
+    if n <= 1:
+        return colours[-1:] * max(n, 0)
+    stops = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in colours], dtype=float)
+    pos = np.linspace(0, 1, len(colours))
+    rgb = np.column_stack([np.interp(np.linspace(0, 1, n), pos, stops[:, k]) for k in range(3)])
+    return ["#" + "".join(f"{round(v):02x}" for v in row) for row in rgb]
+
+
+def _num(x: float, fmt: str) -> str:
+    if fmt == "pct":
+        return f"{x:.0%}"
+    if fmt == "int":
+        return f"{x:,.0f}"
+    return f"{x:.{fmt}f}" if isinstance(fmt, int) else f"{x:.2f}"
+
+
+class ClassLegend(StepColormap):
+    """A branca StepColormap with mapclassify class edges, drawn as equal-width boxes (d3 v3).
+
+    ``index`` is ``[min, *bins]``; ``colors`` has one colour per class. The legend is shown only while
+    its ``layer`` is on the map.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = tk.legend({{ this._parent.get_name() }}, {{ this.layer.get_name() }},
+                                              {{ this.js(this.legend_options) }});
+        {% endmacro %}
+    """)
+
+    js = staticmethod(_json)
+
+    def __init__(self, colors: list[str], index: list[float], caption: str, layer: Layer, *,
+                 labels: list[str] | None = None, ticks: list[str] | None = None,
+                 nodata: str | None = None, position: str = "bottomright"):
+        super().__init__(colors, index=index, vmin=index[0], vmax=index[-1], caption=caption)
+        self._name = "ClassLegend"
+        self.layer = layer
+        self.legend_options = {"colors": list(colors), "caption": caption, "labels": labels, "ticks": ticks,
+                               "nodata": nodata, "nodataColor": _NODATA, "position": position,
+                               "box": 58 if len(colors) <= 5 else max(36, 300 // len(colors))}
+
+    def render(self, **kwargs):
+        MacroElement.render(self, **kwargs)
+        # the same d3 v3 branca's colour scales link (inlined from web/node_modules by webassets)
+        self.get_root().header.add_child(
+            JavascriptLink("https://cdnjs.cloudflare.com/ajax/libs/d3/3.5.5/d3.min.js"), name="d3")
+
+
+def class_legend(classes: Classes, colors: list[str], caption: str, layer: Layer, *, fmt: Any = 2,
+                 nodata: str | None = None) -> ClassLegend:
+    """The legend of ``classes``: boundary ticks, or one label per class for a discrete variable."""
+    if classes.discrete:
+        return ClassLegend(colors, classes.index, caption, layer, labels=[_num(b, fmt) for b in classes.bins],
+                           nodata=nodata)
+    return ClassLegend(colors, classes.index, caption, layer, ticks=[_num(b, fmt) for b in classes.index],
+                       nodata=nodata)
+
+
+# ------------------------------------------------------------ JS helpers
+_CSS = """
+<style>
+.leaflet-container { background: %(bg)s; }
+.tk-legend { background: rgba(255,255,255,0.92); padding: 6px 8px; border: 1px solid #999; border-radius: 4px;
+             font: 12px/1.3 "Helvetica Neue", Arial, "PingFang SC", "Microsoft YaHei", sans-serif; }
+.tk-legend-caption { font-weight: bold; margin-bottom: 3px; max-width: 330px; }
+.tk-legend text { font-size: 11px; fill: #222; }
+.tk-summary { background: rgba(255,255,255,0.94); padding: 8px; border: 1px solid #999; border-radius: 4px;
+              font-size: 12px; max-width: 360px; max-height: 45vh; overflow: auto; }
+.tk-summary table, .tk-table { border-collapse: collapse; }
+.tk-summary td, .tk-summary th { padding: 0 6px 0 0; text-align: left; }
+.tk-table th { text-align: left; font-weight: normal; color: #555; padding: 0 8px 0 0; }
+.tk-table td { text-align: right; }
+</style>
+"""
+
+_JS = r"""
+var tk = (function () {
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function fmt(v, f) {
+    if (v === null || v === undefined || v === "" || (typeof v === "number" && !isFinite(v))) return "\u2013";
+    if (f === "int") return Math.round(v).toLocaleString("en-US");
+    if (f === "pct") return Math.round(v * 100) + "%";
+    if (typeof f === "number") return Number(v).toFixed(f);
+    if (Array.isArray(f)) return esc(f[v ? 1 : 0]);
+    return esc(v);
+  }
+  function table(cols, fields, i, title) {
+    var h = title ? "<b>" + esc(title) + "</b>" : "";
+    h += "<table class='tk-table'>";
+    fields.forEach(function (f) {
+      h += "<tr><th>" + esc(f[1]) + "</th><td>" + fmt(cols[f[0]][i], f[2]) + "</td></tr>";
+    });
+    return h + "</table>";
+  }
+  // Shared block geometry -> one Leaflet layer, coloured by a class index column.
+  function blocks(data, o) {
+    var cols = data.columns, feats = data.geojson.features;
+    if (o.filter) feats = feats.filter(function (f) { return cols[o.filter][f.id]; });
+    return L.geoJSON({type: "FeatureCollection", features: feats}, {
+      attribution: o.attribution,
+      style: function (f) {
+        var s = L.extend({}, o.style);
+        if (o.cls) {
+          var c = cols[o.cls][f.id];
+          s.fillColor = (c === null || c < 0) ? o.nodata : o.colors[c];
+        }
+        if (o.className) s.className = o.className;
+        return s;
+      },
+      onEachFeature: function (f, l) {
+        if (o.tooltip) l.bindTooltip(function () { return table(cols, o.tooltip, f.id); }, {sticky: true});
+        if (o.popup) l.bindPopup(function () { return table(cols, o.popup, f.id, o.popupTitle); }, {maxWidth: 340});
+      }
+    });
+  }
+  // Static lines and polygons styled by their "k" property (the offline basemap).
+  function geo(fc, o) {
+    return L.geoJSON(fc, {pane: o.pane, interactive: false, attribution: o.attribution,
+      style: function (f) { return o.styles[f.properties.k]; }});
+  }
+  function points(o) {
+    var g = L.featureGroup();
+    o.points.forEach(function (p, i) {
+      var m = L.circleMarker([p[0], p[1]], L.extend({}, o.style, o.styles ? o.styles[i] : null));
+      if (o.popup && o.popup[i]) m.bindPopup(o.popup[i], {maxWidth: o.maxWidth || 320});
+      if (o.tooltip && o.tooltip[i]) m.bindTooltip(o.tooltip[i]);
+      g.addLayer(m);
+    });
+    return g;
+  }
+  // A classed legend (d3 v3), shown only while its layer is on the map.
+  function legend(map, layer, o) {
+    var ctl = L.control({position: o.position});
+    var div = L.DomUtil.create("div", "tk-legend");
+    var cap = L.DomUtil.create("div", "tk-legend-caption", div);
+    cap.textContent = o.caption;
+    var n = o.colors.length, bw = o.box, pad = 16, h = 14, extra = o.nodata ? bw + 12 : 0;
+    var svg = d3.select(div).append("svg").attr("width", n * bw + 2 * pad + extra).attr("height", h + 18);
+    var g = svg.append("g").attr("transform", "translate(" + pad + ",2)");
+    g.selectAll("rect.tk-class").data(o.colors).enter().append("rect").attr("class", "tk-class")
+      .attr("x", function (d, i) { return i * bw; }).attr("width", bw).attr("height", h)
+      .style("fill", function (d) { return d; }).style("stroke", "#666").style("stroke-width", 0.5);
+    var lab = o.labels ? o.labels.map(function (t, i) { return {t: t, x: (i + 0.5) * bw}; })
+                       : o.ticks.map(function (t, i) { return {t: t, x: i * bw}; });
+    g.selectAll("text.tk-tick").data(lab).enter().append("text").attr("class", "tk-tick")
+      .attr("x", function (d) { return d.x; }).attr("y", h + 12).attr("text-anchor", "middle")
+      .text(function (d) { return d.t; });
+    if (o.nodata) {
+      var x0 = n * bw + 12;
+      g.append("rect").attr("x", x0).attr("width", bw / 2).attr("height", h).style("fill", o.nodataColor)
+        .style("stroke", "#666").style("stroke-width", 0.5);
+      g.append("text").attr("x", x0 + bw / 4).attr("y", h + 12).attr("text-anchor", "middle").text(o.nodata);
+    }
+    ctl.onAdd = function () { return div; };
+    if (map.hasLayer(layer)) ctl.addTo(map);
+    map.on("overlayadd", function (e) { if (e.layer === layer) ctl.addTo(map); });
+    map.on("overlayremove", function (e) { if (e.layer === layer) ctl.remove(); });
+    return ctl;
+  }
+  function summary(map, id) {
+    var ctl = L.control({position: "bottomleft"});
+    ctl.onAdd = function () {
+      var div = document.getElementById(id);
+      div.style.display = "block";
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    return ctl.addTo(map);
+  }
+  return {esc: esc, fmt: fmt, table: table, blocks: blocks, geo: geo, points: points, legend: legend,
+          summary: summary};
+})();
+"""
+
+
+class _Helpers(MacroElement):
+    _template = Template("""
+        {% macro header(this, kwargs) %}{{ this.css }}<script>{{ this.js }}</script>{% endmacro %}
+    """)
+
+    def __init__(self, background: str):
+        super().__init__()
+        self._name = "tk_helpers"
+        self.css = _CSS % {"bg": background}
+        self.js = _JS
+
+
+class BlockData(MacroElement):
+    """The blocks' geometry (once) and their attributes by column, as a JSON data island in the page."""
+
+    _template = Template("""
+        {% macro html(this, kwargs) %}
+        <script type="application/json" id="{{ this.element_id }}">{{ this.payload }}</script>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = JSON.parse(document.getElementById({{ this.element_id|tojson }}).textContent);
+        {% endmacro %}
+    """)
+
+    def __init__(self, geometry: list[dict], columns: dict[str, list], element_id: str = "tk-blocks"):
+        super().__init__()
+        self._name = "tk_blocks"
+        self.element_id = element_id
+        self.columns = columns
+        self.geometry = geometry
+
+    @property
+    def payload(self) -> str:
+        feats = [{"type": "Feature", "id": i, "properties": {}, "geometry": g} for i, g in enumerate(self.geometry)]
+        return _json({"geojson": {"type": "FeatureCollection", "features": feats}, "columns": self.columns})
+
+
+class BlockLayer(Layer):
+    """One analysis layer of blocks, built in the browser from the shared :class:`BlockData`."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = tk.blocks({{ this.data.get_name() }}, {{ this.js(this.options) }});
+        {% endmacro %}
+    """)
+
+    js = staticmethod(_json)
+
+    def __init__(self, data: BlockData, name: str, *, cls: str | None = None, colors: list[str] | None = None,
+                 style: dict | None = None, tooltip: list | None = None, popup: list | None = None,
+                 popup_title: str | None = None, filter: str | None = None, class_name: str | None = None,
+                 show: bool = False):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "BlockLayer"
+        self.data = data
+        self.options = {"cls": cls, "colors": colors, "nodata": _NODATA, "filter": filter,
+                        "style": {"color": "#555555", "weight": 0.3, "fillOpacity": 0.7, **(style or {})},
+                        "tooltip": tooltip, "popup": popup, "popupTitle": popup_title, "className": class_name}
+
+
+class PointLayer(Layer):
+    """Circle markers from a compact list of points, with optional per-point style, popup and tooltip."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = tk.points({{ this.js(this.options) }});
+        {% endmacro %}
+    """)
+
+    js = staticmethod(_json)
+
+    def __init__(self, name: str, points: list, *, style: dict, styles: list | None = None,
+                 popup: list | None = None, tooltip: list | None = None, show: bool = False):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "PointLayer"
+        self.options = {"points": points, "style": style, "styles": styles, "popup": popup, "tooltip": tooltip}
+
+
+class StaticLayer(Layer):
+    """Non-interactive lines/polygons in their own pane, styled by a ``k`` property (the offline basemap)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = tk.geo({{ this.js(this.data) }}, {{ this.js(this.options) }});
+        {% endmacro %}
+    """)
+
+    js = staticmethod(_json)
+
+    def __init__(self, name: str, data: dict, styles: dict, *, pane: str, attribution: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "StaticLayer"
+        self.data = data
+        self.options = {"styles": styles, "pane": pane, "attribution": attribution}
+
+
+class _Summary(MacroElement):
+    _template = Template("""
+        {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}
+        {% macro script(this, kwargs) %}tk.summary({{ this._parent.get_name() }}, "tk-summary");{% endmacro %}
+    """)
+
+    def __init__(self, body: str):
+        super().__init__()
+        self._name = "tk_summary"
+        self.body = f'<div id="tk-summary" class="tk-summary" style="display:none">{body}</div>'
+
+
+# --------------------------------------------------------------- geometry
+class _Display:
+    """Turns study-CRS frames into what the map draws: WGS84, or GCJ-02 under Amap tiles."""
+
+    def __init__(self, gcj02: bool, precision: int = 5):
+        self.gcj02 = gcj02
+        self.precision = precision
+
+    def frame(self, gdf: gpd.GeoDataFrame, tolerance_m: float = 2.0) -> gpd.GeoDataFrame:
+        g = gdf.copy()
+        if tolerance_m and g.crs is not None and g.crs.is_projected:
+            # simplify in metres before going to degrees; keep the original where it would vanish
+            geoms = np.asarray(g.geometry.values)
+            simple = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+            g["geometry"] = np.where(shapely.is_empty(simple) & ~shapely.is_empty(geoms), geoms, simple)
+        g = g.to_crs(WGS84)
+        if self.gcj02:
+            g = from_wgs84(g, "gcj02")
+        # round to ~1 m (5 decimals): for drawing only, so no topology repair (set_precision can raise)
+        g["geometry"] = shapely.transform(np.asarray(g.geometry.values), lambda c: np.round(c, self.precision))
+        return g
+
+    def points(self, gdf: gpd.GeoDataFrame) -> np.ndarray:
+        """(lat, lon) rows of points (point on surface for other geometries)."""
+        g = gdf.to_crs(WGS84)
+        if self.gcj02:
+            g = from_wgs84(g, "gcj02")
+        p = shapely.point_on_surface(np.asarray(g.geometry.values))
+        return np.round(np.column_stack([shapely.get_y(p), shapely.get_x(p)]), self.precision)
+
+    def bounds(self, gdf: gpd.GeoDataFrame) -> list[list[float]]:
+        g = gdf.to_crs(WGS84)
+        if self.gcj02:
+            g = from_wgs84(g, "gcj02")
+        x0, y0, x1, y1 = g.total_bounds
+        return [[float(y0), float(x0)], [float(y1), float(x1)]]
+
+
+def _geojson(geoms: Any) -> list[dict]:
+    return [shapely.geometry.mapping(g) for g in geoms]
+
+
+def _col(values: Any, digits: int | None = 0) -> list:
+    """A JSON-able column: floats rounded (integers when digits=0), missing and infinite as null."""
+    s = pd.Series(values)
+    if s.dtype == bool:
+        return s.astype(int).tolist()
+    if pd.api.types.is_numeric_dtype(s):
+        v = s.to_numpy(dtype=float)
+        out = np.round(v, digits) if digits is not None else v
+        return [None if not np.isfinite(x) else (int(x) if digits == 0 else float(x)) for x in out]
+    return [None if (x is None or (isinstance(x, float) and np.isnan(x))) else str(x) for x in s]
+
+
+# ------------------------------------------------------------------ the map
+def coverage_map(result: StudyResult, lang: str | None = None, *, basemap: str | None = None,
+                 allow_cdn: bool = False) -> folium.Map:
+    """A folium map of the study: coverage per block, one layer per category, facilities, overlays.
+
+    The map's page is self-contained (Leaflet, d3 and their images inlined; see :mod:`toolkit.webassets`):
+    ``m.save("map.html")`` writes one file that works from ``file://`` without internet.
 
     Parameters
     ----------
     result : StudyResult
     lang : {"en", "zh"}, optional
         Label language; the study's ``output.lang`` by default.
+    basemap : {"none", "offline", "osm", "cartodb", "amap", "tianditu"}, optional
+        The study's ``output.basemap`` by default. ``amap`` shifts every overlay to GCJ-02 for display.
+    allow_cdn : bool, default False
+        When the npm packages are not installed, link Leaflet and d3 from CDNs instead of raising
+        :class:`toolkit.webassets.WebAssetsError` (the map then needs the internet).
     """
     lang = lang or result.study.lang
-    cats = categories()
-    area = result.area.to_crs("EPSG:4326")
-    b = area.total_bounds
-    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=13, tiles=None, control_scale=True)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", show=True).add_to(m)
-    blocks = result.blocks.copy()
-    n = max(len(result.categories), 1)
-    blocks["share_within"] = blocks["n_within"] / n
-    keep = ["block_id", "population", "pop_65plus", "n_within", "share_within"] + \
-           [c for cat in result.categories for c in (f"dist_{cat}_m", f"within_{cat}")]
-    keep = [c for c in keep if c in blocks.columns]
-    web = _web(blocks[[*keep, "geometry"]])
-    for c in web.columns:
-        if c.startswith("dist_"):
-            web[c] = web[c].round(0).where(np.isfinite(web[c]))
-        if c in ("population", "pop_65plus"):
-            web[c] = web[c].round(0)
-    for c in [c for c in web.columns if c.startswith("within_")]:
-        web[c] = web[c].map({True: "yes", False: "no"})
-    title = "Categories within reach" if lang != "zh" else "可达设施类别占比"
-    cmap = cm.LinearColormap(["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"], vmin=0, vmax=1,
-                             caption=f"{title} (share of {n} measured categories)")
-    fields = [c for c in ("block_id", "population", "pop_65plus", "n_within") if c in web.columns]
-    fields += [c for c in web.columns if c.startswith("dist_")]
-    aliases = [f.replace("dist_", "").replace("_m", " (m)") for f in fields]
-    folium.GeoJson(
-        web, name=title,
-        style_function=lambda f: {"fillColor": cmap(f["properties"]["share_within"]), "color": "#555555",
-                                  "weight": 0.3, "fillOpacity": 0.7},
-        tooltip=folium.GeoJsonTooltip(fields=["block_id", "n_within"], aliases=["block", "categories within reach"]),
-        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
-    ).add_to(m)
-    cmap.add_to(m)
-    within_style = {"yes": "#1a9641", "no": "#d7191c"}
-    for cat in result.categories:
-        label = cats[cat].label(lang)
-        thr = result.profile.rule(cat).max_distance_m
-        sub = web[["block_id", f"dist_{cat}_m", f"within_{cat}", "geometry"]]
-        folium.GeoJson(
-            sub, name=f"{label}: within {thr:.0f} m", show=False,
-            style_function=lambda f, c=cat: {"fillColor": within_style.get(f["properties"][f"within_{c}"], "#cccccc"),
-                                             "color": "#555555", "weight": 0.2, "fillOpacity": 0.6},
-            tooltip=folium.GeoJsonTooltip(fields=["block_id", f"dist_{cat}_m"], aliases=["block", "distance (m)"]),
-        ).add_to(m)
-    fac = result.facilities.to_crs("EPSG:4326")
-    for i, cat in enumerate(result.categories):
-        fg = folium.FeatureGroup(name=f"{cats[cat].label(lang)} ({int((fac['category'] == cat).sum())})", show=False)
-        color = _PALETTE[i % len(_PALETTE)]
-        for _, row in fac[fac["category"] == cat].iterrows():
-            name = row["name"] if isinstance(row["name"], str) else ""
-            popup = folium.Popup(f"{cats[cat].label(lang)}<br>{name}<br>source: {row['source']}", max_width=250)
-            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=color, fill=True,
-                                fill_opacity=0.9, weight=1, popup=popup).add_to(fg)
-        fg.add_to(m)
-    _overlay_layers(m, result, lang)
-    _decision_layers(m, result, lang)
-    folium.GeoJson(area[["geometry"]], name="Study area", style_function=lambda f: {
+    basemap = basemap or result.study.basemap or "offline"
+    if basemap not in BASEMAPS:
+        raise InputError(f"unknown basemap {basemap!r}", field="output.basemap",
+                         fix=f"use one of {', '.join(BASEMAPS)}")
+    disp = _Display(gcj02=basemap == "amap")
+    bounds = disp.bounds(result.area)
+    centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    m = folium.Map(location=centre, zoom_start=13, tiles=None, control_scale=True, min_zoom=8, max_zoom=19,
+                   font_size="0.8rem")
+    webassets.offline_figure(m, allow_cdn=allow_cdn, title=result.study.title or result.study.name)
+    m.add_child(_Helpers("#f2efe9" if basemap == "offline" else "#ffffff"))
+    _basemap(m, result, basemap, lang, disp)
+    data = _block_data(result, disp)
+    m.add_child(data)
+    _coverage_layers(m, result, lang, data, disp)
+    _overlay_layers(m, result, lang, data, disp)
+    _decision_layers(m, result, lang, data, disp)
+    area = disp.frame(result.area[["geometry"]], tolerance_m=1.0)
+    folium.GeoJson(area, name=_t("area", lang), style_function=lambda f: {
         "fill": False, "color": "#000000", "weight": 2}).add_to(m)
-    _legend(m, result, lang)
+    _legend(m, result, lang, basemap)
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    m.fit_bounds(bounds)
     return m
 
 
-def _legend(m: folium.Map, result: StudyResult, lang: str) -> None:
+def layer_names(m: folium.Map) -> list[str]:
+    """The names the map's layer switcher lists, base layers first (as Leaflet shows them)."""
+    layers = [c for c in m._children.values() if isinstance(c, Layer) and c.control]
+    return [c.layer_name for c in layers if not c.overlay] + [c.layer_name for c in layers if c.overlay]
+
+
+def _basemap(m: folium.Map, result: StudyResult, basemap: str, lang: str, disp: _Display) -> None:
+    zh = lang == "zh"
+    if basemap == "none":
+        return
+    online = {
+        "osm": ("OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "abc",
+                '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'),
+        "cartodb": ("CartoDB Positron", "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png", "abcd",
+                    '&copy; OpenStreetMap contributors &copy; <a href="https://carto.com/attributions">CARTO</a>'),
+        "amap": ("高德地图 Amap" if zh else "Amap (Gaode)",
+                 "https://webrd0{s}.is.autonavi.com/appmaptile?lang=" + ("zh_cn" if zh else "en")
+                 + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}", "1234",
+                 "&copy; 高德地图 AutoNavi, GCJ-02: " + _t("gcj_note", lang)),
+    }
+    if basemap in online:
+        name, url, subdomains, attr = online[basemap]
+        folium.TileLayer(url, name=f"{name} ({'在线' if zh else 'online'})", attr=f"{attr}; online tiles",
+                         subdomains=subdomains, max_zoom=19, max_native_zoom=18).add_to(m)
+    elif basemap == "tianditu":
+        key = result.study.tianditu_key
+        if not key:
+            raise InputError("the Tianditu basemap needs an API key", field="output.tianditu_key",
+                             fix="add tianditu_key = '...' (free from the Tianditu developer site) or pick "
+                             "another basemap")
+        fg = folium.FeatureGroup(name=f"天地图 Tianditu ({'在线' if zh else 'online'})", overlay=False)
+        for layer in ("vec", "cva"):
+            url = (f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                   f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+                   f"&TILECOL={{x}}&tk={key}")
+            folium.TileLayer(url, attr="&copy; 天地图 Tianditu (CGCS2000 ~ WGS84); online tiles",
+                             subdomains="01234567", max_zoom=18, control=False).add_to(fg)
+        fg.add_to(m)
+    m.add_child(CustomPane("tkBase", z_index=250, pointer_events=False))
+    StaticLayer(_t("offline_base", lang), _offline_features(result, disp), _BASE_STYLES, pane="tkBase",
+                attribution="Offline basemap from the study data: streets &copy; OpenStreetMap contributors",
+                show=basemap == "offline").add_to(m)
+
+
+_MAJOR = {"motorway", "trunk", "primary", "motorway_link", "trunk_link", "primary_link"}
+_MEDIUM = {"secondary", "tertiary", "secondary_link", "tertiary_link"}
+_BASE_STYLES = {
+    "water": {"stroke": False, "fillColor": "#a9cfe9", "fillOpacity": 1.0},
+    "shore": {"color": "#5b9bd5", "weight": 1.5, "fill": False},
+    "heritage": {"color": "#b08968", "weight": 1, "dashArray": "4 3", "fill": True, "fillColor": "#e6d5c3",
+                 "fillOpacity": 0.35},
+    "minor": {"color": "#b4b4b4", "weight": 0.8, "fill": False},
+    "medium": {"color": "#9a9a9a", "weight": 1.6, "fill": False},
+    "major": {"color": "#8a8a8a", "weight": 2.8, "fill": False},
+}
+
+
+def _street_class(highway: Any) -> str:
+    kinds = set(str(highway).split(";"))
+    return "major" if kinds & _MAJOR else "medium" if kinds & _MEDIUM else "minor"
+
+
+def _offline_features(result: StudyResult, disp: _Display) -> dict:
+    """Streets (merged by class), water, shoreline and heritage outlines, as one FeatureCollection."""
+    import geopandas as gpd
+
+    feats: list[dict] = []
+
+    def add(kind: str, geom: Any) -> None:
+        if geom is not None and not shapely.is_empty(geom):
+            g = disp.frame(gpd.GeoDataFrame(geometry=[geom], crs=result.crs), tolerance_m=0).geometry.iloc[0]
+            feats.append({"type": "Feature", "properties": {"k": kind}, "geometry": shapely.geometry.mapping(g)})
+
+    # water: the study area less the land the blocks were drawn on (the river inside the district)
+    if result.land is not None:
+        water = shapely.difference(result.area.geometry.iloc[0], result.land)
+        water = shapely.simplify(water.buffer(0), 3.0)
+        polys = [p for p in shapely.get_parts(water) if p.area > 2000]
+        if polys:
+            add("water", shapely.multipolygons(polys))
+    if "heritage" in result.layers and len(result.layers["heritage"]):
+        z = result.layers["heritage"].to_crs(result.crs)
+        add("heritage", shapely.simplify(shapely.union_all(np.asarray(z.geometry.values)), 3.0))
+    st = result.streets
+    if st is not None and len(st):
+        cls = st["highway"].map(_street_class) if "highway" in st else pd.Series("minor", index=st.index)
+        for kind in ("minor", "medium", "major"):
+            lines = np.asarray(st.geometry.values)[(cls == kind).to_numpy()]
+            if len(lines):
+                merged = shapely.line_merge(shapely.union_all(shapely.simplify(lines, 2.0)))
+                add(kind, merged)
+    if "waterfront" in result.layers and len(result.layers["waterfront"]):
+        w = result.layers["waterfront"].to_crs(result.crs)
+        add("shore", shapely.line_merge(shapely.union_all(shapely.simplify(np.asarray(w.geometry.values), 2.0))))
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _block_data(result: StudyResult, disp: _Display) -> BlockData:
+    b = result.blocks
+    web = disp.frame(b[["geometry"]])
+    cols: dict[str, list] = {"block_id": _col(b["block_id"], None)}
+    for c in ("population", "pop_65plus", "n_within"):
+        if c in b:
+            cols[c] = _col(b[c])
+    for cat in result.categories:
+        cols[f"dist_{cat}_m"] = _col(b[f"dist_{cat}_m"])
+        cols[f"within_{cat}"] = _col(b[f"within_{cat}"])
+    return BlockData(_geojson(web.geometry.values), cols)
+
+
+def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
     cats = categories()
+    b = result.blocks
+    n = max(len(result.categories), 1)
+    share = (b["n_within"] / n).to_numpy(dtype=float) if "n_within" in b else np.zeros(len(b))
+    cls = classify(share, k=5)
+    colours = ramp(RAMP_COVERAGE, len(cls.bins))
+    data.columns["share_within"] = _col(share, 3)
+    data.columns["cls_share"] = cls.yb.tolist()
+    f = [["block_id", _t("block", lang), None], ["population", _t("population", lang), "int"],
+         ["pop_65plus", _t("pop_65plus", lang), "int"], ["n_within", _t("n_within", lang), "int"]]
+    f = [x for x in f if x[0] in data.columns]
+    dist = [[f"dist_{c}_m", _t("dist_to", lang, label=cats[c].label(lang)), "int"] for c in result.categories]
+    main = BlockLayer(data, _t("coverage", lang), cls="cls_share", colors=colours, show=True, class_name=BLOCK_CLASS,
+                      style={"weight": 0.3, "fillOpacity": 0.7},
+                      tooltip=[f[0], ["share_within", _t("share_within", lang), "pct"]], popup=f + dist)
+    main.add_to(m)
+    main.classes = cls
+    legend = class_legend(cls, colours, _t("coverage_caption", lang, n=n), main, fmt="pct")
+    legend.add_to(m)
+    yesno = [_t("within_no", lang), _t("within_yes", lang)]
+    for cat in result.categories:
+        label = cats[cat].label(lang)
+        thr = result.profile.rule(cat).max_distance_m
+        lyr = BlockLayer(data, _t("within", lang, label=label, thr=thr), cls=f"within_{cat}",
+                         colors=["#d7191c", "#1a9641"], style={"weight": 0.2, "fillOpacity": 0.6},
+                         tooltip=[f[0], [f"dist_{cat}_m", _t("distance", lang), "int"],
+                                  [f"within_{cat}", label, yesno]])
+        lyr.add_to(m)
+        ClassLegend(["#d7191c", "#1a9641"], [0, 0, 1], _t("within", lang, label=label, thr=thr), lyr,
+                    labels=yesno).add_to(m)
+    fac = result.facilities
+    for i, cat in enumerate(result.categories):
+        sub = fac[fac["category"] == cat] if len(fac) else fac
+        label = cats[cat].label(lang)
+        pts = disp.points(sub).tolist() if len(sub) else []
+        names = sub["name"].where(sub["name"].map(lambda x: isinstance(x, str)), "") if len(sub) else []
+        popups = [f"{_html.escape(label)}<br>{_html.escape(nm)}<br>{_t('source', lang)}: {_html.escape(str(s))}"
+                  for nm, s in zip(names, sub["source"], strict=True)] if len(sub) else []
+        PointLayer(f"{label} ({len(sub)})", pts, popup=popups,
+                   style={"radius": 3, "color": _PALETTE[i % len(_PALETTE)], "fill": True, "fillOpacity": 0.9,
+                          "weight": 1}).add_to(m)
+
+
+def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None:
+    cats = categories()
+    zh = lang == "zh"
     rows = []
     for i, cat in enumerate(result.categories):
         r = result.rates.loc[cat]
         rows.append(f"<tr><td><span style='color:{_PALETTE[i % len(_PALETTE)]}'>&#9679;</span> "
-                    f"{cats[cat].label(lang)}</td><td>{result.profile.rule(cat).max_distance_m:.0f} m</td>"
-                    f"<td>{r['rate_total']:.0%}</td></tr>")
+                    f"{_html.escape(cats[cat].label(lang))}</td><td>{result.profile.rule(cat).max_distance_m:.0f} m"
+                    f"</td><td>{r['rate_total']:.0%}</td></tr>")
     nodata = ", ".join(cats[c].label(lang) for c in result.no_data)
     extra = []
     if "heritage_class" in result.blocks:
@@ -117,168 +727,192 @@ def _legend(m: folium.Map, result: StudyResult, lang: str) -> None:
                            for k, c in _HERITAGE_COLOURS.items())
         zones = "".join(f"<span style='border:2px solid {c};padding:0 6px'>&nbsp;</span> {k.replace('_', ' ')} "
                         for k, c in _ZONE_COLOURS.items())
-        extra.append(f"<div><b>heritage class</b> {swatches}<br>zones {zones}"
-                     "<span style='border-bottom:4px solid #6a3d9a'>&nbsp;&nbsp;&nbsp;</span> protected road</div>")
+        extra.append(f"<div><b>{'保护等级 heritage class' if zh else 'heritage class'}</b> {swatches}<br>"
+                     f"{'风貌区' if zh else 'zones'} {zones}"
+                     "<span style='border-bottom:4px solid #6a3d9a'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"{'风貌保护道路' if zh else 'protected road'}</div>")
     wf = result.details.get("waterfront", {})
     if wf.get("status") == "measured":
-        extra.append("<div><b>waterfront</b> <span style='border-bottom:4px solid #1a9641'>&nbsp;&nbsp;&nbsp;</span> "
-                     "bank with street access <span style='border-bottom:4px solid #d7191c'>&nbsp;&nbsp;&nbsp;</span> "
-                     f"gap; {wf['share_with_access']:.0%} of {wf['bank_length_m'] / 1000:.1f} km accessible, "
-                     f"longest gap {wf['longest_gap_m']:.0f} m</div>")
+        if zh:
+            text = (f"可达岸线 {wf['share_with_access']:.0%}（共 {wf['bank_length_m'] / 1000:.1f} 公里），"
+                    f"最长断点 {wf['longest_gap_m']:.0f} 米")
+        else:
+            text = (f"{wf['share_with_access']:.0%} of {wf['bank_length_m'] / 1000:.1f} km accessible, "
+                    f"longest gap {wf['longest_gap_m']:.0f} m")
+        extra.append(f"<div><b>{'滨水' if zh else 'waterfront'}</b> "
+                     "<span style='border-bottom:4px solid #1a9641'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"{'有道路通达的岸线' if zh else 'bank with street access'} "
+                     "<span style='border-bottom:4px solid #d7191c'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"{'断点' if zh else 'gap'}; {text}</div>")
     elif wf:
-        extra.append(f"<div><b>waterfront</b>: {wf.get('reason', 'absent')}</div>")
-    html = f"""
-    <div style="position: fixed; bottom: 30px; left: 10px; z-index: 9999; background: white;
-                padding: 8px; border: 1px solid #999; font-size: 12px; max-width: 360px;">
-      <b>{result.study.title or result.study.name}</b><br>
-      profile: {result.profile.name}<br>
-      <table><tr><th>category</th><th>threshold</th><th>residents within</th></tr>{''.join(rows)}</table>
-      <div style="color:#777">no data: {nodata or 'none'}</div>
-      {''.join(extra)}
-    </div>"""
-    m.get_root().html.add_child(folium.Element(html))
+        extra.append(f"<div><b>{'滨水' if zh else 'waterfront'}</b>: {_html.escape(str(wf.get('reason', 'absent')))}"
+                     "</div>")
+    if basemap == "amap":
+        extra.append(f"<div style='color:#b30000'><b>GCJ-02</b>: {_t('gcj_note', lang)}</div>")
+    if basemap in ("osm", "cartodb", "amap", "tianditu"):
+        names = {"osm": "OpenStreetMap", "cartodb": "CartoDB", "amap": "高德" if zh else "Amap",
+                 "tianditu": "天地图" if zh else "Tianditu"}
+        extra.append(f"<div style='color:#777'>{_t('online_note', lang, name=names[basemap])}</div>")
+    title = _html.escape(result.study.title or result.study.name)
+    body = (f"<b>{title}</b><br>{_t('profile', lang)}: {_html.escape(result.profile.name)}<br>"
+            f"<table><tr><th>{_t('category', lang)}</th><th>{_t('threshold', lang)}</th>"
+            f"<th>{_t('residents_within', lang)}</th></tr>{''.join(rows)}</table>"
+            f"<div style='color:#777'>{_t('no_data_list', lang)}: {_html.escape(nodata) or _t('none', lang)}</div>"
+            f"{''.join(extra)}")
+    m.add_child(_Summary(body))
 
 
-_HERITAGE_COLOURS = {"core": "#8c2d04", "buffer": "#fdae6b", "none": "#f7f7f7"}
-_ZONE_COLOURS = {"style_area": "#b15928", "compound": "#6a3d9a"}
-
-
-def _fmt(web, cols):
-    for c in cols:
-        if c in web and web[c].dtype.kind == "f":
-            web[c] = web[c].round(2).where(np.isfinite(web[c]))
-    return web
-
-
-def _overlay_layers(m: folium.Map, result: StudyResult, lang: str) -> None:
+def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
     """Walkability, heritage and waterfront layers, each with a legend, when the study has them."""
     b = result.blocks
     zh = lang == "zh"
+    cols = data.columns
+    bid = ["block_id", _t("block", lang), None]
     if "walk_index" in b:
         comps = [c for c in b.columns if c.startswith("walk_") and not c.endswith(("_score", "_elderly"))
-                 and b[c].dtype.kind == "f"]
-        web = _fmt(_web(b[["block_id", *comps, "walk_index_elderly", "geometry"]]), [*comps, "walk_index_elderly"])
-        lo, hi = np.nanpercentile(b["walk_index"], [2, 98])
-        wmap = cm.LinearColormap(["#d7191c", "#ffffbf", "#1a9641"], vmin=float(lo), vmax=float(hi),
-                                 caption="步行友好指数 (z)" if zh else "Walkability index (z-score composite)")
-        folium.GeoJson(
-            web, name="步行友好度" if zh else "Walkability (blocks)", show=False,
-            style_function=lambda f: {"fillColor": wmap(min(max(f["properties"]["walk_index"] or lo, lo), hi))
-                                      if f["properties"]["walk_index"] is not None else "#cccccc",
-                                      "color": "#555555", "weight": 0.2, "fillOpacity": 0.7},
-            tooltip=folium.GeoJsonTooltip(fields=["block_id", "walk_index"], aliases=["block", "walkability"]),
-            popup=folium.GeoJsonPopup(fields=["block_id", "walk_index", "walk_index_elderly", *comps]),
-        ).add_to(m)
-        wmap.add_to(m)
+                 and b[c].dtype.kind == "f" and c != "walk_index"]
+        for c in ["walk_index", "walk_index_elderly", *comps]:
+            if c in b:
+                cols[c] = _col(b[c], 2)
+        cls = classify(b["walk_index"], scheme="Quantiles", k=5)
+        colours = ramp(RAMP_WALK, len(cls.bins))
+        cols["cls_walk"] = cls.yb.tolist()
+        popup = [bid, ["walk_index", _t("walk_index", lang), 2]]
+        if "walk_index_elderly" in b:
+            popup.append(["walk_index_elderly", _t("walk_index_elderly", lang), 2])
+        popup += [[c, _WALK_ZH.get(c, c) if zh else c.replace("walk_", "").replace("_", " "), 2] for c in comps]
+        lyr = BlockLayer(data, _t("walk", lang), cls="cls_walk", colors=colours,
+                         style={"weight": 0.2, "fillOpacity": 0.7},
+                         tooltip=[bid, ["walk_index", _t("walk_index", lang), 2]], popup=popup)
+        lyr.add_to(m)
+        lyr.classes = cls
+        class_legend(cls, colours, _t("walk_caption", lang), lyr, fmt=2,
+                     nodata=_t("nodata", lang) if (cls.yb < 0).any() else None).add_to(m)
         st = result.streets
         if st is not None and "walk_hostile" in st:
-            hostile = _web(st.loc[st["walk_hostile"], ["edge_id", "highway", "name", "length_m", "geometry"]])
+            hostile = disp.frame(st.loc[st["walk_hostile"], ["edge_id", "highway", "name", "length_m", "geometry"]])
             if len(hostile):
-                folium.GeoJson(hostile, name="机动车主导道路" if zh else "Pedestrian-hostile roads (trunk)",
-                               show=False, style_function=lambda f: {"color": "#e31a1c", "weight": 3},
+                folium.GeoJson(hostile, name=_t("hostile", lang), show=False,
+                               style_function=lambda f: {"color": "#e31a1c", "weight": 3},
                                tooltip=folium.GeoJsonTooltip(fields=["highway", "name"])).add_to(m)
     layers = result.layers
     if "heritage" in layers and len(layers["heritage"]):
-        z = _web(layers["heritage"])
+        z = disp.frame(layers["heritage"])
         z = z[[c for c in ("zone_id", "kind", "name", "area_ha", "geometry") if c in z]]
-        folium.GeoJson(z, name="历史风貌保护" if zh else "Heritage protection zones",
+        folium.GeoJson(z, name=_t("heritage_zones", lang),
+                       # outlines only: a filled zone on top would take the clicks meant for its blocks
                        style_function=lambda f: {"color": _ZONE_COLOURS.get(f["properties"].get("kind"), "#b15928"),
-                                                 "weight": 1.5, "fillOpacity": 0.15},
+                                                 "weight": 1.5, "fill": False},
                        tooltip=folium.GeoJsonTooltip(fields=[c for c in ("kind", "name") if c in z])).add_to(m)
     if "heritage_class" in b:
-        web = _web(b[[c for c in ("block_id", "heritage_class", "heritage_style_area", "heritage_zone_share",
-                                  "heritage_n_listed", "heritage_dist_listed_m", "geometry") if c in b]])
-        web = _fmt(web, ["heritage_zone_share", "heritage_dist_listed_m"])
-        folium.GeoJson(web, name="街坊保护等级" if zh else "Heritage class (blocks)", show=False,
-                       style_function=lambda f: {"fillColor": _HERITAGE_COLOURS.get(f["properties"]["heritage_class"],
-                                                                                     "#cccccc"),
-                                                 "color": "#555555", "weight": 0.2, "fillOpacity": 0.6},
-                       tooltip=folium.GeoJsonTooltip(fields=["block_id", "heritage_class"]),
-                       popup=folium.GeoJsonPopup(fields=[c for c in web.columns if c != "geometry"])).add_to(m)
+        order = list(_HERITAGE_COLOURS)
+        cols["heritage_class"] = _col(b["heritage_class"], None)
+        cols["cls_heritage"] = [order.index(v) if v in order else -1 for v in b["heritage_class"]]
+        fields = [bid, ["heritage_class", _t("heritage_class_f", lang), None]]
+        for c, d in (("heritage_style_area", None), ("heritage_zone_share", 2), ("heritage_n_listed", "int"),
+                     ("heritage_dist_listed_m", "int")):
+            if c in b:
+                cols[c] = _col(b[c], 2 if d == 2 else 0) if b[c].dtype.kind in "fiub" else _col(b[c], None)
+                fields.append([c, c.replace("heritage_", "").replace("_", " "), d])
+        lyr = BlockLayer(data, _t("heritage_class", lang), cls="cls_heritage",
+                         colors=list(_HERITAGE_COLOURS.values()), style={"weight": 0.2, "fillOpacity": 0.6},
+                         tooltip=fields[:2], popup=fields)
+        lyr.add_to(m)
+        ClassLegend(list(_HERITAGE_COLOURS.values()), [0, 0, 1, 2], _t("heritage_class", lang), lyr,
+                    labels=order).add_to(m)
     if "heritage_buildings" in layers and len(layers["heritage_buildings"]):
-        fg = folium.FeatureGroup(name="优秀历史建筑" if zh else "Listed buildings", show=False)
-        hb = layers["heritage_buildings"].to_crs("EPSG:4326")
-        for _, row in hb.iterrows():
-            name = row.get("name") if isinstance(row.get("name"), str) else ""
-            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=2, color="#8c2d04", weight=1,
-                                fill=True, fill_opacity=0.9, tooltip=name or None).add_to(fg)
-        fg.add_to(m)
+        hb = layers["heritage_buildings"]
+        names = [_html.escape(x) if isinstance(x, str) else "" for x in hb.get("name", pd.Series("", index=hb.index))]
+        PointLayer(_t("listed", lang), disp.points(hb).tolist(), tooltip=names,
+                   style={"radius": 2, "color": "#8c2d04", "weight": 1, "fill": True, "fillOpacity": 0.9}).add_to(m)
     st = result.streets
     if st is not None and "protected_road" in st and st["protected_road"].any():
-        pr = _web(st.loc[st["protected_road"], ["edge_id", "name", "geometry"]])
-        folium.GeoJson(pr, name="风貌保护道路(永不拓宽)" if zh else "Protected roads (never widen)",
+        pr = disp.frame(st.loc[st["protected_road"], ["edge_id", "name", "geometry"]])
+        folium.GeoJson(pr, name=_t("protected", lang),
                        style_function=lambda f: {"color": "#6a3d9a", "weight": 5, "opacity": 0.8},
                        tooltip=folium.GeoJsonTooltip(fields=["name"])).add_to(m)
     if "waterfront" in layers and len(layers["waterfront"]):
-        w = _web(layers["waterfront"], tolerance_m=1.0)
-        w = _fmt(w[[c for c in ("kind", "access", "length_m", "geometry") if c in w]], ["length_m"])
-        folium.GeoJson(w, name="滨水岸线(可达/断点)" if zh else "Waterfront: bank with access / gaps",
+        w = disp.frame(layers["waterfront"], tolerance_m=1.0)
+        w = w[[c for c in ("kind", "access", "length_m", "geometry") if c in w]]
+        if "length_m" in w:
+            w["length_m"] = w["length_m"].round(0)
+        folium.GeoJson(w, name=_t("waterfront", lang),
                        style_function=lambda f: {"color": "#1a9641" if f["properties"].get("access") else "#d7191c",
                                                  "weight": 5},
                        tooltip=folium.GeoJsonTooltip(fields=[c for c in ("kind", "length_m") if c in w])).add_to(m)
     if "waterfront_access" in layers and len(layers["waterfront_access"]):
-        fg = folium.FeatureGroup(name="滨水可达点" if zh else "Waterfront access points", show=False)
-        for _, row in layers["waterfront_access"].to_crs("EPSG:4326").iterrows():
-            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=4, color="#1f78b4", fill=True,
-                                fill_opacity=1.0).add_to(fg)
-        fg.add_to(m)
+        PointLayer(_t("waterfront_access", lang), disp.points(layers["waterfront_access"]).tolist(),
+                   style={"radius": 4, "color": "#1f78b4", "fill": True, "fillOpacity": 1.0}).add_to(m)
     if "within_waterfront" in b:
-        web = _fmt(_web(b[["block_id", "dist_waterfront_m", "within_waterfront", "geometry"]]), ["dist_waterfront_m"])
-        web["within_waterfront"] = web["within_waterfront"].map({True: "yes", False: "no"})
-        folium.GeoJson(web, name="滨水可达街坊" if zh else "Waterfront within reach (blocks)", show=False,
-                       style_function=lambda f: {"fillColor": "#1f78b4" if f["properties"]["within_waterfront"] == "yes"
-                                                 else "#f0f0f0", "color": "#555555", "weight": 0.2,
-                                                 "fillOpacity": 0.6},
-                       tooltip=folium.GeoJsonTooltip(fields=["block_id", "dist_waterfront_m"])).add_to(m)
+        cols["dist_waterfront_m"] = _col(b["dist_waterfront_m"])
+        cols["within_waterfront"] = _col(b["within_waterfront"])
+        yesno = [_t("within_no", lang), _t("within_yes", lang)]
+        lyr = BlockLayer(data, _t("waterfront_within", lang), cls="within_waterfront",
+                         colors=["#f0f0f0", "#1f78b4"], style={"weight": 0.2, "fillOpacity": 0.6},
+                         tooltip=[bid, ["dist_waterfront_m", _t("distance", lang), "int"]])
+        lyr.add_to(m)
+        ClassLegend(["#f0f0f0", "#1f78b4"], [0, 0, 1], _t("waterfront_within", lang), lyr, labels=yesno).add_to(m)
 
 
-def _decision_layers(m: folium.Map, result: StudyResult, lang: str) -> None:
+def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
     """Underserved blocks and ranked candidate sites, with popups that explain the numbers."""
     b = result.blocks
-    zh = lang == "zh"
+    cols = data.columns
     if "underserved" in b and b["underserved"].any():
-        u = b[b["underserved"]]
-        cols = ["block_id", "population", "pop_65plus", "missing_categories", "n_missing", "underserved_reason",
-                "severity"] + [f"dist_{c}_m" for c in result.categories]
-        web = _fmt(_web(u[[c for c in cols if c in u] + ["geometry"]]), ["severity", "population", "pop_65plus"])
-        for c in web.columns:
-            if c.startswith("dist_"):
-                web[c] = web[c].round(0).where(np.isfinite(web[c]))
-        hi = float(np.nanpercentile(u["severity"], 95)) or 1.0
-        caption = "服务短板严重度" if zh else "Underserved: severity (thousand person-thresholds)"
-        smap = cm.LinearColormap(["#fee5d9", "#de2d26"], vmin=0, vmax=hi, caption=caption)
-        folium.GeoJson(
-            web, name="服务短板街坊" if zh else "Underserved blocks", show=False,
-            style_function=lambda f: {"fillColor": smap(min(f["properties"]["severity"] or 0, hi)),
-                                      "color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
-            tooltip=folium.GeoJsonTooltip(fields=["block_id", "missing_categories"], aliases=["block", "missing"]),
-            popup=folium.GeoJsonPopup(fields=[c for c in web.columns if c != "geometry"]),
-        ).add_to(m)
-        smap.add_to(m)
+        cols["underserved"] = _col(b["underserved"])
+        for c, d in (("n_missing", 0), ("underserved_reason", None), ("severity", 2)):
+            if c in b:
+                cols[c] = _col(b[c], d)
+        if "missing_categories" in b:
+            labels = {k: v.label(lang) for k, v in categories().items()}
+            cols["missing_categories"] = [", ".join(labels.get(k, k) for k in str(v).split(";") if k)
+                                          if isinstance(v, str) else None for v in b["missing_categories"]]
+        cls = classify(b["severity"], scheme="Quantiles", k=5, mask=b["underserved"])
+        colours = ramp(RAMP_REDS, len(cls.bins))
+        cols["cls_severity"] = cls.yb.tolist()
+        popup = [["block_id", _t("block", lang), None], ["population", _t("population", lang), "int"],
+                 ["pop_65plus", _t("pop_65plus", lang), "int"], ["missing_categories", _t("missing", lang), None],
+                 ["n_missing", "n missing" if lang != "zh" else "缺失类别数", "int"],
+                 ["underserved_reason", _t("reason", lang), None], ["severity", _t("severity", lang), 2]]
+        cats = categories()
+        popup += [[f"dist_{c}_m", _t("dist_to", lang, label=cats[c].label(lang)), "int"] for c in result.categories]
+        popup = [p for p in popup if p[0] in cols]
+        lyr = BlockLayer(data, _t("underserved", lang), cls="cls_severity", colors=colours, filter="underserved",
+                         style={"color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
+                         tooltip=[popup[0], ["missing_categories", _t("missing", lang), None]], popup=popup)
+        lyr.add_to(m)
+        lyr.classes = cls
+        class_legend(cls, colours, _t("severity_caption", lang), lyr, fmt=1).add_to(m)
     sites = result.layers.get("candidate_sites")
     if sites is not None and len(sites):
-        fg = folium.FeatureGroup(name="候选微更新点位(排序)" if zh else "Candidate sites (ranked)", show=True)
-        s = sites.to_crs("EPSG:4326")
-        pts = shapely.point_on_surface(np.asarray(s.geometry.values))
+        s = sites
+        pts = disp.points(s).tolist()
         top = np.nanmax(s["score"]) if s["score"].notna().any() else 1.0
         cats = categories()
-        for (_, row), p in zip(s.iterrows(), pts, strict=True):
+        popups, tips, styles = [], [], []
+        for _, row in s.iterrows():
             contrib = "".join(f"<tr><td>{k[8:]}</td><td>{row[k]:.3f}</td></tr>" for k in s.columns
                               if k.startswith("contrib_") and row[k] > 0)
-            gains = "".join(f"<tr><td>{cats[c].label(lang)}</td><td>{row[f'new_{c}_pop']:,.0f}</td>"
+            gains = "".join(f"<tr><td>{_html.escape(cats[c].label(lang))}</td><td>{row[f'new_{c}_pop']:,.0f}</td>"
                             f"<td>{row[f'new_{c}_65plus']:,.0f}</td></tr>" for c in result.categories
                             if f"new_{c}_pop" in s and row[f"new_{c}_pop"] > 0)
             score = "-" if np.isnan(row["score"]) else f"{row['score']:.3f} (rank {row['rank']})"
-            html = (f"<b>site {row['site_id']}</b> ({row['site_type']}, {row['source']})"
-                    f"{' <b>SELECTED</b>' if row['selected'] else ''}<br>score {score}"
-                    f"<table>{contrib}</table>heritage: {row.get('heritage_class', '-')}<br>"
-                    f"allowed: {str(row.get('allowed_interventions', '-')).replace(';', ', ')}<br>"
-                    f"newly within reach (residents, 65+):<table>{gains}</table>"
-                    f"nearest street: {row.get('nearest_street') or '-'}")
+            esc = _html.escape
+            popups.append(
+                f"<b>site {row['site_id']}</b> ({esc(str(row['site_type']))}, {esc(str(row['source']))})"
+                f"{' <b>SELECTED</b>' if row['selected'] else ''}<br>score {score}"
+                f"<table>{contrib}</table>heritage: {esc(str(row.get('heritage_class', '-')))}<br>"
+                f"allowed: {esc(str(row.get('allowed_interventions', '-')).replace(';', ', '))}<br>"
+                f"newly within reach (residents, 65+):<table>{gains}</table>"
+                f"nearest street: {esc(str(row.get('nearest_street') or '-'))}")
+            tips.append(f"site {row['site_id']}: {score}")
             r = 3 + 7 * (0 if np.isnan(row["score"]) else row["score"] / top)
-            folium.CircleMarker([p.y, p.x], radius=float(r), weight=3 if row["selected"] else 1,
-                                color="#000000" if row["selected"] else "#54278f",
-                                fill=True, fill_color="#fdd0a2" if row["selected"] else "#9e9ac8", fill_opacity=0.9,
-                                tooltip=f"site {row['site_id']}: {score}",
-                                popup=folium.Popup(html, max_width=320)).add_to(fg)
-        fg.add_to(m)
+            styles.append({"radius": round(float(r), 1), "weight": 3 if row["selected"] else 1,
+                           "color": "#000000" if row["selected"] else "#54278f",
+                           "fillColor": "#fdd0a2" if row["selected"] else "#9e9ac8"})
+        PointLayer(_t("sites", lang), pts, style={"fill": True, "fillOpacity": 0.9}, styles=styles, popup=popups,
+                   tooltip=tips, show=True).add_to(m)
+
+
+__all__ = ["BASEMAPS", "BLOCK_CLASS", "BlockData", "BlockLayer", "ClassLegend", "Classes", "PointLayer",
+           "StaticLayer", "class_legend", "classify", "coverage_map", "layer_names"]

@@ -62,6 +62,10 @@ class WalkNetwork:
     node_id: np.ndarray | None = None
     edge_attrs: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: Snap points only to the largest connected part. Small disconnected pieces
+    #: (a private lane, a fragment cut by the data extent) are kept and reported,
+    #: but a block attached to one would look cut off from the whole city.
+    snap_main_only: bool = False
 
     def __post_init__(self) -> None:
         self.crs = pyproj.CRS.from_user_input(self.crs)
@@ -166,6 +170,16 @@ class WalkNetwork:
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over edge geometries."""
         return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def main_edges(self) -> np.ndarray:
+        """Indices of the edges in the largest connected part."""
+        return np.flatnonzero(self.component[self.u] == 0)
+
+    @cached_property
+    def main_edge_tree(self) -> shapely.STRtree:
+        """Spatial index over the edges of the largest connected part."""
+        return shapely.STRtree(self.edge_geometry[self.main_edges])
 
     def to_networkx(self) -> nx.MultiGraph:
         """An undirected networkx MultiGraph with ``length`` on every edge (for checks and peers)."""

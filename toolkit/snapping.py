@@ -76,6 +76,11 @@ def snap_points(net: WalkNetwork, points: gpd.GeoSeries | gpd.GeoDataFrame,
     max_snap_m : float
         Points further than this from every street are refused (``ok=False``).
 
+    Notes
+    -----
+    When ``net.snap_main_only`` is set, only edges of the largest connected
+    part are candidates.
+
     Returns
     -------
     Snapped
@@ -93,7 +98,11 @@ def snap_points(net: WalkNetwork, points: gpd.GeoSeries | gpd.GeoDataFrame,
     edge = np.full(n, -1, dtype=np.int64)
     leg = np.full(n, np.inf)
     if n and net.n_edges:
-        src, hit = net.edge_tree.query_nearest(g, return_distance=False, all_matches=False)
+        if net.snap_main_only:
+            src, hit = net.main_edge_tree.query_nearest(g, return_distance=False, all_matches=False)
+            hit = net.main_edges[hit]
+        else:
+            src, hit = net.edge_tree.query_nearest(g, return_distance=False, all_matches=False)
         edge[src] = hit
         e_geom = net.edge_geometry[edge]
         # The projected point is recomputed rather than trusting the tree's

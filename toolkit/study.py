@@ -235,7 +235,9 @@ class StudyResult:
         """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach)."""
         col = f"dist_{category}_m" if category else "n_within"
         cmap = kwargs.pop("cmap", "viridis_r" if category else "viridis")
-        ax = self.blocks.plot(column=col, legend=True, ax=ax, cmap=cmap,
+        # unreachable blocks (inf) would stretch the colour scale to nothing: show them as missing
+        data = self.blocks.assign(**{col: self.blocks[col].replace([np.inf, -np.inf], np.nan)})
+        ax = data.plot(column=col, legend=True, ax=ax, cmap=cmap,
                               missing_kwds={"color": "lightgrey"}, **kwargs)
         if category:
             self.facilities[self.facilities["category"] == category].plot(ax=ax, color="red", markersize=6)
@@ -292,11 +294,14 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         crs = analysis_crs(study, geom_w)
     with _timed(timings, "network", progress):
         net = load_network(study, geom_w, crs)
+        net.snap_main_only = study.snap_main_only
         details["network"] = {"nodes": net.n_nodes, "edges": net.n_edges, **net.info}
         if net.info.get("components", 1) > 1:
             notes.append(f"the walking network has {net.info['components']} disconnected parts; "
                          f"{net.info['nodes_outside_main']} nodes lie outside the main one "
-                         "(kept, see streets.component)")
+                         "(kept, see streets.component)"
+                         + ("; blocks and facilities are attached to the main part only" if net.snap_main_only
+                            else ""))
     unclipped_w = geom_w
     hull = None
     if study.area.clip_to_data:
