@@ -8,10 +8,15 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+# The maps inline Leaflet and d3 from web/node_modules (toolkit/webassets.py): installed here from the
+# committed lock with npm (Node.js 18+), so the HTML maps never load anything from a CDN.
+$(STAMP): pyproject.toml web/package.json $(wildcard web/package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 18+ (the maps' JavaScript comes from npm)" >&2; exit 1; }
+	if [ -f web/package-lock.json ]; then npm ci --prefix web --no-audit --no-fund; \
+	else npm install --prefix web --no-audit --no-fund; fi
 	touch $(STAMP)
 
 demo: $(STAMP)

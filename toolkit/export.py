@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,8 +195,18 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
             files += [p.name for p in export_qml(styles, tmp, prefix=f"{name}_")]
         if write_map if write_map is not None else study.write_map:
             from .maps import coverage_map
+            from .webassets import WebAssetsError
 
-            coverage_map(result).save(str(tmp / "map.html"))
+            try:
+                m = coverage_map(result)
+            except WebAssetsError as exc:
+                # A pip install without the npm assets still gets a map, but one that needs
+                # internet: say so loudly rather than fail the whole run.
+                warnings.warn(f"map.html will load Leaflet from a CDN and needs internet: {exc}", stacklevel=2)
+                result.notes.append("map.html loads Leaflet and d3 from a CDN (web assets not installed: "
+                                    "run `npm ci --prefix web` for an offline map)")
+                m = coverage_map(result, allow_cdn=True)
+            m.save(str(tmp / "map.html"))
             files.append("map.html")
         if study.static_maps:
             files += [p.relative_to(tmp).as_posix() for p in static_maps(result, tmp / "static")]

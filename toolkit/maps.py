@@ -502,8 +502,10 @@ def _geojson(geoms: Any) -> list[dict]:
 def _col(values: Any, digits: int | None = 0) -> list:
     """A JSON-able column: floats rounded (integers when digits=0), missing and infinite as null."""
     s = pd.Series(values)
-    if s.dtype == bool:
+    if pd.api.types.is_bool_dtype(s) and not s.isna().any():
         return s.astype(int).tolist()
+    if pd.api.types.is_integer_dtype(s) and not s.isna().any():
+        return [int(x) for x in s]
     if pd.api.types.is_numeric_dtype(s):
         v = s.to_numpy(dtype=float)
         out = np.round(v, digits) if digits is not None else v
@@ -615,7 +617,7 @@ _BASE_STYLES = {
 
 
 def _street_class(highway: Any) -> str:
-    kinds = set(str(highway).split(";"))
+    kinds = set(map(str, highway)) if isinstance(highway, list | tuple) else set(str(highway).split(";"))
     return "major" if kinds & _MAJOR else "medium" if kinds & _MEDIUM else "minor"
 
 
@@ -711,6 +713,14 @@ def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
                           "weight": 1}).add_to(m)
 
 
+def _heritage_label(k: str, lang: str) -> str:
+    return {"core": "核心保护", "buffer": "建设控制", "none": "无"}.get(k, k) if lang == "zh" else k
+
+
+def _zone_label(k: str, lang: str) -> str:
+    return {"style_area": "风貌区", "compound": "保护院落"}.get(k, k) if lang == "zh" else k.replace("_", " ")
+
+
 def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None:
     cats = categories()
     zh = lang == "zh"
@@ -723,12 +733,12 @@ def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None
     nodata = ", ".join(cats[c].label(lang) for c in result.no_data)
     extra = []
     if "heritage_class" in result.blocks:
-        swatches = "".join(f"<span style='background:{c};border:1px solid #777;padding:0 6px'>&nbsp;</span> {k} "
-                           for k, c in _HERITAGE_COLOURS.items())
-        zones = "".join(f"<span style='border:2px solid {c};padding:0 6px'>&nbsp;</span> {k.replace('_', ' ')} "
+        swatches = "".join(f"<span style='background:{c};border:1px solid #777;padding:0 6px'>&nbsp;</span> "
+                           f"{_heritage_label(k, lang)} " for k, c in _HERITAGE_COLOURS.items())
+        zones = "".join(f"<span style='border:2px solid {c};padding:0 6px'>&nbsp;</span> {_zone_label(k, lang)} "
                         for k, c in _ZONE_COLOURS.items())
-        extra.append(f"<div><b>{'保护等级 heritage class' if zh else 'heritage class'}</b> {swatches}<br>"
-                     f"{'风貌区' if zh else 'zones'} {zones}"
+        extra.append(f"<div><b>{'保护等级' if zh else 'heritage class'}</b> {swatches}<br>"
+                     f"{'保护范围' if zh else 'zones'} {zones}"
                      "<span style='border-bottom:4px solid #6a3d9a'>&nbsp;&nbsp;&nbsp;</span> "
                      f"{'风貌保护道路' if zh else 'protected road'}</div>")
     wf = result.details.get("waterfront", {})
@@ -768,7 +778,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
     zh = lang == "zh"
     cols = data.columns
     bid = ["block_id", _t("block", lang), None]
-    if "walk_index" in b:
+    if "walk_index" in b and np.isfinite(b["walk_index"].to_numpy(dtype=float)).any():
         comps = [c for c in b.columns if c.startswith("walk_") and not c.endswith(("_score", "_elderly"))
                  and b[c].dtype.kind == "f" and c != "walk_index"]
         for c in ["walk_index", "walk_index_elderly", *comps]:
@@ -819,7 +829,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
                          tooltip=fields[:2], popup=fields)
         lyr.add_to(m)
         ClassLegend(list(_HERITAGE_COLOURS.values()), [0, 0, 1, 2], _t("heritage_class", lang), lyr,
-                    labels=order).add_to(m)
+                    labels=[_heritage_label(k, lang) for k in order]).add_to(m)
     if "heritage_buildings" in layers and len(layers["heritage_buildings"]):
         hb = layers["heritage_buildings"]
         names = [_html.escape(x) if isinstance(x, str) else "" for x in hb.get("name", pd.Series("", index=hb.index))]

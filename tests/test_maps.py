@@ -1,0 +1,213 @@
+"""The HTML map without a browser: offline assets, basemaps and GCJ-02, languages, size, classed legends."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import mapclassify as mc
+import numpy as np
+import pytest
+from pyproj import Geod
+
+from toolkit import webassets
+from toolkit.crs import wgs84_to_gcj02
+from toolkit.errors import InputError
+from toolkit.maps import BLOCK_CLASS, BlockLayer, ClassLegend, coverage_map, layer_names
+
+MB = 1024 * 1024
+REMOTE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.I)
+
+
+@pytest.fixture(scope="module")
+def maps(xuhui):
+    """Rendered maps by (lang, basemap), built once per module."""
+    cache: dict = {}
+
+    def get(lang: str = "en", basemap: str = "offline"):
+        if (lang, basemap) not in cache:
+            m = coverage_map(xuhui, lang=lang, basemap=basemap)
+            cache[lang, basemap] = (m, m.get_root().render())
+        return cache[lang, basemap]
+
+    return get
+
+
+def block_data(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="tk-blocks">(.*?)</script>', html, re.S)
+    assert m, "block data island missing"
+    return json.loads(m.group(1))
+
+
+def call_args(html: str, fn: str) -> list:
+    """The JSON first argument of every ``fn(...)`` call in the page's script."""
+    dec = json.JSONDecoder()
+    return [dec.raw_decode(html, m.end())[0] for m in re.finditer(re.escape(fn) + r"\(", html)]
+
+
+def first_xy(geometry: dict) -> tuple[float, float]:
+    c = geometry["coordinates"]
+    while isinstance(c[0], list):
+        c = c[0]
+    return float(c[0]), float(c[1])
+
+
+@pytest.mark.parametrize("basemap", ["offline", "none"])
+def test_offline_map_loads_nothing_from_the_network(maps, basemap):
+    _, html = maps("en", basemap)
+    assert not REMOTE.findall(html), REMOTE.findall(html)[:3]
+    assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", html)  # CSS pulling remote images or fonts
+    assert "@import" not in html
+    assert "{z}" not in html  # no tile layer at all
+    # Leaflet and d3 come from web/node_modules, inlined; Leaflet's images as data: URIs
+    for asset in ("leaflet/dist/leaflet.js", "leaflet/dist/leaflet.css", "d3/d3.min.js"):
+        assert f'data-asset="{asset}"' in html
+    assert "url(data:image/png;base64," in html and "url(images/" not in html
+    # folium's defaults that no toolkit map uses are left out
+    for unused in ("jquery", "bootstrap", "awesome-markers", "fontawesome", "glyphicons"):
+        assert unused not in html.lower(), unused
+
+
+def test_offline_basemap_is_drawn_from_the_study_data(maps):
+    m, html = maps("en", "offline")
+    (base,) = call_args(html, "tk.geo")
+    kinds = {f["properties"]["k"] for f in base["features"]}
+    assert {"minor", "medium", "major", "water", "shore", "heritage"} <= kinds
+    assert '"pane":"tkBase"' in html
+    assert layer_names(m)[0].startswith("Basemap: streets, water, heritage (offline")
+
+
+def test_every_block_is_drawn_once_with_its_css_class(maps, xuhui):
+    m, html = maps("en", "offline")
+    data = block_data(html)
+    assert len(data["geojson"]["features"]) == len(xuhui.blocks)
+    assert all(len(v) == len(xuhui.blocks) for v in data["columns"].values())
+    main = [c for c in m._children.values() if isinstance(c, BlockLayer) and c.options["className"]]
+    assert len(main) == 1 and main[0].options["className"] == BLOCK_CLASS and main[0].show
+    assert html.count('"geojson"') == 1  # geometry shared by every block layer, not repeated
+
+
+def test_each_analysis_layer_is_in_the_layer_switcher(maps, xuhui):
+    m, _ = maps("en", "offline")
+    names = layer_names(m)
+    for expected in ("Categories within reach", "Transit stop: within 300 m", "Walkability (blocks)",
+                     "Heritage class (blocks)", "Waterfront within reach (blocks)", "Underserved blocks",
+                     "Candidate sites (ranked)", "Heritage protection zones", "Study area"):
+        assert expected in names, expected
+    assert sum(": within " in n for n in names) == len(xuhui.categories)
+    assert len(names) == len(set(names))
+
+
+def test_amap_shifts_every_overlay_to_gcj02(maps, xuhui):
+    _, wgs = maps("en", "offline")
+    m, gcj = maps("en", "amap")
+    geod = Geod(ellps="WGS84")
+    a = block_data(wgs)["geojson"]["features"]
+    b = block_data(gcj)["geojson"]["features"]
+    for i in (0, len(a) // 2, len(a) - 1):
+        (x0, y0), (x1, y1) = first_xy(a[i]["geometry"]), first_xy(b[i]["geometry"])
+        _, _, dist = geod.inv(x0, y0, x1, y1)
+        assert 300 < dist < 800, dist  # the GCJ-02 offset in Shanghai is about 500 m
+        ex, ey = wgs84_to_gcj02(x0, y0)
+        assert abs(float(ex) - x1) < 3e-5 and abs(float(ey) - y1) < 3e-5
+    # points (facilities) too, and the map says so
+    pts = [o["points"][0] for o in call_args(gcj, "tk.points") if o["points"]]
+    pts0 = [o["points"][0] for o in call_args(wgs, "tk.points") if o["points"]]
+    assert pts and len(pts) == len(pts0)
+    for (lat0, lon0), (lat1, lon1) in zip(pts0, pts, strict=True):
+        _, _, dist = geod.inv(lon0, lat0, lon1, lat1)
+        assert 300 < dist < 800, dist
+    assert "autonavi.com" in gcj and "GCJ-02" in gcj
+    assert any("Amap" in n and "online" in n for n in layer_names(m))
+
+
+def test_zh_labels(maps, xuhui):
+    m, html = maps("zh", "none")
+    names = layer_names(m)
+    for expected in ("可达设施类别占比", "公交/轨交站点：300 米内可达", "步行友好度", "街坊保护等级", "服务短板街坊",
+                     "候选微更新点位(排序)", "研究范围"):
+        assert expected in names, expected
+    assert not any(n in names for n in ("Categories within reach", "Study area", "Walkability (blocks)"))
+    assert "步行可达的设施类别占比" in html and "步行友好指数" in html  # legend captions
+    assert '"常住人口"' in html and '"65岁以上"' in html  # popup aliases
+    assert "Basemap" not in " ".join(names)  # basemap none: no basemap layer
+
+
+def test_tile_basemaps_are_marked_online(xuhui):
+    for basemap, host in (("osm", "tile.openstreetmap.org"), ("cartodb", "basemaps.cartocdn.com")):
+        m = coverage_map(xuhui, basemap=basemap)
+        names = layer_names(m)
+        assert any("online" in n for n in names[:1]), names[:2]
+        assert any(n.startswith("Basemap: streets") for n in names)  # the offline basemap, to switch on
+        assert host in m.get_root().render()
+    with pytest.raises(InputError, match="tianditu_key"):
+        coverage_map(xuhui, basemap="tianditu")
+    keyed = dataclasses.replace(xuhui, study=dataclasses.replace(xuhui.study, basemap="tianditu",
+                                                                tianditu_key="KEY123"))
+    html = coverage_map(keyed).get_root().render()
+    assert "vec_w/wmts" in html and "cva_w/wmts" in html and "tk=KEY123" in html
+
+
+def test_default_map_is_under_10_mb(xuhui, tmp_path):
+    m = coverage_map(xuhui)  # what result.save() writes as map.html
+    path = tmp_path / "map.html"
+    m.save(str(path))
+    size = path.stat().st_size
+    print(f"default study map: {size / MB:.2f} MB")
+    assert size < 10 * MB
+
+
+def _legend_for(m, name: str) -> ClassLegend:
+    hits = [c for c in m._children.values() if isinstance(c, ClassLegend) and c.layer.layer_name == name]
+    assert len(hits) == 1, name
+    return hits[0]
+
+
+def test_classed_legends_use_mapclassify_breaks(maps, xuhui):
+    m, html = maps("en", "offline")
+    b = xuhui.blocks
+    cols = block_data(html)["columns"]
+    # walkability: quintiles
+    w = b["walk_index"].to_numpy(dtype=float)
+    ok = np.isfinite(w)
+    q = mc.Quantiles(w[ok], k=5)
+    leg = _legend_for(m, "Walkability (blocks)")
+    np.testing.assert_allclose(leg.index[1:], q.bins)
+    assert leg.index[0] == pytest.approx(w[ok].min())
+    assert len(leg.colors) == 5
+    assert np.array_equal(np.asarray(cols["cls_walk"])[ok], q.yb)
+    assert f'"{q.bins[0]:.2f}"' in html  # the break is printed in the legend
+    # underserved severity: quintiles over the underserved blocks
+    u = b["underserved"].to_numpy(dtype=bool)
+    qs = mc.Quantiles(b["severity"].to_numpy(dtype=float)[u], k=5)
+    leg = _legend_for(m, "Underserved blocks")
+    np.testing.assert_allclose(leg.index[1:], qs.bins)
+    assert np.array_equal(np.asarray(cols["cls_severity"])[u], qs.yb)
+    assert (np.asarray(cols["cls_severity"])[~u] == -1).all()
+    # share of categories within reach: few distinct levels, one class each
+    share = b["n_within"].to_numpy(dtype=float) / len(xuhui.categories)
+    levels = np.unique(share)
+    qu = mc.UserDefined(share, bins=list(levels))
+    leg = _legend_for(m, "Categories within reach")
+    np.testing.assert_allclose(leg.index[1:], qu.bins)
+    assert np.array_equal(cols["cls_share"], qu.yb)
+    assert leg.legend_options["labels"] == [f"{v:.0%}" for v in levels]
+
+
+def test_missing_assets_give_a_clear_error_unless_cdn_is_allowed(xuhui, tmp_path, monkeypatch):
+    monkeypatch.setenv(webassets.ENV_VAR, str(tmp_path / "nothing_here"))
+    with pytest.raises(webassets.WebAssetsError, match=r"npm ci --prefix web"):
+        coverage_map(xuhui)
+    with pytest.warns(UserWarning, match="CDN"):
+        html = coverage_map(xuhui, allow_cdn=True).get_root().render()
+    assert re.search(r'<script src="https://[^"]+/leaflet\.js"', html)
+
+
+def test_inline_css_turns_relative_images_into_data_uris(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    css = ".a{background:url(img/a.png)} .b{behavior:url(#default#VML)} .c{background:url('data:x')}"
+    out = webassets.inline_css(css, tmp_path)
+    assert "url(data:image/png;base64,iVBORw0KGgo=)" in out
+    assert "url(#default#VML)" in out and "url('data:x')" in out
