@@ -130,3 +130,17 @@ def test_walknetwork_without_attributes_has_no_hostile_roads():
 
     net = WalkNetwork(x=[0, 10], y=[0, 0], u=[0], v=[1], length=[10.0], crs="EPSG:32651")
     assert not hostile_edges(net).any()
+
+
+def test_parcels_off_the_centrelines_use_their_envelope():
+    """Blocks that share no vertex with a street get their face from their envelope, with a warning."""
+    from toolkit.io import DataWarning
+
+    net = grid_network(6, spacing=100.0)
+    x0, y0 = net.x.min(), net.y.min()
+    parcels = gpd.GeoDataFrame(geometry=[shapely.box(x0 + 10, y0 + 10, x0 + 90, y0 + 60),
+                                         shapely.box(x0 + 110, y0 + 10, x0 + 190, y0 + 90)], crs=net.crs)
+    with pytest.warns(DataWarning, match="share no vertex"):
+        f = block_faces(parcels, net)
+    assert f["walk_face_from_envelope"].all()
+    assert f["walk_block_face_max_m"].tolist() == pytest.approx([80.0, 80.0])

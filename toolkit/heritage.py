@@ -572,16 +572,21 @@ def block_heritage(blocks: gpd.GeoDataFrame, layers: HeritageLayers, buffer_m: f
     areas = shapely.area(geoms)
     zgeoms = np.asarray(zones.geometry.values)
 
-    # Share in the union: clipping the union to the blocks' extent first keeps each
-    # intersection small (the zones span all of Shanghai).
+    # Share in the union. The union is cut into 1 km tiles so that each block is
+    # intersected only with the few small pieces it touches, not with a polygon
+    # spanning the whole city (tiles are disjoint, so the pieces' areas add up).
     share = np.zeros(n)
     near_zone = np.zeros(n, dtype=bool)
     if len(zgeoms) and n:
-        union = shapely.intersection(shapely.union_all(zgeoms), shapely.box(*shapely.total_bounds(geoms)))
-        shapely.prepare(union)
-        hit = shapely.intersects(union, geoms)
-        share[hit] = shapely.area(shapely.intersection(geoms[hit], union)) / areas[hit]
-        share = np.clip(share, 0.0, 1.0)
+        x0, y0, x1, y1 = shapely.total_bounds(geoms)
+        gx, gy = np.meshgrid(np.arange(x0, x1 + 1000.0, 1000.0), np.arange(y0, y1 + 1000.0, 1000.0))
+        tiles = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + 1000.0, gy.ravel() + 1000.0)
+        union = shapely.union_all(zgeoms)
+        pieces = shapely.intersection(union, tiles[shapely.intersects(union, tiles)])
+        pieces = pieces[~shapely.is_empty(pieces)]
+        bi, pi = shapely.STRtree(pieces).query(geoms, predicate="intersects")
+        inter = shapely.area(shapely.intersection(geoms[bi], pieces[pi]))
+        share = np.clip(np.bincount(bi, weights=inter, minlength=n) / np.where(areas > 0, areas, 1.0), 0.0, 1.0)
         bi, _ = shapely.STRtree(zgeoms).query(geoms, predicate="dwithin", distance=buffer_m)
         near_zone[bi] = True
 
@@ -651,12 +656,13 @@ def protected_roads(streets: gpd.GeoDataFrame | pd.DataFrame,
                          source="the streets", field="name",
                          fix="read the network from OSM (its names are kept) or add a 'name' column")
     wanted = {_road_key(n): n for n in names}
-    street_names = [
-        [_road_key(t) for t in str(v).split(";") if t.strip()] if _str_or_none(v) is not None else []
-        for v in streets["name"].tolist()
-    ]
-    mask = np.array([any(t in wanted for t in toks) for toks in street_names], dtype=bool)
-    found = {t for toks in street_names for t in toks}
+    # a city has millions of segments but few distinct names: tokenise each name once
+    codes, uniques = pd.factorize(streets["name"], use_na_sentinel=True)
+    tokens = [[_road_key(t) for t in str(v).split(";") if t.strip()] if _str_or_none(v) is not None else []
+              for v in uniques]
+    hit = np.array([any(t in wanted for t in toks) for toks in tokens] + [False], dtype=bool)
+    mask = hit[codes]  # the sentinel -1 (no name) picks the trailing False
+    found = {t for toks in tokens for t in toks}
     unmatched = [n for n in names if _road_key(n) not in found]
     if unmatched:
         known = sorted({t.strip() for v in streets["name"].dropna() for t in str(v).split(";") if t.strip()})

@@ -24,7 +24,7 @@ import shapely
 
 from .blocks import enclosed_blocks, user_blocks
 from .config import Study
-from .coverage import coverage, coverage_rates, point_distances
+from .coverage import coverage, coverage_rates, node_distances
 from .crs import WGS84, parse_crs, to_wgs84, utm_crs_for
 from .errors import InputError
 from .facilities import classify_field, classify_osm, combine, facilities_from
@@ -479,15 +479,16 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
     # streets: the same components at each segment's midpoint; its own length is its face
     mids = gpd.GeoSeries(shapely.line_interpolate_point(np.asarray(streets.geometry.values), 0.5, normalized=True),
                          index=streets.index, crs=streets.crs)
-    msnap = snap_points(net, mids)
     st_transit = None
     if "transit" in set(facilities["category"]):
+        # a segment's own distance: the nearer of its two ends, from one node-level Dijkstra
         tr = snap_points(net, facilities.loc[facilities["category"] == "transit"].geometry,
                          max_snap_m=study.facility_max_snap_m)
-        st_transit = point_distances(net, msnap, tr, limit=study.search_limit_m)
+        nd = node_distances(net, tr, limit=study.search_limit_m)
+        st_transit = np.minimum(nd[net.u], nd[net.v])
     faces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
-    ws = walkability(net, mids, msnap, settings, speeds, landuse=landuse, landuse_field=study.walk_landuse_field,
-                     amenities=amenities, transit_m=st_transit, faces=faces)
+    ws = walkability(net, mids, None, settings, speeds, landuse=landuse, landuse_field=study.walk_landuse_field,
+                     amenities=amenities, transit_m=st_transit, faces=faces, edge_ends=(net.u, net.v))
     streets = streets.join(ws[[c for c in ws.columns if c != "walk_block_face_max_m"]])
     from .walkability import hostile_edges
 

@@ -10,6 +10,7 @@ a weight changes only the composite. Definitions and default weights live in
 from __future__ import annotations
 
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,10 +20,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from .crs import ensure_projected
 from .datasets import data_dir
 from .errors import InputError
+from .io import DataWarning
 from .network import WalkNetwork
 from .reach import reachable_pairs, source_node_distances
 from .snapping import Snapped, snap_points
@@ -99,16 +102,19 @@ def hostile_edges(net: WalkNetwork) -> np.ndarray:
     return out
 
 
-def _counts_within(tree_geoms: np.ndarray, weights: np.ndarray | None, points: np.ndarray,
-                   radius: float, chunk: int = 100_000) -> np.ndarray:
-    """Sum of ``weights`` (or count) of tree geometries within ``radius`` of each point."""
-    tree = shapely.STRtree(tree_geoms)
-    out = np.zeros(len(points))
-    for start in range(0, len(points), chunk):
-        p = points[start:start + chunk]
-        pi, ti = tree.query(p, predicate="dwithin", distance=radius)
-        w = np.ones(len(ti)) if weights is None else weights[ti]
-        out[start:start + chunk] = np.bincount(pi, weights=w, minlength=len(p))
+def _sums_within(xy: np.ndarray, weights: list[np.ndarray], points_xy: np.ndarray, radius: float,
+                 chunk: int = 200_000) -> list[np.ndarray]:
+    """For each point, the sums of each weight vector over the ``xy`` points within ``radius``.
+
+    One k-d tree pair search serves every weight vector (counts are weights of 1).
+    """
+    tree = cKDTree(xy)
+    out = [np.zeros(len(points_xy)) for _ in weights]
+    for start in range(0, len(points_xy), chunk):
+        p = points_xy[start:start + chunk]
+        pairs = cKDTree(p).sparse_distance_matrix(tree, radius, output_type="ndarray")
+        for o, w in zip(out, weights, strict=True):
+            o[start:start + chunk] = np.bincount(pairs["i"], weights=w[pairs["j"]], minlength=len(p))
     return out
 
 
@@ -119,16 +125,14 @@ def neighbourhood_components(net: WalkNetwork, points: np.ndarray, radius_m: flo
     once), which keeps the computation to point-in-radius queries.
     """
     sc = street_counts(net)
-    nodes = shapely.points(net.x, net.y)
     area_km2 = np.pi * radius_m**2 / 1e6
-    n_inter = _counts_within(nodes[sc >= 3], None, points, radius_m)
-    n_nodes = _counts_within(nodes, None, points, radius_m)
-    mids = shapely.line_interpolate_point(net.edge_geometry, 0.5, normalized=True)
-    n_edges = _counts_within(mids, None, points, radius_m)
-    total_len = _counts_within(mids, net.length, points, radius_m)
+    pxy = shapely.get_coordinates(points)
+    n_nodes, n_inter = _sums_within(np.column_stack([net.x, net.y]),
+                                    [np.ones(net.n_nodes), (sc >= 3).astype(float)], pxy, radius_m)
+    mids = shapely.get_coordinates(shapely.line_interpolate_point(net.edge_geometry, 0.5, normalized=True))
     hostile = hostile_edges(net)
-    hostile_len = _counts_within(mids[hostile], net.length[hostile], points, radius_m) if hostile.any() \
-        else np.zeros(len(points))
+    n_edges, total_len, hostile_len = _sums_within(
+        mids, [np.ones(net.n_edges), net.length, np.where(hostile, net.length, 0.0)], pxy, radius_m)
     return pd.DataFrame({
         "walk_intersection_density": n_inter / area_km2,
         "walk_link_node_ratio": np.divide(n_edges, n_nodes, out=np.full(len(points), np.nan), where=n_nodes > 0),
@@ -189,10 +193,24 @@ def block_faces(blocks: gpd.GeoDataFrame, net: WalkNetwork) -> pd.DataFrame:
     by_block = pd.DataFrame({"max": per_ring["max"].to_numpy(), "mean": per_ring["mean"].to_numpy(),
                              "block": part_of[per_ring.index.to_numpy()]}).groupby("block").agg(
                                  {"max": "max", "mean": "mean"}).reindex(range(len(geoms)))
+    spacing = _longer_side(geoms)
+    face_max = by_block["max"].to_numpy()
+    face_mean = by_block["mean"].to_numpy()
+    # User parcels are set back from the street centrelines, so their outlines share
+    # no vertex with a street: measure their faces by their envelope instead, and say so.
+    fallback = np.isnan(face_max)
+    if fallback.any():
+        face_max = np.where(fallback, spacing, face_max)
+        face_mean = np.where(fallback, spacing, face_mean)
+        if fallback.mean() > 0.05:
+            warnings.warn(f"{int(fallback.sum())} of {len(geoms)} blocks share no vertex with a street centreline "
+                          "(parcels set back from the street?): their block face is the longer side of their "
+                          "envelope", DataWarning, stacklevel=2)
     return pd.DataFrame({
-        "walk_block_face_max_m": by_block["max"].to_numpy(),
-        "walk_block_face_mean_m": by_block["mean"].to_numpy(),
-        "walk_street_spacing_m": _longer_side(geoms),
+        "walk_block_face_max_m": face_max,
+        "walk_block_face_mean_m": face_mean,
+        "walk_street_spacing_m": spacing,
+        "walk_face_from_envelope": fallback,
     }, index=blocks.index)
 
 
@@ -269,7 +287,7 @@ COMPONENT_COLUMNS = {
 def walkability(
     net: WalkNetwork,
     points: gpd.GeoSeries,
-    snapped: Snapped,
+    snapped: Snapped | None,
     settings: WalkabilitySettings,
     speeds: Mapping[str, float],
     landuse: gpd.GeoDataFrame | None = None,
@@ -277,6 +295,7 @@ def walkability(
     amenities: gpd.GeoDataFrame | None = None,
     transit_m: np.ndarray | None = None,
     faces: pd.DataFrame | None = None,
+    edge_ends: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """All walkability components, scores and composites for a set of places (blocks or street midpoints).
 
@@ -285,8 +304,11 @@ def walkability(
     net : WalkNetwork
     points : GeoSeries
         One point per place (block representative points, street midpoints).
-    snapped : Snapped
-        ``points`` snapped to ``net`` (same order).
+    snapped : Snapped or None
+        ``points`` snapped to ``net`` (same order). ``None`` for street segments,
+        whose network-walk components (mix, amenities) are then the mean of the
+        values at their two end nodes (``edge_ends``), which is far cheaper for
+        millions of segments.
     settings : WalkabilitySettings
     speeds : mapping
         Walking speed (m/s) per walker; ``adult`` and ``elderly`` are used.
@@ -313,16 +335,31 @@ def walkability(
     if faces is not None:
         out = out.join(faces)
     variants: dict[str, dict[str, np.ndarray]] = {"adult": {}, "elderly": {}}
-    for walker in variants:
-        radius = settings.walk_minutes * 60.0 * speeds[walker]
-        if landuse is not None and len(landuse):
-            ls = snap_points(net, landuse.geometry, max_snap_m=radius)
-            pairs = reachable_pairs(net, snapped, ls, radius, source_node_distances(net, ls, radius))
-            variants[walker]["walk_mix_entropy"] = mix_entropy(pairs, landuse_classes(landuse[landuse_field]), len(idx))
-        if amenities is not None and len(amenities):
-            am = snap_points(net, amenities.geometry, max_snap_m=radius)
-            pairs = reachable_pairs(net, snapped, am, radius)
-            variants[walker]["walk_amenities"] = decayed_count(pairs, radius, len(idx))
+    radii = {w: settings.walk_minutes * 60.0 * speeds[w] for w in variants}
+    r_max = max(radii.values())
+    layers = []
+    if landuse is not None and len(landuse):
+        layers.append(("walk_mix_entropy", landuse, landuse_classes(landuse[landuse_field])))
+    if amenities is not None and len(amenities):
+        layers.append(("walk_amenities", amenities, None))
+    for col, gdf, classes in layers:
+        # snapped and searched once at the longer (adult) walk; the elderly walk is a filter of it
+        src = snap_points(net, gdf.geometry, max_snap_m=r_max)
+        node_pairs = source_node_distances(net, src, r_max)
+        for walker, radius in radii.items():
+            npairs = node_pairs[node_pairs["dist_m"] <= radius]
+            if snapped is not None:
+                pairs = reachable_pairs(net, snapped, src, radius, npairs)
+                n = len(idx)
+            else:
+                # street segments: the value at each node, averaged over the segment's two ends
+                pairs = npairs.rename(columns={"node": "origin"})
+                n = net.n_nodes
+            vals = mix_entropy(pairs, classes, n) if classes is not None else decayed_count(pairs, radius, n)
+            if snapped is None:
+                u, v = edge_ends  # type: ignore[misc]
+                vals = (vals[u] + vals[v]) / 2.0
+            variants[walker][col] = vals
     for col, v in variants["adult"].items():
         out[col] = v
     if transit_m is not None:
