@@ -211,7 +211,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     import toolkit.walkability as twalk
     import toolkit.waterfront as twater
     from toolkit.config import Source
-    from toolkit.coverage import point_distances
+    from toolkit.coverage import node_distances, point_distances
     from toolkit.heritage import (
         BUILDING_COLUMNS,
         ZONE_COLUMNS,
@@ -389,11 +389,11 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     speeds = {"adult": 1.2, "elderly": 0.8}
     print(f"  walkability overlay ({args.landuse:,} land-use points, {args.amenities:,} amenities; "
           f"radius {settings.radius_m:g} m, {settings.walk_minutes:g} min walk)", flush=True)
-    ktargets = [(twalk, name) for name in ("neighbourhood_components", "_counts_within", "hostile_edges",
+    ktargets = [(twalk, name) for name in ("neighbourhood_components", "_sums_within", "hostile_edges",
                                            "snap_points", "source_node_distances", "reachable_pairs",
                                            "mix_entropy", "landuse_classes", "decayed_count", "score",
                                            "composite")]
-    knested = {"_counts_within": "neighbourhood_components", "hostile_edges": "neighbourhood_components"}
+    knested = {"_sums_within": "neighbourhood_components", "hostile_edges": "neighbourhood_components"}
 
     def walk_blocks(bl: gpd.GeoDataFrame, snapped: Any, lu: gpd.GeoDataFrame, am: gpd.GeoDataFrame,
                     tm: np.ndarray, prefix: str) -> tuple[tuple[float, float], pd.DataFrame]:
@@ -453,21 +453,20 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
         with log.step("wst.midpoints", "edge midpoints", 2):
             mids = gpd.GeoSeries(shapely.line_interpolate_point(np.asarray(streets.geometry.values), 0.5,
                                                                 normalized=True), index=streets.index, crs=CRS)
-        with log.step("wst.snap", "snap_points(midpoints)", 2):
-            msnap = snap_points(net, mids)
-        with log.step("wst.transit", "transit distances of the midpoints", 2):
-            st_transit = point_distances(net, msnap, tsnap)
+        with log.step("wst.transit", "transit distances of the segments (nearer end node)", 2):
+            nd = node_distances(net, tsnap)
+            st_transit = np.minimum(nd[net.u], nd[net.v])
         sink = {}
         with spy(ktargets, sink), log.step("wst.walkability", f"walkability(...)  [{len(mids):,} segments]", 2):
             faces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
-            ws = walkability(net, mids, msnap, settings, speeds, landuse=landuse, landuse_field="landuse_type",
-                             amenities=amenities, transit_m=st_transit, faces=faces)
+            ws = walkability(net, mids, None, settings, speeds, landuse=landuse, landuse_field="landuse_type",
+                             amenities=amenities, transit_m=st_transit, faces=faces, edge_ends=(net.u, net.v))
         show_breakdown(sink, knested)
         with log.step("wst.hostile", "hostile_edges", 2):
             _ = hostile_edges(net)
         res["walk_streets"] = log.total("wst.")
         line("street-segment walkability total", res["walk_streets"][0], 2, cpu=res["walk_streets"][1])
-        del ws, msnap, mids
+        del ws, mids
 
     res["network_build"] = log.total("net.")
     res["heritage"] = log.total("heritage.")

@@ -79,13 +79,18 @@ def point_distances(net: WalkNetwork, origins: Snapped, sources: Snapped,
     best = np.minimum(via_u, via_v)
     s = sources.subset(sources.ok)
     if len(s):
-        # Facilities on the origin's own edge are reached along it directly.
-        o = pd.DataFrame({"edge": e, "pos": origins.d_u, "i": np.arange(len(e))})[origins.ok]
-        f = pd.DataFrame({"edge": s.edge, "fpos": s.d_u, "fleg": s.leg})
-        m = o.merge(f, on="edge", how="inner")
-        if len(m):
-            direct = (m["pos"] - m["fpos"]).abs().to_numpy() + m["fleg"].to_numpy()
-            np.minimum.at(best, m["i"].to_numpy(), direct)
+        # Facilities on the origin's own edge are reached along it directly. Matched
+        # with a sort and searchsorted: a pandas merge cost more than the Dijkstra here.
+        order = np.argsort(s.edge, kind="stable")
+        fe = s.edge[order]
+        oi = np.flatnonzero(origins.ok)
+        lo = np.searchsorted(fe, e[oi], side="left")
+        cnt = np.searchsorted(fe, e[oi], side="right") - lo
+        if cnt.any():
+            o = np.repeat(oi, cnt)
+            f = order[np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt) + np.arange(cnt.sum())]
+            direct = np.abs(origins.d_u[o] - s.d_u[f]) + s.leg[f]
+            np.minimum.at(best, o, direct)
     out = best + origins.leg
     out[out > limit] = np.inf
     out[~origins.ok] = np.nan
