@@ -34,7 +34,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .config import Source
+from .config import Source, _plain
 from .crs import ensure_projected
 from .datasets import data_dir
 from .errors import InputError
@@ -141,14 +141,6 @@ class HeritageConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form (for run.json)."""
         return _plain(asdict(self))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if k != "base_dir" and v is not None}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 @dataclass
