@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datasets import data_dir, fetch, registry, sha256sum
+from .datasets import data_dir, fetch, file_sha256, registry
 from .errors import InputError
 
 _SOURCE_KEYS = {"dataset", "path", "crs", "layer", "lon", "lat", "encoding", "records", "where", "field"}
@@ -71,7 +71,7 @@ class Source:
 
     def checksum(self) -> str:
         """sha256 of the resolved file."""
-        return sha256sum(self.resolve())
+        return file_sha256(self.resolve())
 
 
 def _source(raw: Any, where: str, base: str | None) -> Source:

@@ -88,8 +88,28 @@ def _candidates(ds: Dataset) -> list[Path]:
     return out
 
 
+@cache
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    # A run resolves the same file many times (network, facilities, run.json):
+    # hash it once per version of the file, not on every call.
+    return sha256sum(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, cached while its size and modification time are unchanged."""
+    st = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@cache
+def data_toml(name: str) -> dict:
+    """A TOML file of the toolkit's data folder (rules, weights, categories), read once."""
+    with open(data_dir() / name, "rb") as f:
+        return tomllib.load(f)
+
+
 def _verify(path: Path, ds: Dataset) -> Path:
-    got = sha256sum(path)
+    got = file_sha256(path)
     if got != ds.sha256:
         raise ChecksumError(
             f"checksum mismatch for dataset {ds.name!r}: expected {ds.sha256[:12]}..., got {got[:12]}...",

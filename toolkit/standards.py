@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .coverage import CategoryRule
-from .datasets import data_dir
+from .datasets import data_dir, data_toml
 from .errors import InputError
 
 
@@ -37,8 +37,7 @@ class Category:
 @cache
 def categories() -> dict[str, Category]:
     """All known facility categories, in matching order."""
-    with open(data_dir() / "categories.toml", "rb") as f:
-        raw = tomllib.load(f)["categories"]
+    raw = data_toml("categories.toml")["categories"]
     return {k: Category(name=k, label_en=v["label_en"], label_zh=v["label_zh"],
                         osm=tuple(v.get("osm", ())), landuse=tuple(v.get("landuse", ())))
             for k, v in raw.items()}

@@ -385,7 +385,8 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             blocks, streets, details["heritage"] = heritage_overlay(study, blocks, streets, area_geom, crs, layers)
     if study.waterfront is not None:
         with _timed(timings, "waterfront", progress):
-            blocks, details["waterfront"] = waterfront_overlay(study, net, blocks, wf_area, profile, layers)
+            blocks, details["waterfront"] = waterfront_overlay(study, net, blocks, wf_area, profile, layers,
+                                                               water, bsnap)
     with _timed(timings, "walkability", progress):
         blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
                                                                        bsnap, area_geom)
@@ -404,7 +405,8 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
 
 
 def waterfront_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, area: shapely.Geometry,
-                       profile: Profile, layers: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame, dict]:
+                       profile: Profile, layers: dict[str, gpd.GeoDataFrame], water: gpd.GeoDataFrame | None = None,
+                       block_snap: Snapped | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """Shoreline, access and continuity, and each block's walk to the waterfront.
 
     With no water in the study the blocks get no waterfront columns and the
@@ -414,7 +416,7 @@ def waterfront_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame,
 
     threshold = profile.waterfront_threshold()
     wr = analyse_waterfront(study.waterfront, area, net, blocks, threshold,
-                            block_max_snap_m=study.block_max_snap_m)
+                            block_max_snap_m=study.block_max_snap_m, water=water, block_snap=block_snap)
     summary = dict(wr.summary)
     if not wr.present:
         return blocks, summary

@@ -7,7 +7,6 @@ in the study says nothing about who is served.
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import shapely
 
 from .coverage import CategoryRule
 from .crs import ensure_projected
-from .datasets import data_dir
+from .datasets import data_toml
 from .errors import InputError
 from .io import DataWarning
 
@@ -29,8 +28,7 @@ from .io import DataWarning
 @cache
 def decision_defaults() -> dict[str, Any]:
     """The bundled decision rules (underserved, sites, selection)."""
-    with open(data_dir() / "decisions.toml", "rb") as f:
-        return tomllib.load(f)
+    return data_toml("decisions.toml")
 
 
 @dataclass

@@ -9,7 +9,6 @@ a weight changes only the composite. Definitions and default weights live in
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from .crs import ensure_projected
-from .datasets import data_dir
+from .datasets import data_toml
 from .errors import InputError
 from .io import DataWarning
 from .network import WalkNetwork
@@ -34,8 +33,7 @@ from .snapping import Snapped, snap_points
 @cache
 def walkability_defaults() -> dict[str, Any]:
     """The bundled definitions, weights and land-use classes."""
-    with open(data_dir() / "walkability.toml", "rb") as f:
-        return tomllib.load(f)
+    return data_toml("walkability.toml")
 
 
 @dataclass

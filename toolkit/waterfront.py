@@ -52,7 +52,7 @@ from .crs import ensure_projected
 from .errors import InputError
 from .io import DataWarning, read_layer
 from .network import WalkNetwork
-from .snapping import snap_points
+from .snapping import Snapped, snap_points
 
 #: Width (m) used in messages as an example; the Huangpu is 300-700 m wide in
 #: central Shanghai and about 400 m on average (the figure usually cited), so
@@ -841,7 +841,8 @@ def _summary(shore: gpd.GeoDataFrame, segments: gpd.GeoDataFrame, points: gpd.Ge
 
 # --------------------------------------------------------------- per block
 def block_waterfront(net: WalkNetwork, blocks: gpd.GeoDataFrame, access_points: gpd.GeoDataFrame,
-                     threshold_m: float, max_snap_m: float = np.inf, limit: float = np.inf) -> pd.DataFrame:
+                     threshold_m: float, max_snap_m: float = np.inf, limit: float = np.inf,
+                     block_snap: Snapped | None = None) -> pd.DataFrame:
     """Network distance from every block to its nearest waterfront access point.
 
     Parameters
@@ -870,7 +871,7 @@ def block_waterfront(net: WalkNetwork, blocks: gpd.GeoDataFrame, access_points: 
     """
     ensure_projected(blocks, "the blocks")
     ensure_projected(access_points, "the access points")
-    bs = snap_points(net, blocks.geometry, max_snap_m=max_snap_m)
+    bs = block_snap if block_snap is not None else snap_points(net, blocks.geometry, max_snap_m=max_snap_m)
     if len(access_points):
         d = point_distances(net, bs, snap_points(net, access_points.geometry), limit=limit)
     else:
@@ -927,7 +928,8 @@ class WaterfrontResult:
 
 def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
                        blocks: gpd.GeoDataFrame | None = None, threshold_m: float | None = None,
-                       block_max_snap_m: float = np.inf) -> WaterfrontResult:
+                       block_max_snap_m: float = np.inf, *, water: gpd.GeoDataFrame | None = None,
+                       block_snap: Snapped | None = None) -> WaterfrontResult:
     """Run the chain: water, shoreline, land, access along the shore and per-block distance.
 
     Parameters
@@ -942,6 +944,10 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
         Blocks to measure; needs ``threshold_m``.
     threshold_m : float, optional
     block_max_snap_m : float
+    water : GeoDataFrame, optional
+        Water polygons already built by :func:`water_polygons` for this area (not rebuilt).
+    block_snap : Snapped, optional
+        ``blocks`` already snapped to ``net`` (not snapped again).
 
     Returns
     -------
@@ -951,7 +957,8 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
     """
     if blocks is not None and threshold_m is None:
         raise ValueError("threshold_m is needed to measure blocks")
-    water = water_polygons(cfg, net.crs, area)
+    if water is None:
+        water = water_polygons(cfg, net.crs, area)
     coast = coast_lines(cfg, net.crs, area) if cfg.coastlines else None
     reason = absent_reason(cfg, water, None, coast)
     if reason:
@@ -966,6 +973,6 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
     per_block = None
     if blocks is not None:
         per_block = block_waterfront(net, blocks, points, float(threshold_m),  # type: ignore[arg-type]
-                                     max_snap_m=block_max_snap_m)
+                                     max_snap_m=block_max_snap_m, block_snap=block_snap)
     return WaterfrontResult(summary=summary, water=water, coast=coast, shore=shore, segments=segments,
                             access_points=points, blocks=per_block, land=land)
