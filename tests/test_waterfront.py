@@ -15,14 +15,18 @@ whole bank.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
+from shapely import ops
 
+import toolkit.waterfront as twf
 from toolkit.config import Source
 from toolkit.errors import InputError
 from toolkit.io import DataWarning, read_layer
@@ -300,3 +304,93 @@ def test_no_access_points_is_said_not_divided(coast_case):
     assert s["mean_access_spacing_m"] is None and "no access points" in s["spacing_note"]
     blk = gpd.GeoDataFrame(geometry=[shapely.Point(x0 + 50, y0 + 850)], crs=crs)
     assert np.isinf(block_waterfront(far, blk, ap, threshold_m=400)["dist_waterfront_m"]).all()
+
+
+# ------------------------------------------------------- tiled overlays (synthetic)
+@pytest.fixture(scope="module")
+def river_city(tmp_path_factory):
+    """A 3 km grid city (jittered, a third of the edges bent, 30% dropped, long diagonals added) across a river."""
+    crs = "EPSG:32651"
+    x0, y0 = 350_000.0, 3_450_000.0
+    rng = np.random.default_rng(5)
+    streets = grid_network(31, 100.0, crs=crs, origin=(x0, y0), jitter=10.0, seed=3).streets()
+    g = np.asarray(streets.geometry.values)
+    bend = np.arange(len(g)) % 3 == 0
+    a = shapely.get_coordinates(shapely.get_point(g[bend], 0))
+    b = shapely.get_coordinates(shapely.get_point(g[bend], -1))
+    g[bend] = shapely.linestrings(np.stack([a, (a + b) / 2 + rng.normal(0, 8, a.shape), b], axis=1))
+    streets = streets.set_geometry(list(g)).loc[rng.random(len(g)) > 0.3]
+    diag = [shapely.LineString([(x0 + 300 * i, y0 + 900), (x0 + 300 * i + 450, y0 + 2100)]) for i in range(8)]
+    streets = pd.concat([streets, gpd.GeoDataFrame({"name": [f"Long {i}" for i in range(8)]}, geometry=diag, crs=crs,
+                                                   index=[f"long{i}" for i in range(8)])])
+    t = np.linspace(0, 1, 301)
+    river = shapely.linestrings(x0 - 300 + 3600 * t,
+                                y0 + 1500 + 500 * np.sin(2 * np.pi * 1.5 * t) + 30 * np.sin(2 * np.pi * 12 * t))
+    path = tmp_path_factory.mktemp("river") / "river.geojson"
+    gpd.GeoDataFrame(geometry=[river], crs=crs).to_file(path)
+    cfg = WaterfrontConfig(rivers=[RiverSource(Source(path=str(path)), width_m=200.0)])
+    area = shapely.box(x0, y0, x0 + 3000, y0 + 3000)
+    water = water_polygons(cfg, crs, area)
+    return shoreline(water, area), streets, cfg, water
+
+
+def _access(case, cfg: WaterfrontConfig, monkeypatch, vertices: int, margin: float):
+    monkeypatch.setattr(twf, "_TILE_VERTICES", vertices)
+    monkeypatch.setattr(twf, "_TILE_MARGIN_M", margin)
+    return waterfront_access(case[0], case[1], cfg, case[3])
+
+
+@pytest.mark.parametrize(("corridor", "reach", "share", "gaps", "points"),
+                         [(100.0, 50.0, 0.9877, 1, 36), (40.0, 30.0, 0.2248, 24, 16)])
+def test_tiled_overlays_match_the_whole_geometry(river_city, monkeypatch, corridor, reach, share, gaps, points):
+    shore, _, cfg, water = river_city
+    cfg = dataclasses.replace(cfg, corridor_m=corridor, access_distance_m=reach)
+    seg0, ap0, s0 = _access(river_city, cfg, monkeypatch, 10**9, 100.0)  # one piece: the whole water and band
+    # gaps, bridges, access points and long edges: all that a seam could break
+    assert s0["bank_length_m"] == pytest.approx(8129.2) and s0["n_crossings_excluded"] == 77
+    assert s0["share_with_access"] == share and s0["n_gaps"] == gaps and s0["n_access_points"] == points
+    assert "long0" not in set(ap0["street"])  # the diagonals cross the river
+    band = twf.corridor_band(shore, water, cfg.corridor_m)
+    for vertices, margin in ((8, 5.0), (32, 40.0), (200, 150.0)):
+        assert len(twf._Tiles(band, margin, vertices).pieces) > 20
+        seg, ap, s = _access(river_city, cfg, monkeypatch, vertices, margin)
+        # The cuts keep every segment an edge meets whole, so not even rounding differs.
+        assert s == s0
+        pd.testing.assert_frame_equal(seg, seg0, check_exact=True)
+        pd.testing.assert_frame_equal(ap, ap0, check_exact=True)
+        assert shapely.equals_exact(seg.geometry.values, seg0.geometry.values, tolerance=0).all()
+        assert shapely.equals_exact(ap.geometry.values, ap0.geometry.values, tolerance=0).all()
+
+
+def test_tiles_answer_as_the_whole_geometry(river_city):
+    shore, streets, cfg, water = river_city
+    band = twf.corridor_band(shore, water, cfg.corridor_m)
+    tiles = twf._Tiles(band, 20.0, 16)
+    sg = np.asarray(streets.geometry.values)
+    near = tiles.touching(sg)
+    assert (near == shapely.intersects(band, sg)).all() and 100 < near.sum() < len(sg)
+    local = tiles.local(sg[near])
+    assert (local != band).mean() > 0.9  # most edges are cut against a small piece
+    assert shapely.get_num_coordinates(local).mean() < 0.1 * shapely.get_num_coordinates(band)
+    whole = shapely.intersection(sg[near], band)
+    assert np.abs(shapely.length(shapely.intersection(sg[near], local)) - shapely.length(whole)).max() <= 1e-9
+
+
+def test_line_helpers_match_shapely():
+    rng = np.random.default_rng(2)
+    xy = np.cumsum(rng.normal(0, 30, (400, 2)), axis=0) + np.array([350_000.0, 3_450_000.0])
+    xy[57] = xy[56]  # a repeated vertex
+    line = shapely.LineString(xy)
+    seg, cum = twf._cumulative(xy)
+    assert cum[-1] == pytest.approx(line.length, rel=1e-12)
+    d = np.concatenate([rng.uniform(0, line.length, 500), cum[[0, 1, 56, 57, 200]], [line.length]])
+    p = twf._along(xy, seg, cum, d)
+    assert np.abs(p - shapely.get_coordinates(shapely.line_interpolate_point(line, d))).max() <= 1e-8
+    for s, e in [(0.0, line.length), (12.5, 980.0), (cum[10], cum[20]), (1500.0, line.length)]:
+        cut = twf._substring(xy, seg, cum, s, e)
+        assert shapely.hausdorff_distance(cut, ops.substring(line, s, e)) <= 1e-8
+        assert cut.length == pytest.approx(e - s, abs=1e-6)
+    pts = shapely.points(rng.uniform(xy.min(0), xy.max(0), (300, 2)))
+    reach, pos = twf._locate(pts, twf._Segments(np.array([line])), np.array([line]))
+    assert (reach == 0).all()
+    assert np.abs(pos - shapely.line_locate_point(line, pts)).max() <= 1e-8

@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from shapely import ops
 
 from .config import Source
 from .coverage import point_distances
@@ -66,6 +65,13 @@ _TOL_M = 0.01
 _MIN_PIECE_M = 1.0
 #: A street reaching further than this over the water is a bridge or tunnel.
 _CROSSING_DEPTH_M = 5.0
+#: The water and the corridor band are cut into quadtree pieces of at most about
+#: this many vertices, so that a street edge is overlaid with a few hundred
+#: vertices rather than the whole river (see :class:`_Tiles`).
+_TILE_VERTICES = 256
+#: How far (m) each piece reaches beyond its quadtree cell: an edge this short
+#: fits a smallest cell wherever it lies; a longer one takes a larger cell.
+_TILE_MARGIN_M = 100.0
 
 #: A study area: a frame (projected on the fly) or a bare geometry already in the study CRS.
 AreaLike = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry
@@ -583,6 +589,208 @@ def _sea_parts(a: shapely.Geometry, coast: gpd.GeoDataFrame) -> shapely.Geometry
     return shapely.union_all(sea) if sea else None
 
 
+# ------------------------------------------- small pieces of big geometries
+# A river across a city is one polygon of tens of thousands of vertices, and a
+# GEOS overlay or distance costs O(vertices) per call: cutting each of some ten
+# thousand street edges against the whole river, band and shore took over a
+# minute on a 1M-node city. These helpers hand each edge the few hundred
+# vertices near it.
+
+
+class _Tiles:
+    """A geometry cut by a quadtree into nested pieces, each the geometry inside its cell grown by a margin.
+
+    :meth:`local` gives every query geometry the piece of the smallest cell
+    whose grown box holds its bounding box. Inside that box piece and whole
+    coincide, so an overlay with the piece equals the overlay with the whole,
+    and no seam can split or double a result: each query geometry uses exactly
+    one piece. The cut is widened until it splits none of the geometry's own
+    segments that reach into the grown box: the segments an overlay inside the
+    box meets keep their exact end points, and so do the points GEOS computes
+    on them (a segment shortened at a cut would move them by rounding noise).
+    """
+
+    def __init__(self, geom: shapely.Geometry, margin: float | None = None, max_vertices: int | None = None) -> None:
+        margin = _TILE_MARGIN_M if margin is None else margin
+        max_vertices = _TILE_VERTICES if max_vertices is None else max_vertices
+        self.geom = geom
+        self.margin = margin
+        lo, hi = _outline_bounds(geom)
+        seg_tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+        # Level by level: the cells (x0, y0, x1, y1), their pieces and whether they are split further.
+        # The root piece is the geometry itself; a child is cut from its parent
+        # (the child's grown box lies inside the parent's), so the vertices are
+        # walked once per level, not once per cell.
+        cells = [np.array([shapely.bounds(geom)]) if not geom.is_empty else np.zeros((0, 4))]
+        pieces = [np.array([geom], dtype=object)[: len(cells[0])]]
+        splits = []
+        while True:
+            c, p = cells[-1], pieces[-1]
+            w, h = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
+            split = (~shapely.is_empty(p) & (shapely.get_num_coordinates(p) > max_vertices)
+                     & (np.maximum(w, h) > margin))
+            splits.append(split)
+            if not split.any():
+                break
+            c, p, w, h = c[split], p[split], w[split], h[split]
+            # Quarters; a cell more than twice as long as wide is halved across its length only.
+            xcut, ycut = w >= h / 2, h >= w / 2
+            xm = np.where(xcut, (c[:, 0] + c[:, 2]) / 2, c[:, 2])
+            ym = np.where(ycut, (c[:, 1] + c[:, 3]) / 2, c[:, 3])
+            kids = np.concatenate([np.column_stack([c[:, 0], c[:, 1], xm, ym]),
+                                   np.column_stack([xm, c[:, 1], c[:, 2], ym]),
+                                   np.column_stack([c[:, 0], ym, xm, c[:, 3]]),
+                                   np.column_stack([xm, ym, c[:, 2], c[:, 3]])])
+            real = np.concatenate([np.ones(len(c), dtype=bool), xcut, ycut, xcut & ycut])
+            parent = np.tile(np.arange(len(c)), 4)
+            kids, parent = kids[real], parent[real]
+            grown = kids + np.array([-margin, -margin, margin, margin])
+            # Widen each cut to the far ends of the segments reaching into the grown box.
+            ki, si = seg_tree.query(shapely.box(*grown.T))
+            cut = grown.copy()
+            np.minimum.at(cut[:, 0], ki, lo[si, 0])
+            np.minimum.at(cut[:, 1], ki, lo[si, 1])
+            np.maximum.at(cut[:, 2], ki, hi[si, 0])
+            np.maximum.at(cut[:, 3], ki, hi[si, 1])
+            # An empty child is kept: it tells the edges in its box that they miss the geometry.
+            cells.append(kids)
+            pieces.append(shapely.intersection(p[parent], shapely.box(*cut.T)))
+        self.boxes = np.concatenate(cells) + np.array([-margin, -margin, margin, margin])
+        self.pieces = np.concatenate(pieces)
+        self.depth = np.concatenate([np.full(len(c), k) for k, c in enumerate(cells)])
+        self.leaf = ~np.concatenate(splits)
+        self.tree = shapely.STRtree(shapely.box(*self.boxes.T))
+
+    def local(self, geoms: np.ndarray) -> np.ndarray:
+        """For each geometry, the deepest piece whose grown box holds its bounding box (else the whole)."""
+        out = np.empty(len(geoms), dtype=object)
+        out[:] = [self.geom] * len(geoms)
+        if not len(geoms) or not len(self.boxes):
+            return out
+        gi, ti = self.tree.query(geoms)
+        gb, bx = shapely.bounds(geoms)[gi], self.boxes[ti]
+        inside = (bx[:, 0] <= gb[:, 0]) & (bx[:, 1] <= gb[:, 1]) & (bx[:, 2] >= gb[:, 2]) & (bx[:, 3] >= gb[:, 3])
+        gi, ti = gi[inside], ti[inside]
+        order = np.lexsort((-self.depth[ti], gi))
+        gi, ti = gi[order], ti[order]
+        first = np.r_[True, gi[1:] != gi[:-1]] if len(gi) else np.zeros(0, dtype=bool)
+        out[gi[first]] = self.pieces[ti[first]]
+        return out
+
+    def touching(self, geoms: np.ndarray) -> np.ndarray:
+        """``shapely.intersects(geom, geoms)``, with the exact test run only near the geometry.
+
+        A coarse grid marks the cells that meet the geometry and their
+        neighbours. A query geometry no wider or taller than a cell lies within
+        the cell of its centre and the neighbours of that cell, so it is tested
+        only when that cell is marked; larger ones are always tested.
+        """
+        out = np.zeros(len(geoms), dtype=bool)
+        if not len(geoms) or self.geom.is_empty:
+            return out
+        shapely.prepare(self.geom)
+        gx0, gy0, gx1, gy1 = shapely.bounds(self.geom)
+        # Cells twice the margin, but no more than a few million of them whatever the extent.
+        cell = max(2 * self.margin, 1.0, (gx1 - gx0) / 2000, (gy1 - gy0) / 2000)
+        # A spare cell on every side holds the neighbours of the cells at the edge.
+        nx, ny = int((gx1 - gx0) // cell) + 3, int((gy1 - gy0) // cell) + 3
+        ox, oy = gx0 - cell, gy0 - cell
+        mark = np.zeros((nx, ny), dtype=bool)
+        for (a, b, c, d), p, lf in zip(self.boxes, self.pieces, self.leaf, strict=True):
+            if lf and not p.is_empty:
+                mark[max(int((a - ox) // cell), 0):int((c - ox) // cell) + 1,
+                     max(int((b - oy) // cell), 0):int((d - oy) // cell) + 1] = True
+        ci, cj = np.nonzero(mark)
+        # Cells slightly grown, so that rounding in the cell of a point cannot lose it.
+        eps = 1e-6 * cell
+        cx, cy = ox + ci * cell, oy + cj * cell
+        met = shapely.intersects(self.geom, shapely.box(cx - eps, cy - eps, cx + cell + eps, cy + cell + eps))
+        mark[:] = False
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                mark[np.clip(ci[met] + di, 0, nx - 1), np.clip(cj[met] + dj, 0, ny - 1)] = True
+        bnd = shapely.bounds(geoms)
+        with np.errstate(invalid="ignore"):
+            i = np.floor(((bnd[:, 0] + bnd[:, 2]) / 2 - ox) / cell)
+            j = np.floor(((bnd[:, 1] + bnd[:, 3]) / 2 - oy) / cell)
+            big = (bnd[:, 2] - bnd[:, 0] > cell) | (bnd[:, 3] - bnd[:, 1] > cell)
+            inside = (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
+        cand = big.copy()
+        cand[inside] |= mark[i[inside].astype(np.int64), j[inside].astype(np.int64)]
+        cand = np.flatnonzero(cand)
+        out[cand] = shapely.intersects(self.geom, geoms[cand])
+        return out
+
+
+def _outline_bounds(g: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Lower-left and upper-right corners of the bounding box of every segment of the outline of ``g``."""
+    parts = shapely.get_parts(g)
+    kind = shapely.get_type_id(parts)
+    outline = np.concatenate([shapely.get_rings(parts[kind == 3]), parts[(kind == 1) | (kind == 2)]])
+    xy, which = shapely.get_coordinates(outline, return_index=True)
+    same = which[1:] == which[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+class _Segments:
+    """The straight segments of some lines, in an STRtree: nearest-segment searches instead of whole-line ones.
+
+    The distance to a line is the least distance to its segments, computed by
+    GEOS the same way, so searching the segments gives the same figure for the
+    cost of the few segments nearby.
+    """
+
+    def __init__(self, lines: np.ndarray) -> None:
+        xy, which = shapely.get_coordinates(lines, return_index=True)
+        same = which[1:] == which[:-1]
+        self.a, self.b = xy[:-1][same], xy[1:][same]
+        self.owner = which[:-1][same]
+        #: Index of the segment within its line.
+        self.rank = np.arange(len(self.a)) - np.searchsorted(self.owner, self.owner)
+        self.geoms = shapely.linestrings(np.stack([self.a, self.b], axis=1)) if len(self.a) else np.zeros(0, object)
+        self.tree = shapely.STRtree(self.geoms)
+
+
+def _cumulative(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Segment lengths and the distance along the line at each vertex, summed in order as GEOS does."""
+    d = np.diff(xy, axis=0)
+    seg = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
+    return seg, np.concatenate([[0.0], np.cumsum(seg)])
+
+
+def _along(xy: np.ndarray, seg: np.ndarray, cum: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Points at distances ``dist`` along a line, as ``shapely.line_interpolate_point`` (GEOS) finds them.
+
+    GEOS walks the segments to the first whose end lies beyond the distance and
+    takes the fraction of it; a search over the summed lengths does the same in
+    O(log n) per point instead of O(n).
+    """
+    dist = np.asarray(dist, dtype=float)
+    k = np.searchsorted(cum[1:], dist, side="right")
+    beyond = k >= len(seg)
+    k = np.minimum(k, len(seg) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = (dist - cum[k]) / seg[k]
+    a, b = xy[k], xy[k + 1]
+    p = a + frac[:, None] * (b - a)
+    p = np.where((frac <= 0)[:, None], a, np.where((frac >= 1)[:, None], b, p))
+    p[beyond] = xy[-1]
+    return p
+
+
+def _substring(xy: np.ndarray, seg: np.ndarray, cum: np.ndarray, start: float, end: float) -> shapely.LineString:
+    """The part of a line between two distances along it, as ``shapely.ops.substring`` cuts it (0 <= start < end).
+
+    ``ops.substring`` walks the vertices in Python for every cut, which costs
+    runs x vertices on a long, broken-up shore; here each cut is two searches.
+    """
+    ends = _along(xy, seg, cum, np.array([start, end]))
+    i0 = int(np.searchsorted(cum, start, side="right"))
+    i1 = min(int(np.searchsorted(cum, end, side="left")), len(xy) - 1)
+    return shapely.LineString(np.concatenate([ends[:1], xy[i0:max(i0, i1)], ends[1:]]))
+
+
 # ---------------------------------------------------------- access analysis
 def corridor_band(shore: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None, corridor_m: float) -> shapely.Geometry:
     """Land within ``corridor_m`` of the shore: both sides of a bank less the water, the left of a coast."""
@@ -650,26 +858,25 @@ def waterfront_access(
                 absent_summary("no shoreline lies inside the study area"))
     reaches = np.asarray(shore.geometry.values, dtype=object)
     reach_ids = shore["reach_id"].to_numpy() if "reach_id" in shore else np.arange(len(shore))
-    shore_all = shapely.union_all(reaches)
-    shapely.prepare(shore_all)
     u = _water_union(water)
     band = corridor_band(shore, water, cfg.corridor_m)
-    shapely.prepare(band)
+    band_tiles = _Tiles(band)
+    water_tiles = _Tiles(u) if u is not None else None
 
     # Street pieces on land inside the band, keeping which edge they came from.
     sg = np.asarray(streets.geometry.values, dtype=object)
-    idx = np.flatnonzero(shapely.intersects(band, sg))
+    idx = np.flatnonzero(band_tiles.touching(sg))
     crossing = np.zeros(len(idx), dtype=bool)
     if u is not None:
-        crossing = _crossings(sg[idx], u)
+        crossing = _crossings(sg[idx], u, water_tiles)
     crossing_names = _names(streets, idx[crossing])
     idx = idx[~crossing]
-    pieces = sg[idx]
-    if u is not None:
-        pieces = shapely.difference(pieces, u)
-    pieces = shapely.intersection(pieces, band)
-    pieces = np.array([shapely.union_all(_lines(p, merge=False)) if not p.is_empty else p for p in pieces],
-                      dtype=object)
+    edges = sg[idx]
+    pieces = edges
+    if water_tiles is not None:
+        pieces = shapely.difference(pieces, water_tiles.local(edges))
+    # A piece lies inside its edge, so the edge's bounding box picks the band piece.
+    pieces = _tidy(shapely.intersection(pieces, band_tiles.local(edges)))
     has = ~shapely.is_empty(pieces) if len(pieces) else np.zeros(0, dtype=bool)
     idx, pieces = idx[has], pieces[has]
 
@@ -681,19 +888,21 @@ def waterfront_access(
         length = line.length
         n = max(1, math.ceil(length / cfg.sample_m))
         step = length / n
-        mids = shapely.line_interpolate_point(line, (np.arange(n) + 0.5) * step)
+        xy = shapely.get_coordinates(line)
+        seg, cum = _cumulative(xy)
+        mids = shapely.points(_along(xy, seg, cum, (np.arange(n) + 0.5) * step))
         acc = np.zeros(n, dtype=bool)
         if len(pieces):
-            hit, _ = tree.query_nearest(mids, max_distance=cfg.corridor_m, all_matches=False)
-            acc[hit] = True
+            # Any piece within reach will do, and testing for one is cheaper than finding the nearest.
+            acc[tree.query(mids, predicate="dwithin", distance=cfg.corridor_m)[0]] = True
         for start, end, a in _runs(acc, step, length, cfg.min_gap_m):
             seg_rows.append({"reach_id": rid, "start_m": start, "end_m": end, "length_m": end - start, "access": a,
                              "kind": "access" if a else "gap",
-                             "geometry": ops.substring(line, start, end)})
+                             "geometry": _substring(xy, seg, cum, start, end)})
     segments = gpd.GeoDataFrame(seg_rows, geometry="geometry", crs=crs)
     segments.insert(0, "segment_id", np.arange(len(segments)))
 
-    points = _access_points(streets, idx, pieces, shore_all, reaches, reach_ids, cfg)
+    points = _access_points(streets, idx, pieces, _Segments(reaches), reaches, reach_ids, cfg)
     summary = _summary(shore, segments, points, cfg)
     summary["n_crossings_excluded"] = int(crossing.sum())
     if crossing.any():
@@ -703,32 +912,64 @@ def waterfront_access(
     return segments, points, summary
 
 
-def _crossings(geoms: np.ndarray, water: shapely.Geometry) -> np.ndarray:
+def _tidy(pieces: np.ndarray) -> np.ndarray:
+    """Each overlay result as the union of its line parts (points where an edge only touches the band dropped).
+
+    A simple open LineString is its own union, so only the other results go
+    through GEOS one at a time.
+    """
+    out = pieces.copy()
+    if not len(out):
+        return out
+    plain = ((shapely.get_type_id(out) == 1) & ~shapely.is_closed(out)) | shapely.is_empty(out)
+    plain[plain] = shapely.is_simple(out[plain]) | shapely.is_empty(out[plain])
+    for i in np.flatnonzero(~plain):
+        out[i] = shapely.union_all(_lines(out[i], merge=False))
+    return out
+
+
+def _crossings(geoms: np.ndarray, water: shapely.Geometry, tiles: _Tiles | None = None) -> np.ndarray:
     """Edges that run out over the water: bridges and tunnels, whose approaches do not lead to the shore.
 
     An edge counts as a crossing when its part over the water reaches more than
     ``_CROSSING_DEPTH_M`` from the shore; a riverside street that only grazes
     an approximate water polygon stays within that and keeps counting.
+    ``tiles`` (of ``water``) is built when not given.
     """
     out = np.zeros(len(geoms), dtype=bool)
     if not len(geoms):
         return out
-    wet = shapely.intersection(geoms, water)
+    if tiles is None:
+        tiles = _Tiles(water)
+    wet = shapely.intersection(geoms, tiles.local(geoms))
     some = np.flatnonzero(~shapely.is_empty(wet) & (shapely.length(wet) > _CROSSING_DEPTH_M))
     if not len(some):
         return out
     xy, which = shapely.get_coordinates(shapely.segmentize(wet[some], _CROSSING_DEPTH_M), return_index=True)
-    depth = shapely.distance(shapely.points(xy), water.boundary)
-    deepest = np.zeros(len(some))
-    np.maximum.at(deepest, which, depth)
-    out[some] = deepest > _CROSSING_DEPTH_M
+    rim = _Segments(shapely.get_parts(water.boundary)).tree
+
+    def deep(pts: np.ndarray) -> np.ndarray:
+        # Deeper than the depth means no segment of the water's outline within it.
+        near = rim.query(shapely.points(pts), predicate="dwithin", distance=_CROSSING_DEPTH_M)[0]
+        res = np.ones(len(pts), dtype=bool)
+        res[near] = False
+        return res
+
+    # A bridge is deep at its middle already: the middle sample of each edge
+    # settles most of them, and only the others have all samples tested.
+    k = np.arange(len(some))
+    mid = (np.searchsorted(which, k) + np.searchsorted(which, k, side="right") - 1) // 2
+    crossing = deep(xy[mid])
+    rest = np.isin(which, np.flatnonzero(~crossing))
+    crossing[np.unique(which[rest][deep(xy[rest])])] = True
+    out[some] = crossing
     return out
 
 
 def _names(streets: gpd.GeoDataFrame, idx: np.ndarray) -> list[str]:
     if "name" not in streets.columns or not len(idx):
         return []
-    names = streets["name"].to_numpy()[idx]
+    names = streets["name"].iloc[idx].to_numpy()
     return list(dict.fromkeys(str(n) for n in names if isinstance(n, str) and n))
 
 
@@ -752,17 +993,20 @@ def _runs(acc: np.ndarray, step: float, length: float, min_gap_m: float) -> list
     return [(float(s), float(e), bool(a)) for s, e, a in merged]
 
 
-def _access_points(streets: gpd.GeoDataFrame, idx: np.ndarray, pieces: np.ndarray, shore_all: shapely.Geometry,
+def _access_points(streets: gpd.GeoDataFrame, idx: np.ndarray, pieces: np.ndarray, shore: _Segments,
                    reaches: np.ndarray, reach_ids: np.ndarray, cfg: WaterfrontConfig) -> gpd.GeoDataFrame:
     crs = streets.crs
-    if not len(pieces):
+    if not len(pieces) or not len(shore.geoms):
         return _empty_points(crs)
-    d = shapely.distance(pieces, shore_all)
-    near = d <= cfg.access_distance_m
-    if not near.any():
+    (qi, si), dist = shore.tree.query_nearest(pieces, max_distance=cfg.access_distance_m, return_distance=True,
+                                              all_matches=False)
+    if not len(qi):
         return _empty_points(crs)
-    idx, pieces, d = idx[near], pieces[near], d[near]
-    pts = shapely.get_point(shapely.shortest_line(pieces, shore_all), 0)
+    o = np.argsort(qi, kind="stable")
+    qi, si, d = qi[o], si[o], dist[o]
+    idx, pieces = idx[qi], pieces[qi]
+    # The nearest segment holds the nearest point of the whole shore.
+    pts = shapely.get_point(shapely.shortest_line(pieces, shore.geoms[si]), 0)
     # Greedy thinning, nearest to the shore first: a junction where several
     # edges reach the water is one access, not one per edge.
     order = np.lexsort((idx, d))
@@ -775,13 +1019,11 @@ def _access_points(streets: gpd.GeoDataFrame, idx: np.ndarray, pieces: np.ndarra
         taken[i] = True
         gone[tree.query(pts[i], predicate="dwithin", distance=cfg.dedup_m)] = True
     idx, pts, d = idx[taken], pts[taken], d[taken]
-    rtree = shapely.STRtree(reaches)
-    _, nearest = rtree.query_nearest(pts, all_matches=False)
-    pos = shapely.line_locate_point(reaches[nearest], pts)
+    nearest, pos = _locate(pts, shore, reaches)
     df = pd.DataFrame({"street": streets.index[idx]})
     for col in ("edge_id", "name"):
         if col in streets.columns:
-            df[col] = streets[col].to_numpy()[idx]
+            df[col] = streets[col].iloc[idx].to_numpy()
     df["dist_to_shore_m"] = d
     df["reach_id"] = reach_ids[nearest]
     df["shore_pos_m"] = pos
@@ -789,6 +1031,52 @@ def _access_points(streets: gpd.GeoDataFrame, idx: np.ndarray, pieces: np.ndarra
     out = out.sort_values(["reach_id", "shore_pos_m"], kind="stable").reset_index(drop=True)
     out.insert(0, "access_id", np.arange(len(out)))
     return out
+
+
+def _locate(pts: np.ndarray, shore: _Segments, reaches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest reach of each point and the point's position along it (``line_locate_point``).
+
+    GEOS projects onto the first segment (in line order) at the least
+    distance; the segment tree gives all segments at that distance, so the
+    same segment is taken. A point equally near two reaches is left to GEOS,
+    which then picks the reach.
+    """
+    nearest = np.zeros(len(pts), dtype=np.int64)
+    pos = np.zeros(len(pts))
+    if not len(pts):
+        return nearest, pos
+    qi, si = shore.tree.query_nearest(pts, all_matches=True)
+    o = np.lexsort((si, qi))
+    qi, si = qi[o], si[o]
+    first = np.r_[True, qi[1:] != qi[:-1]]
+    start = np.flatnonzero(first)
+    lo_reach = np.minimum.reduceat(shore.owner[si], start)
+    hi_reach = np.maximum.reduceat(shore.owner[si], start)
+    # Sorted by segment: the first tied segment of each point is its lowest, i.e. first along the reach.
+    k = si[start]
+    p = shapely.get_coordinates(pts)[qi[start]]
+    a, b = shore.a[k], shore.b[k]
+    ab = b - a
+    len2 = ab[:, 0] * ab[:, 0] + ab[:, 1] * ab[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = ((p[:, 0] - a[:, 0]) * ab[:, 0] + (p[:, 1] - a[:, 1]) * ab[:, 1]) / len2
+    r = np.where((p == a).all(axis=1), 0.0, np.where((p == b).all(axis=1), 1.0, r))
+    r = np.where(r < 0, 0.0, np.where((r > 1) | np.isnan(r), 1.0, r))
+    owner = shore.owner[k]
+    cums = {}
+    for rid in np.unique(owner):
+        cums[rid] = _cumulative(shapely.get_coordinates(reaches[rid]))
+    rank = shore.rank[k]
+    seg = np.array([cums[o_][0][j] for o_, j in zip(owner, rank, strict=True)])
+    before = np.array([cums[o_][1][j] for o_, j in zip(owner, rank, strict=True)])
+    where = qi[start]
+    nearest[where] = owner
+    pos[where] = before + seg * r
+    tie = where[lo_reach != hi_reach]
+    if len(tie):
+        _, nearest[tie] = shapely.STRtree(reaches).query_nearest(pts[tie], all_matches=False)
+        pos[tie] = shapely.line_locate_point(reaches[nearest[tie]], pts[tie])
+    return nearest, pos
 
 
 def _empty_segments(crs: Any) -> gpd.GeoDataFrame:
