@@ -43,3 +43,36 @@ def test_nearest_pair_equals_coverage_distance(xuhui):
     within = np.flatnonzero(cov <= 800)
     assert set(nearest.index) == set(within)
     assert np.allclose(nearest.loc[within].to_numpy(), cov[within], atol=1e-6)
+
+
+def test_reach_sums_match_networkx_pairs(xuhui):
+    """Class counts and decayed counts per block, summed in one pass, equal sums over networkx's pairs."""
+    from toolkit.reach import reach_sums
+
+    net = xuhui.network
+    rng = np.random.default_rng(11)
+    blocks = xuhui.blocks.iloc[rng.choice(len(xuhui.blocks), 120, replace=False)]
+    fac = xuhui.facilities[xuhui.facilities["snapped"]]
+    fac = fac.iloc[rng.choice(len(fac), 200, replace=False)]
+    bs, fs = snap_points(net, blocks.geometry, 500), snap_points(net, fac.geometry, 250)
+    cls = rng.integers(-1, 4, len(fs))  # -1: a source in no class still counts in the decayed sum
+    radii = [864.0, 576.0]  # the adult and elderly 10-minute walks
+    counts, decayed = reach_sums(net, bs, fs, radii, source_class=cls, n_classes=4)
+    G = augmented_graph(net, {"b": bs, "f": fs})
+    exp_counts = np.zeros((len(bs), 2, 4), dtype=int)
+    exp_decay = np.zeros((len(bs), 2))
+    n_pairs = 0
+    for j in range(len(fs)):
+        for node, d in nx.single_source_dijkstra_path_length(G, ("f", j), cutoff=max(radii), weight="length").items():
+            if node[0] != "b":
+                continue
+            n_pairs += 1
+            for k, r in enumerate(radii):
+                if d <= r:
+                    exp_decay[node[1], k] += np.exp(-4 * d / r)
+                    if cls[j] >= 0:
+                        exp_counts[node[1], k, cls[j]] += 1
+    assert n_pairs > 200  # a real test: hundreds of (block, facility) pairs
+    assert (counts == exp_counts).all()
+    assert np.allclose(decayed, exp_decay, rtol=1e-9, atol=1e-9)
+    assert (counts[:, 1].sum() < counts[:, 0].sum())  # the shorter walk reaches fewer

@@ -144,3 +144,22 @@ def test_parcels_off_the_centrelines_use_their_envelope():
         f = block_faces(parcels, net)
     assert f["walk_face_from_envelope"].all()
     assert f["walk_block_face_max_m"].tolist() == pytest.approx([80.0, 80.0])
+
+
+def test_radius_sums_equal_a_brute_force_count(xuhui):
+    """The compiled cell-list sums equal a direct distance check on Xuhui's nodes (points on the radius count)."""
+    from toolkit.radius import sums_within
+
+    net = xuhui.network
+    xy = np.column_stack([net.x, net.y])
+    rng = np.random.default_rng(3)
+    w = rng.uniform(0, 10, len(xy))
+    q = np.vstack([xy[rng.choice(len(xy), 300, replace=False)],  # on a node
+                   xy[:200] + rng.uniform(-300, 300, (200, 2)),
+                   xy[0] + np.array([[400.0, 0.0]])])             # exactly on the radius from node 0
+    count, weighted = sums_within(xy, [np.ones(len(xy)), w], q, 400.0)
+    d2 = ((q[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)
+    inside = d2 <= 400.0**2
+    assert count.min() >= 1 and count.max() > 50
+    assert (count == inside.sum(axis=1)).all()
+    assert np.allclose(weighted, (inside * w).sum(axis=1), rtol=1e-12)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from scipy.spatial import cKDTree
 
 from .config import Source, _plain
 from .crs import ensure_projected
@@ -520,6 +521,44 @@ def zone_overlaps(zones: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------- blocks
+def _nearest_point_distance(polys: np.ndarray, points: np.ndarray, k: int = 8) -> np.ndarray:
+    """Distance from each polygon to the nearest of ``points`` (0 when one is inside or on it).
+
+    ``STRtree.query_nearest`` from a million blocks spends most of its time in
+    GEOS polygon-to-point distances. Here ``c`` is the mean of a polygon's
+    vertices and ``R`` its farthest vertex from ``c``, so the polygon lies in
+    the disc (c, R) and no point farther than ``b + R`` from ``c`` can be
+    nearest, ``b`` being the nearest point's distance from ``c`` (a k-d tree
+    query). GEOS then measures just those few candidates.
+    """
+    kd = cKDTree(shapely.get_coordinates(points))
+    xy, owner = shapely.get_coordinates(polys, return_index=True)
+    nv = np.bincount(owner, minlength=len(polys))
+    c = np.column_stack([np.bincount(owner, weights=xy[:, i], minlength=len(polys)) for i in (0, 1)])
+    c /= np.maximum(nv, 1)[:, None]
+    reach = np.zeros(len(polys))
+    np.maximum.at(reach, owner, np.hypot(xy[:, 0] - c[owner, 0], xy[:, 1] - c[owner, 1]))
+    bound, _ = kd.query(c)
+    limit = bound + reach + 1e-6
+    k = min(k, kd.n)
+    dk, ik = kd.query(c, k=k)
+    dk, ik = dk.reshape(len(polys), k), ik.reshape(len(polys), k)
+    found = dk <= limit[:, None]
+    poly_i = np.repeat(np.arange(len(polys)), found.sum(axis=1))
+    pt_i = ik[found]
+    # rare polygons with more than k candidates: all of them, from a ball query
+    more = np.flatnonzero(found[:, -1]) if k < kd.n else np.empty(0, dtype=np.int64)
+    if len(more):
+        cand = kd.query_ball_point(c[more], limit[more], return_sorted=False)
+        counts = np.fromiter((len(x) for x in cand), dtype=np.int64, count=len(cand))
+        poly_i = np.concatenate([poly_i, np.repeat(more, counts)])
+        pt_i = np.concatenate([pt_i, np.fromiter((j for x in cand for j in x), dtype=np.int64,
+                                                 count=int(counts.sum()))])
+    best = np.full(len(polys), np.inf)
+    np.minimum.at(best, poly_i, shapely.distance(polys[poly_i], points[pt_i]))
+    return best
+
+
 def block_heritage(blocks: gpd.GeoDataFrame, layers: HeritageLayers, buffer_m: float = 50.0) -> pd.DataFrame:
     """Heritage columns per block.
 
@@ -540,6 +579,8 @@ def block_heritage(blocks: gpd.GeoDataFrame, layers: HeritageLayers, buffer_m: f
         ``heritage_style_area``
             Name of the style area covering the largest part of the block when that
             part is at least half the block ("containing most of it"), else None.
+            Where overlapping style areas each cover the same area, the first in the
+            layer is named.
         ``heritage_zone_share``
             Share (0..1) of the block inside the union of style areas and compounds.
         ``heritage_n_listed``
@@ -564,31 +605,37 @@ def block_heritage(blocks: gpd.GeoDataFrame, layers: HeritageLayers, buffer_m: f
     areas = shapely.area(geoms)
     zgeoms = np.asarray(zones.geometry.values)
 
+    # One tree over the blocks, queried with the few zones, tiles and buildings: a
+    # city has a million blocks but a few hundred zones, and querying a tree of the
+    # blocks is far cheaper than querying the zones' tree once per block.
+    btree = shapely.STRtree(geoms)
+
     # Share in the union. The union is cut into 1 km tiles so that each block is
     # intersected only with the few small pieces it touches, not with a polygon
     # spanning the whole city (tiles are disjoint, so the pieces' areas add up).
     share = np.zeros(n)
     near_zone = np.zeros(n, dtype=bool)
     if len(zgeoms) and n:
-        x0, y0, x1, y1 = shapely.total_bounds(geoms)
+        union = shapely.union_all(zgeoms)
+        x0, y0, x1, y1 = shapely.bounds(union)
         gx, gy = np.meshgrid(np.arange(x0, x1 + 1000.0, 1000.0), np.arange(y0, y1 + 1000.0, 1000.0))
         tiles = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + 1000.0, gy.ravel() + 1000.0)
-        union = shapely.union_all(zgeoms)
         pieces = shapely.intersection(union, tiles[shapely.intersects(union, tiles)])
         pieces = pieces[~shapely.is_empty(pieces)]
-        bi, pi = shapely.STRtree(pieces).query(geoms, predicate="intersects")
+        pi, bi = btree.query(pieces, predicate="intersects")
         inter = shapely.area(shapely.intersection(geoms[bi], pieces[pi]))
         share = np.clip(np.bincount(bi, weights=inter, minlength=n) / np.where(areas > 0, areas, 1.0), 0.0, 1.0)
-        bi, _ = shapely.STRtree(zgeoms).query(geoms, predicate="dwithin", distance=buffer_m)
+        _, bi = btree.query(zgeoms, predicate="dwithin", distance=buffer_m)
         near_zone[bi] = True
 
     style_name: list[str | None] = [None] * n
     is_style = (zones["kind"] == "style_area").to_numpy()
     if is_style.any() and n:
         sgeoms, snames = zgeoms[is_style], zones["name"].to_numpy()[is_style]
-        bi, si = shapely.STRtree(sgeoms).query(geoms, predicate="intersects")
+        si, bi = btree.query(sgeoms, predicate="intersects")
         inter = shapely.area(shapely.intersection(geoms[bi], sgeoms[si]))
-        best = pd.DataFrame({"b": bi, "s": si, "a": inter}).sort_values("a", ascending=False).drop_duplicates("b")
+        best = pd.DataFrame({"b": bi, "s": si, "a": inter}).sort_values(["a", "b", "s"], ascending=[False, True, True])
+        best = best.drop_duplicates("b")
         for b, s, a in best.itertuples(index=False):
             if a >= 0.5 * areas[b]:
                 style_name[b] = snames[s]
@@ -597,11 +644,9 @@ def block_heritage(blocks: gpd.GeoDataFrame, layers: HeritageLayers, buffer_m: f
     dist = np.full(n, np.nan)
     bgeoms = np.asarray(bld.geometry.values)
     if len(bgeoms) and n:
-        btree = shapely.STRtree(bgeoms)
-        bi, _ = btree.query(geoms, predicate="contains")
+        _, bi = btree.query(bgeoms, predicate="within")
         n_listed = np.bincount(bi, minlength=n)
-        idx, d = btree.query_nearest(geoms, return_distance=True, all_matches=False)
-        dist[idx[0]] = d
+        dist = _nearest_point_distance(geoms, bgeoms)
     near_listed = np.nan_to_num(dist, nan=np.inf) <= buffer_m
 
     core = (share >= 0.5) | (n_listed > 0)

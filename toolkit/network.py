@@ -107,6 +107,11 @@ class WalkNetwork:
         return shapely.linestrings(coords)
 
     @cached_property
+    def edge_midpoints(self) -> np.ndarray:
+        """Coordinates (n_edges x 2) of the point halfway along each edge."""
+        return shapely.get_coordinates(shapely.line_interpolate_point(self.edge_geometry, 0.5, normalized=True))
+
+    @cached_property
     def csr(self) -> sparse.csr_array:
         """Symmetric CSR adjacency; parallel edges reduced to the shortest."""
         n = self.n_nodes

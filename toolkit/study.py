@@ -459,7 +459,7 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
 
     Returns the blocks and streets with ``walk_*`` columns and a summary for run.json.
     """
-    from .walkability import WalkabilitySettings, block_faces, intersection_count, walkability
+    from .walkability import WalkabilitySettings, block_faces, intersection_count, walk_sources, walkability
 
     settings = WalkabilitySettings.from_config(study.walkability)
     speeds = {w: profile.speed(w) for w in ("adult", "elderly")}
@@ -474,13 +474,15 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
     transit = blocks["dist_transit_m"].to_numpy() if "dist_transit_m" in blocks else None
     pts = gpd.GeoSeries(shapely.point_on_surface(np.asarray(blocks.geometry.values)), index=blocks.index,
                         crs=blocks.crs)
-    wb = walkability(net, pts, block_snap, settings, speeds, landuse=landuse,
-                     landuse_field=study.walk_landuse_field, amenities=amenities, transit_m=transit,
-                     faces=block_faces(blocks, net))
+    # blocks and street segments reach the same land uses and amenities: snap and search them once
+    sources = walk_sources(net, settings, speeds, landuse=landuse, landuse_field=study.walk_landuse_field,
+                           amenities=amenities)
+    wb = walkability(net, pts, block_snap, settings, speeds, transit_m=transit, faces=block_faces(blocks, net),
+                     sources=sources)
     blocks = blocks.join(wb)
     # streets: the same components at each segment's midpoint; its own length is its face
-    mids = gpd.GeoSeries(shapely.line_interpolate_point(np.asarray(streets.geometry.values), 0.5, normalized=True),
-                         index=streets.index, crs=streets.crs)
+    # streets are net.streets(): one row per network edge, in edge order
+    mids = gpd.GeoSeries(shapely.points(net.edge_midpoints), index=streets.index, crs=streets.crs)
     st_transit = None
     if "transit" in set(facilities["category"]):
         # a segment's own distance: the nearer of its two ends, from one node-level Dijkstra
@@ -489,8 +491,8 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
         nd = node_distances(net, tr, limit=study.search_limit_m)
         st_transit = np.minimum(nd[net.u], nd[net.v])
     faces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
-    ws = walkability(net, mids, None, settings, speeds, landuse=landuse, landuse_field=study.walk_landuse_field,
-                     amenities=amenities, transit_m=st_transit, faces=faces, edge_ends=(net.u, net.v))
+    ws = walkability(net, mids, None, settings, speeds, transit_m=st_transit, faces=faces, edge_ends=(net.u, net.v),
+                     sources=sources)
     streets = streets.join(ws[[c for c in ws.columns if c != "walk_block_face_max_m"]])
     from .walkability import hostile_edges
 

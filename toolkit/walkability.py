@@ -19,14 +19,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.spatial import cKDTree
 
 from .crs import ensure_projected
 from .datasets import data_toml
 from .errors import InputError
 from .io import DataWarning
 from .network import WalkNetwork
-from .reach import reachable_pairs, source_node_distances
+from .radius import sums_within
+from .reach import reach_sums, source_node_distances
 from .snapping import Snapped, snap_points
 
 
@@ -92,27 +92,16 @@ def hostile_edges(net: WalkNetwork) -> np.ndarray:
     h = walkability_defaults()["hostile"]
     if net.edge_attrs is None or "highway" not in net.edge_attrs:
         return np.zeros(net.n_edges, dtype=bool)
-    hw = net.edge_attrs["highway"].astype("string").fillna("")
-    out = np.array(hw.str.split(";").map(lambda vals: any(v in h["highway"] for v in vals)), dtype=bool)
+    # a city has millions of edges but a handful of distinct tag values: test each value once
+    codes, values = pd.factorize(net.edge_attrs["highway"].astype("string").fillna(""))
+    hostile_value = np.array([any(v in h["highway"] for v in str(val).split(";")) for val in values], dtype=bool)
+    out = hostile_value[codes] if len(values) else np.zeros(net.n_edges, dtype=bool)
     if "lanes" in net.edge_attrs:
-        lanes = pd.to_numeric(net.edge_attrs["lanes"].astype("string").str.split(";").str[0], errors="coerce")
-        out |= (lanes >= h["min_lanes"]).fillna(False).to_numpy(dtype=bool)
-    return out
-
-
-def _sums_within(xy: np.ndarray, weights: list[np.ndarray], points_xy: np.ndarray, radius: float,
-                 chunk: int = 200_000) -> list[np.ndarray]:
-    """For each point, the sums of each weight vector over the ``xy`` points within ``radius``.
-
-    One k-d tree pair search serves every weight vector (counts are weights of 1).
-    """
-    tree = cKDTree(xy)
-    out = [np.zeros(len(points_xy)) for _ in weights]
-    for start in range(0, len(points_xy), chunk):
-        p = points_xy[start:start + chunk]
-        pairs = cKDTree(p).sparse_distance_matrix(tree, radius, output_type="ndarray")
-        for o, w in zip(out, weights, strict=True):
-            o[start:start + chunk] = np.bincount(pairs["i"], weights=w[pairs["j"]], minlength=len(p))
+        codes, values = pd.factorize(net.edge_attrs["lanes"].astype("string"))
+        lanes = pd.to_numeric(pd.Series(values, dtype="string").str.split(";").str[0], errors="coerce")
+        lanes = lanes.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        wide = np.append(np.nan_to_num(lanes, nan=0.0) >= h["min_lanes"], False)  # code -1 (missing) -> False
+        out |= wide[codes]
     return out
 
 
@@ -125,11 +114,11 @@ def neighbourhood_components(net: WalkNetwork, points: np.ndarray, radius_m: flo
     sc = street_counts(net)
     area_km2 = np.pi * radius_m**2 / 1e6
     pxy = shapely.get_coordinates(points)
-    n_nodes, n_inter = _sums_within(np.column_stack([net.x, net.y]),
+    n_nodes, n_inter = sums_within(np.column_stack([net.x, net.y]),
                                     [np.ones(net.n_nodes), (sc >= 3).astype(float)], pxy, radius_m)
-    mids = shapely.get_coordinates(shapely.line_interpolate_point(net.edge_geometry, 0.5, normalized=True))
+    mids = net.edge_midpoints
     hostile = hostile_edges(net)
-    n_edges, total_len, hostile_len = _sums_within(
+    n_edges, total_len, hostile_len = sums_within(
         mids, [np.ones(net.n_edges), net.length, np.where(hostile, net.length, 0.0)], pxy, radius_m)
     return pd.DataFrame({
         "walk_intersection_density": n_inter / area_km2,
@@ -140,14 +129,48 @@ def neighbourhood_components(net: WalkNetwork, points: np.ndarray, radius_m: flo
 
 def _longer_side(polys: np.ndarray) -> np.ndarray:
     rect = shapely.oriented_envelope(polys)
-    ring = shapely.get_exterior_ring(rect)
     out = np.zeros(len(polys))
-    ok = shapely.get_num_coordinates(ring) == 5  # degenerate envelopes are lines or points
-    c = shapely.get_coordinates(ring[ok]).reshape(-1, 5, 2)
+    # a rectangle has 5 coordinates; degenerate envelopes are lines or points
+    ok = (shapely.get_type_id(rect) == shapely.GeometryType.POLYGON) & (shapely.get_num_coordinates(rect) == 5)
+    c = shapely.get_coordinates(rect[ok]).reshape(-1, 5, 2)
     a = np.hypot(*(c[:, 1] - c[:, 0]).T)
     b = np.hypot(*(c[:, 2] - c[:, 1]).T)
     out[ok] = np.maximum(a, b)
     return out
+
+
+def _exterior_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates of the exterior ring of every polygon part, the part of each vertex and the block of each part.
+
+    Read from shapely's ragged arrays, which is several times faster on a
+    million blocks than splitting into parts and rings as geometries.
+    """
+    kind, coords, offsets = shapely.to_ragged_array(geoms)
+    if kind == shapely.GeometryType.POLYGON:
+        ring_off, poly_off = offsets
+        part_of = np.arange(len(geoms))
+    elif kind == shapely.GeometryType.MULTIPOLYGON:
+        ring_off, poly_off, multi_off = offsets
+        part_of = np.repeat(np.arange(len(geoms)), np.diff(multi_off))
+    else:
+        raise InputError(f"blocks must be polygons, got {kind.name.lower()} geometries", field="geometry",
+                         fix="pass the block polygons")
+    n_rings = len(ring_off) - 1
+    ring_of_vertex = np.repeat(np.arange(n_rings), np.diff(ring_off))
+    exterior = np.zeros(n_rings, dtype=bool)
+    exterior[poly_off[:-1][np.diff(poly_off) > 0]] = True
+    keep = exterior[ring_of_vertex]
+    # exterior ring k belongs to part k: number the parts by the exterior rings before them
+    part_of_ring = np.cumsum(exterior) - 1
+    return coords[keep], part_of_ring[ring_of_vertex[keep]], part_of
+
+
+def _cm_keys(*xys: np.ndarray) -> list[np.ndarray]:
+    """One int64 key per coordinate pair rounded to the centimetre, comparable across the arrays given."""
+    cm = [np.round(np.asarray(a, dtype=float).reshape(-1, 2) * 100.0).astype(np.int64) for a in xys]
+    lo = np.min([c.min(axis=0) for c in cm if len(c)], axis=0) if any(len(c) for c in cm) else np.zeros(2, np.int64)
+    span_y = max((int(c[:, 1].max()) for c in cm if len(c)), default=0) - int(lo[1]) + 1
+    return [(c[:, 0] - lo[0]) * span_y + (c[:, 1] - lo[1]) for c in cm]
 
 
 def block_faces(blocks: gpd.GeoDataFrame, net: WalkNetwork) -> pd.DataFrame:
@@ -160,20 +183,19 @@ def block_faces(blocks: gpd.GeoDataFrame, net: WalkNetwork) -> pd.DataFrame:
     """
     ensure_projected(blocks, "the blocks")
     geoms = np.asarray(blocks.geometry.values)
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    coords, ring, part_of = _exterior_rings(geoms)
     sc = street_counts(net)
     # Vertices of a block outline are street vertices, so intersections are found
     # by coordinate. Stretches along the study boundary are not streets: they
     # count for nothing and end a face, like an intersection.
-    key = pd.Index(np.round(coords[:, 0], 2) + 1j * np.round(coords[:, 1], 2))
-    inter = np.round(net.x[sc >= 3], 2) + 1j * np.round(net.y[sc >= 3], 2)
+    inter_xy = np.column_stack([net.x[sc >= 3], net.y[sc >= 3]])
     sv = shapely.get_coordinates(net.edge_geometry)
-    on_street = key.isin(np.round(sv[:, 0], 2) + 1j * np.round(sv[:, 1], 2))
+    key, street_key, inter_key = _cm_keys(coords, sv, inter_xy)
+    on_street = pd.Index(key).isin(street_key)
     # segment i runs from vertex i to i+1 of the same ring
     same = np.r_[ring[1:] == ring[:-1], False]
     street_seg = same & on_street & np.r_[on_street[1:], False]
-    is_inter = key.isin(inter) | ~on_street
+    is_inter = pd.Index(key).isin(inter_key) | ~on_street
     seg = np.zeros(len(coords))
     seg[:-1] = np.hypot(np.diff(coords[:, 0]), np.diff(coords[:, 1]))
     seg[~street_seg] = 0.0
@@ -183,17 +205,28 @@ def block_faces(blocks: gpd.GeoDataFrame, net: WalkNetwork) -> pd.DataFrame:
     counts = np.diff(np.r_[first, len(coords)])
     cum = np.cumsum(is_inter)
     face = cum - np.repeat(cum[first] - is_inter[first], counts)
-    n_faces = np.bincount(ring, weights=is_inter, minlength=len(parts)).astype(np.int64)
+    n_faces = np.bincount(ring, weights=is_inter, minlength=len(part_of)).astype(np.int64)
     face = np.where((face == 0) & (n_faces[ring] > 0), n_faces[ring], face)
-    faces = pd.DataFrame({"ring": ring, "face": face, "len": seg}).groupby(["ring", "face"])["len"].sum()
-    faces = faces[faces > 0]  # stretches of study boundary between two breaks
-    per_ring = faces.groupby(level=0).agg(["max", "mean"])
-    by_block = pd.DataFrame({"max": per_ring["max"].to_numpy(), "mean": per_ring["mean"].to_numpy(),
-                             "block": part_of[per_ring.index.to_numpy()]}).groupby("block").agg(
-                                 {"max": "max", "mean": "mean"}).reindex(range(len(geoms)))
+    # faces numbered 0..n_faces within each ring: one slot per (ring, face), summed by bincount
+    slots = n_faces + 1
+    offset = np.concatenate([[0], np.cumsum(slots)[:-1]])
+    face_len = np.bincount(offset[ring] + face, weights=seg, minlength=int(slots.sum()))
+    face_ring = np.repeat(np.arange(len(part_of)), slots)
+    real = face_len > 0  # stretches of study boundary between two breaks have no length
+    face_len, face_ring = face_len[real], face_ring[real]
+    n_real = np.bincount(face_ring, minlength=len(part_of))
+    ring_max = np.full(len(part_of), -np.inf)
+    np.maximum.at(ring_max, face_ring, face_len)
+    ring_mean = np.bincount(face_ring, weights=face_len, minlength=len(part_of)) / np.maximum(n_real, 1)
+    has = n_real > 0
+    # a block's faces: the longest over its parts, the mean of its parts' means
+    face_max = np.full(len(geoms), -np.inf)
+    np.maximum.at(face_max, part_of[has], ring_max[has])
+    n_parts = np.bincount(part_of[has], minlength=len(geoms))
+    face_mean = np.bincount(part_of[has], weights=ring_mean[has], minlength=len(geoms)) / np.maximum(n_parts, 1)
+    face_max[n_parts == 0] = np.nan
+    face_mean[n_parts == 0] = np.nan
     spacing = _longer_side(geoms)
-    face_max = by_block["max"].to_numpy()
-    face_mean = by_block["mean"].to_numpy()
     # User parcels are set back from the street centrelines, so their outlines share
     # no vertex with a street: measure their faces by their envelope instead, and say so.
     fallback = np.isnan(face_max)
@@ -219,18 +252,35 @@ def landuse_classes(values: pd.Series) -> pd.Series:
     return values.astype("string").map(mapping).astype("string")
 
 
+def _class_codes(classes: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer code per row (-1 where unclassified) and the number of codes."""
+    codes, uniques = pd.factorize(classes.to_numpy(), use_na_sentinel=True)
+    return codes.astype(np.int64), len(uniques)
+
+
+def entropy(counts: np.ndarray) -> np.ndarray:
+    """Normalised Shannon entropy of each row of an (origins x classes) count table (0 for an empty row).
+
+    Normalised by the log of the number of land-use classes defined in
+    ``data/walkability.toml``, so 1 means an even mix of all of them.
+    """
+    k = len(walkability_defaults()["landuse_classes"])
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros(counts.shape), where=total > 0)
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return np.clip(-plogp.sum(axis=1) / np.log(k), 0.0, None)
+
+
 def mix_entropy(pairs: pd.DataFrame, classes: pd.Series, n_origins: int) -> np.ndarray:
     """Normalised Shannon entropy of land-use classes reached by each origin (0 if none)."""
-    k = len(walkability_defaults()["landuse_classes"])
-    cls = classes.to_numpy()[pairs["source"].to_numpy()]
-    valid = pd.notna(cls)
-    df = pd.DataFrame({"o": pairs["origin"].to_numpy()[valid], "c": cls[valid]})
-    counts = df.groupby(["o", "c"]).size()
-    p = counts / counts.groupby(level=0).transform("sum")
-    h = ((-(p * np.log(p))).groupby(level=0).sum() / np.log(k)).clip(lower=0.0)
-    out = np.zeros(n_origins)
-    out[h.index.to_numpy()] = h.to_numpy()
-    return out
+    codes, n_cls = _class_codes(classes)
+    codes = codes[pairs["source"].to_numpy()]
+    valid = codes >= 0
+    # a dense origins x classes count table: a handful of classes, so a few bytes per origin
+    counts = np.bincount(pairs["origin"].to_numpy()[valid] * n_cls + codes[valid],
+                         minlength=n_origins * n_cls).reshape(n_origins, n_cls)
+    return entropy(counts)
 
 
 def decayed_count(pairs: pd.DataFrame, radius: float, n_origins: int) -> np.ndarray:
@@ -282,6 +332,46 @@ COMPONENT_COLUMNS = {
 }
 
 
+@dataclass
+class WalkSources:
+    """Land-use points and amenities snapped to the network and searched once, for any set of places."""
+
+    #: walk radius (m) per walker (``adult``, ``elderly``) and the longest of them
+    radii: dict[str, float]
+    r_max: float
+    #: (output column, snapped points, (source, node, dist_m) pairs within ``r_max``, land-use classes or None)
+    layers: list[tuple[str, Snapped, pd.DataFrame, pd.Series | None]]
+
+
+def walk_sources(net: WalkNetwork, settings: WalkabilitySettings, speeds: Mapping[str, float],
+                 landuse: gpd.GeoDataFrame | None = None, landuse_field: str = "landuse_type",
+                 amenities: gpd.GeoDataFrame | None = None) -> WalkSources:
+    """Snap the land-use points and amenities and find every node within the longest walk of each.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    settings : WalkabilitySettings
+    speeds : mapping
+        Walking speed (m/s) per walker; ``adult`` and ``elderly`` are used.
+    landuse, landuse_field, amenities
+        As in :func:`walkability`.
+    """
+    radii = {w: settings.walk_minutes * 60.0 * speeds[w] for w in ("adult", "elderly")}
+    r_max = max(radii.values())
+    todo: list[tuple[str, gpd.GeoDataFrame, pd.Series | None]] = []
+    if landuse is not None and len(landuse):
+        todo.append(("walk_mix_entropy", landuse, landuse_classes(landuse[landuse_field])))
+    if amenities is not None and len(amenities):
+        todo.append(("walk_amenities", amenities, None))
+    layers = []
+    for col, gdf, classes in todo:
+        # searched once at the longer (adult) walk; the elderly walk is a filter of it
+        src = snap_points(net, gdf.geometry, max_snap_m=r_max)
+        layers.append((col, src, source_node_distances(net, src, r_max), classes))
+    return WalkSources(radii=radii, r_max=r_max, layers=layers)
+
+
 def walkability(
     net: WalkNetwork,
     points: gpd.GeoSeries,
@@ -294,6 +384,7 @@ def walkability(
     transit_m: np.ndarray | None = None,
     faces: pd.DataFrame | None = None,
     edge_ends: tuple[np.ndarray, np.ndarray] | None = None,
+    sources: WalkSources | None = None,
 ) -> pd.DataFrame:
     """All walkability components, scores and composites for a set of places (blocks or street midpoints).
 
@@ -318,6 +409,13 @@ def walkability(
         Network distance to the nearest transit stop per place.
     faces : DataFrame, optional
         Block face / spacing columns (blocks) or segment lengths (streets).
+    edge_ends : (ndarray, ndarray), optional
+        End nodes of each street segment, when ``snapped`` is ``None``.
+    sources : WalkSources, optional
+        From :func:`walk_sources`; pass it when measuring several sets of
+        places (blocks, then street segments) so that the land-use points and
+        amenities are snapped and searched once. ``landuse`` and ``amenities``
+        are then ignored.
 
     Returns
     -------
@@ -333,31 +431,28 @@ def walkability(
     if faces is not None:
         out = out.join(faces)
     variants: dict[str, dict[str, np.ndarray]] = {"adult": {}, "elderly": {}}
-    radii = {w: settings.walk_minutes * 60.0 * speeds[w] for w in variants}
-    r_max = max(radii.values())
-    layers = []
-    if landuse is not None and len(landuse):
-        layers.append(("walk_mix_entropy", landuse, landuse_classes(landuse[landuse_field])))
-    if amenities is not None and len(amenities):
-        layers.append(("walk_amenities", amenities, None))
-    for col, gdf, classes in layers:
-        # snapped and searched once at the longer (adult) walk; the elderly walk is a filter of it
-        src = snap_points(net, gdf.geometry, max_snap_m=r_max)
-        node_pairs = source_node_distances(net, src, r_max)
+    if sources is None:
+        sources = walk_sources(net, settings, speeds, landuse=landuse, landuse_field=landuse_field,
+                               amenities=amenities)
+    radii, r_max = sources.radii, sources.r_max
+    walkers = list(radii)
+    for col, src, node_pairs, classes in sources.layers:
+        if snapped is not None:
+            # every walk radius in one pass over the (place, source) pairs, summed as they are found
+            codes, n_cls = _class_codes(classes) if classes is not None else (None, 0)
+            counts, decayed = reach_sums(net, snapped, src, [radii[w] for w in walkers], node_pairs, codes, n_cls)
+            for k, walker in enumerate(walkers):
+                variants[walker][col] = entropy(counts[:, k, :]) if classes is not None else decayed[:, k]
+            continue
+        # street segments: the value at each node, averaged over the segment's two ends
+        all_pairs = node_pairs.rename(columns={"node": "origin"})
         for walker, radius in radii.items():
-            npairs = node_pairs[node_pairs["dist_m"] <= radius]
-            if snapped is not None:
-                pairs = reachable_pairs(net, snapped, src, radius, npairs)
-                n = len(idx)
-            else:
-                # street segments: the value at each node, averaged over the segment's two ends
-                pairs = npairs.rename(columns={"node": "origin"})
-                n = net.n_nodes
-            vals = mix_entropy(pairs, classes, n) if classes is not None else decayed_count(pairs, radius, n)
-            if snapped is None:
-                u, v = edge_ends  # type: ignore[misc]
-                vals = (vals[u] + vals[v]) / 2.0
-            variants[walker][col] = vals
+            # every pair within the shorter walk is among those within the longer one
+            pairs = all_pairs if radius >= r_max else all_pairs[all_pairs["dist_m"].to_numpy() <= radius]
+            vals = (mix_entropy(pairs, classes, net.n_nodes) if classes is not None
+                    else decayed_count(pairs, radius, net.n_nodes))
+            u, v = edge_ends  # type: ignore[misc]
+            variants[walker][col] = (vals[u] + vals[v]) / 2.0
     for col, v in variants["adult"].items():
         out[col] = v
     if transit_m is not None:
