@@ -8,16 +8,23 @@ walking network*. The script prints figures only (no assertions) for two cases:
     OSM XML parse + osmnx simplify/project + WalkNetwork; ``heritage``, ``walkability``
     and ``waterfront`` are the overlay steps (``walkability`` there covers blocks *and*
     street segments; ``heritage`` includes reading and merging the heritage layers;
-    ``waterfront`` includes building the river polygons again). ``water`` (river
+    ``waterfront`` reuses the river polygons of the ``water`` step). ``water`` (river
     polygons and the land area, needed before blocks are drawn) is shown apart.
 
 (b) **Synthetic city** of ``--n``\\ :sup:`2` nodes (default 1000 x 1000 = 1,000,000 nodes,
     100 m grid, 10 m jitter, EPSG:32651), about 2M street edges and 1M blocks.
 
-    * *network build* (the denominator) = ``grid_network`` + ``.edge_geometry`` +
-      ``.csr`` + ``.edge_tree``. The edge attribute table (``highway``: every 10th
-      row/column ``trunk``, else ``residential``; ``name``: ``Row i Road`` /
-      ``Col j Street``) and the connected components are timed but *not* counted.
+    * *network build from OSM* (the denominator of the target, ``--osm-build``, on by
+      default): the city written as OSM XML (one way per grid row and column, the same
+      nodes and tags) and built by the toolkit's own network step, in a fresh process:
+      ``read_osm_graph`` + ``network_from_osmnx`` (walkable filter, study area,
+      simplify, project, one edge per way segment) + ``.csr`` + ``.edge_tree``. That is
+      what ``run_study`` times as ``network`` in (a), so the two cases share one definition.
+    * *arrays-only build* (shown beside it) = ``grid_network`` + ``.edge_geometry`` +
+      ``.csr`` + ``.edge_tree`` from coordinate arrays: a lower bound no study goes
+      through. The edge attribute table (``highway``: every 10th row/column ``trunk``,
+      else ``residential``; ``name``: ``Row i Road`` / ``Col j Street``) and the connected
+      components are timed but *not* counted. The overlays below run on this network.
     * *blocks* are built directly as the grid cells (not by polygonising the network):
       by default quadrilaterals on the four jittered nodes of each cell
       (``shapely.polygons``), so their outlines share vertices with the streets as
@@ -32,27 +39,20 @@ walking network*. The script prints figures only (no assertions) for two cases:
       half ``style_area`` half ``compound``; ``--buildings`` listed-building points, half
       inside zones) + ``protected_roads`` on a copy of the streets + ``heritage_summary``.
       Loading/merging the source layers is not included (there are no files).
-    * *walkability* (blocks) = representative points + ``block_faces`` + ``walkability``
-      with ``--landuse`` random land-use points and ``--amenities`` random amenities.
-      ``--streets`` also runs the street-segment pass that ``run_study`` runs in the same
-      step (midpoints of all edges, snapped, transit distance, ``walkability``).
+    * *walkability*, as ``run_study``'s step: ``walk_sources`` (``--landuse`` random
+      land-use points and ``--amenities`` random amenities, snapped and searched once),
+      then the blocks (representative points + ``block_faces`` + ``walkability``) and,
+      unless ``--no-streets``, the street segments (midpoints of all edges, transit
+      distance of their ends, ``walkability``, ``hostile_edges``).
     * *waterfront* = ``analyse_waterfront`` on the bounding box of the city with a
       sinuous 400 m wide river written to a temporary GeoJSON (EPSG:4326),
-      ``threshold_m=1080``, ``block_max_snap_m=500``.
+      ``threshold_m=1080``, ``block_max_snap_m=500``, reusing the block snap (as
+      ``run_study`` does).
 
     Inside ``walkability`` and ``analyse_waterfront`` the callees are timed by
     wrapping module attributes for the duration of the call (no file is changed);
     nested calls are included in their callers' times, so the breakdown lines do not
     add up to the total.
-
-    If the full walkability run exceeds ``--walk-limit`` seconds (or with
-    ``--skip-full-walk``) it is also run on a ``--walk-subset`` window of blocks (with
-    the land-use, amenity and transit points of that window plus a margin) and the
-    time is scaled linearly to the full block count; such figures are labelled
-    *extrapolated*. Linear scaling also multiplies the costs inside ``walkability``
-    that depend on the whole network, not on the blocks (STRtrees over all nodes and
-    edge midpoints, ``hostile_edges`` over all edges, snapping the land-use and amenity
-    points), so it overestimates; the measured full run is the figure to quote.
 
 Every line shows the step time, the current RSS and the peak RSS of the process
 (``resource.getrusage``). The machine may be shared with other processes: times are
@@ -61,12 +61,21 @@ wall-clock and can be inflated by them; the load average is printed at the start
 Run::
 
     . .venv/bin/activate
-    python bench/overlays.py                  # both cases, 1M-node city (several minutes, ~10 GB peak)
+    python bench/overlays.py                  # both cases, 1M-node city (~15 minutes, ~12 GB peak in the OSM build)
     python bench/overlays.py --skip-default --n 320     # quick synthetic run (~100k nodes)
+    python bench/overlays.py --no-osm-build             # without the (slow) OSM build of the synthetic city
     python bench/overlays.py --skip-synthetic           # default study only
 """
 
 from __future__ import annotations
+
+import os as _os
+import sys as _sys
+
+# Running ``python bench/<script>.py`` puts bench/ first on sys.path, where this
+# directory's ``coverage.py`` would shadow the coverage package that numba (used by
+# the toolkit) imports; the scripts do not import each other, so drop the directory.
+_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != _os.path.dirname(_os.path.abspath(__file__))]
 
 import argparse
 import contextlib
@@ -224,7 +233,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     )
     from toolkit.network import WalkNetwork, grid_network
     from toolkit.snapping import snap_points
-    from toolkit.walkability import WalkabilitySettings, block_faces, hostile_edges, walkability
+    from toolkit.walkability import WalkabilitySettings, block_faces, hostile_edges, walk_sources, walkability
     from toolkit.waterfront import RiverSource, WaterfrontConfig, analyse_waterfront
 
     n, spacing, jitter = args.n, 100.0, 10.0
@@ -375,7 +384,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
                "_access_points": "waterfront_access", "snap_points": "block_waterfront",
                "point_distances": "block_waterfront"}
     with spy(wtargets, wsink), log.step("waterfront.analyse", "analyse_waterfront(..., threshold_m=1080)", 2):
-        wr = analyse_waterfront(wcfg, area, net, blocks, 1080.0, block_max_snap_m=500.0)
+        wr = analyse_waterfront(wcfg, area, net, blocks, 1080.0, block_max_snap_m=500.0, block_snap=bsnap)
     show_breakdown(wsink, wnested)
     s = wr.summary
     print(f"      -> bank {s.get('bank_length_m', 0) / 1000:,.1f} km, access share {s.get('share_with_access')}, "
@@ -389,78 +398,51 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     speeds = {"adult": 1.2, "elderly": 0.8}
     print(f"  walkability overlay ({args.landuse:,} land-use points, {args.amenities:,} amenities; "
           f"radius {settings.radius_m:g} m, {settings.walk_minutes:g} min walk)", flush=True)
-    ktargets = [(twalk, name) for name in ("neighbourhood_components", "_sums_within", "hostile_edges",
-                                           "snap_points", "source_node_distances", "reachable_pairs",
-                                           "mix_entropy", "landuse_classes", "decayed_count", "score",
+    ktargets = [(twalk, name) for name in ("neighbourhood_components", "sums_within", "hostile_edges",
+                                           "reach_sums", "entropy", "mix_entropy", "decayed_count", "score",
                                            "composite")]
-    knested = {"_sums_within": "neighbourhood_components", "hostile_edges": "neighbourhood_components"}
+    knested = {"sums_within": "neighbourhood_components", "hostile_edges": "neighbourhood_components",
+               "entropy": "mix_entropy or walkability"}
+    starget = [(twalk, name) for name in ("snap_points", "source_node_distances", "landuse_classes")]
 
-    def walk_blocks(bl: gpd.GeoDataFrame, snapped: Any, lu: gpd.GeoDataFrame, am: gpd.GeoDataFrame,
-                    tm: np.ndarray, prefix: str) -> tuple[tuple[float, float], pd.DataFrame]:
-        with log.step(f"{prefix}.points", "representative points (point_on_surface)", 2):
-            pts = gpd.GeoSeries(shapely.point_on_surface(np.asarray(bl.geometry.values)), index=bl.index, crs=CRS)
-        with log.step(f"{prefix}.block_faces", "block_faces(blocks, net)", 2):
-            faces = block_faces(bl, net)
-        sink: dict[str, list[float]] = {}
-        with spy(ktargets, sink), log.step(f"{prefix}.walkability", f"walkability(...)  [{len(bl):,} blocks]", 2):
-            wb = walkability(net, pts, snapped, settings, speeds, landuse=lu, landuse_field="landuse_type",
-                             amenities=am, transit_m=tm, faces=faces)
-        show_breakdown(sink, knested)
-        return log.total(f"{prefix}."), wb
-
-    res["walk_measured"] = None
-    res["walk_extrapolated"] = None
-    if not args.skip_full_walk:
-        res["walk_measured"], wb = walk_blocks(blocks, bsnap, landuse, amenities, transit_m, "walk")
-        line("walkability overlay (blocks) total", res["walk_measured"][0], 2, cpu=res["walk_measured"][1])
-        face = wb["walk_block_face_max_m"]
-        print(f"      -> walk_index mean {wb['walk_index'].mean():.3f}, block face max median "
-              f"{face.median():.1f} m ({int(face.isna().sum()):,} NaN), hostile share mean "
-              f"{wb['walk_hostile_share'].mean():.3f}, mix entropy mean {wb['walk_mix_entropy'].mean():.3f}",
-              flush=True)
-        del wb
-    if args.skip_full_walk or res["walk_measured"][0] > args.walk_limit:
-        side = min(int(np.sqrt(args.walk_subset)), n - 1)
-        ncell = n - 1
-        ii, jj = np.divmod(np.arange(nb), ncell)
-        lo = (ncell - side) // 2
-        win = (ii >= lo) & (ii < lo + side) & (jj >= lo) & (jj < lo + side)
-        sub = blocks.loc[win]
-        bx0, by0, bx1, by1 = shapely.total_bounds(np.asarray(sub.geometry.values))
-        margin = 1500.0  # > the adult 10-minute walk (720 m) and the 400 m neighbourhood
-        sel = shapely.box(bx0 - margin, by0 - margin, bx1 + margin, by1 + margin)
-
-        def within(gs: gpd.GeoSeries) -> np.ndarray:
-            return shapely.contains_xy(sel, shapely.get_x(gs.values), shapely.get_y(gs.values))
-
-        lu, am = landuse.loc[within(landuse.geometry)], amenities.loc[within(amenities.geometry)]
-        ssnap = bsnap.subset(win)
-        tm = point_distances(net, ssnap, snap_points(net, transit[within(transit)], 250.0))
-        scale = nb / len(sub)
-        print(f"  walkability on a {side} x {side} window ({len(sub):,} blocks, {len(lu):,} land-use points, "
-              f"{len(am):,} amenities within {margin:g} m of it), scaled x{scale:.2f}", flush=True)
-        (w, c), wb = walk_blocks(sub, ssnap, lu, am, tm, "walksub")
-        res["walk_extrapolated"] = (w * scale, c * scale)
-        line("EXTRAPOLATED to all blocks (linear in blocks)", w * scale, 2, cpu=c * scale)
-        del wb
-        res["notes"].append(f"walkability (blocks) extrapolated from a {len(sub):,}-block window, linear in blocks; "
-                            "this overestimates, as whole-network work inside walkability (trees over all nodes and "
-                            "edges, hostile_edges) is scaled too")
+    ssink: dict[str, list[float]] = {}
+    with spy(starget, ssink), log.step("walk.sources", "walk_sources: snap land use + amenities, search the walk "
+                                       "(shared by blocks and segments)", 2):
+        sources = walk_sources(net, settings, speeds, landuse=landuse, landuse_field="landuse_type",
+                               amenities=amenities)
+    show_breakdown(ssink, {})
+    with log.step("walk.points", "representative points (point_on_surface)", 2):
+        pts = gpd.GeoSeries(shapely.point_on_surface(np.asarray(blocks.geometry.values)), index=blocks.index,
+                            crs=CRS)
+    with log.step("walk.block_faces", "block_faces(blocks, net)", 2):
+        faces = block_faces(blocks, net)
+    sink: dict[str, list[float]] = {}
+    with spy(ktargets, sink), log.step("walk.walkability", f"walkability(...)  [{nb:,} blocks]", 2):
+        wb = walkability(net, pts, bsnap, settings, speeds, transit_m=transit_m, faces=faces, sources=sources)
+    show_breakdown(sink, knested)
+    res["walk_measured"] = log.total("walk.")
+    line("walkability overlay (blocks, incl. walk_sources) total", res["walk_measured"][0], 2,
+         cpu=res["walk_measured"][1])
+    face = wb["walk_block_face_max_m"]
+    print(f"      -> walk_index mean {wb['walk_index'].mean():.3f}, block face max median "
+          f"{face.median():.1f} m ({int(face.isna().sum()):,} NaN), hostile share mean "
+          f"{wb['walk_hostile_share'].mean():.3f}, mix entropy mean {wb['walk_mix_entropy'].mean():.3f}",
+          flush=True)
+    del wb, faces, pts
 
     res["walk_streets"] = None
     if args.streets:
         print(f"  walkability on street segments ({net.n_edges:,} edge midpoints, as run_study does)", flush=True)
-        with log.step("wst.midpoints", "edge midpoints", 2):
-            mids = gpd.GeoSeries(shapely.line_interpolate_point(np.asarray(streets.geometry.values), 0.5,
-                                                                normalized=True), index=streets.index, crs=CRS)
+        with log.step("wst.midpoints", "edge midpoints (net.edge_midpoints, cached by the block pass)", 2):
+            mids = gpd.GeoSeries(shapely.points(net.edge_midpoints), index=streets.index, crs=CRS)
         with log.step("wst.transit", "transit distances of the segments (nearer end node)", 2):
             nd = node_distances(net, tsnap)
             st_transit = np.minimum(nd[net.u], nd[net.v])
         sink = {}
         with spy(ktargets, sink), log.step("wst.walkability", f"walkability(...)  [{len(mids):,} segments]", 2):
-            faces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
-            ws = walkability(net, mids, None, settings, speeds, landuse=landuse, landuse_field="landuse_type",
-                             amenities=amenities, transit_m=st_transit, faces=faces, edge_ends=(net.u, net.v))
+            sfaces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
+            ws = walkability(net, mids, None, settings, speeds, transit_m=st_transit, faces=sfaces,
+                             edge_ends=(net.u, net.v), sources=sources)
         show_breakdown(sink, knested)
         with log.step("wst.hostile", "hostile_edges", 2):
             _ = hostile_edges(net)
@@ -473,6 +455,101 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     res["waterfront"] = log.total("waterfront.")
     res["sizes"] = {"nodes": net.n_nodes, "edges": net.n_edges, "blocks": nb}
     return res
+
+
+# ------------------------------------------------- network from OSM XML (child)
+def write_grid_osm(n: int, path: str, spacing: float = 100.0, jitter: float = 10.0) -> None:
+    """The synthetic city's streets as an OSM XML file: one way per grid row and column, WGS84 nodes.
+
+    Same nodes (``grid_network(n, spacing, jitter=jitter, seed=1)``) and tags as the
+    arrays-built network: every 10th row/column ``highway=trunk``, else
+    ``residential``; names ``Row i Road`` / ``Col j Street``.
+    """
+    from pyproj import Transformer
+
+    from toolkit.network import grid_network
+
+    g = grid_network(n, spacing=spacing, crs=CRS, jitter=jitter, seed=1)
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(g.x, g.y)
+    idx = np.arange(n * n).reshape(n, n)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="bench/overlays.py">\n')
+        f.writelines(f'<node id="{i + 1}" lat="{la:.8f}" lon="{lo:.8f}"/>\n'
+                     for i, (la, lo) in enumerate(zip(lat, lon, strict=True)))
+        way = 1
+        for axis, label in ((0, "Row {} Road"), (1, "Col {} Street")):
+            for i in range(n):
+                ids = idx[i] if axis == 0 else idx[:, i]
+                hw = "trunk" if i % 10 == 0 else "residential"
+                nds = "".join(f'<nd ref="{k + 1}"/>' for k in ids)
+                f.write(f'<way id="{way}">{nds}<tag k="highway" v="{hw}"/>'
+                        f'<tag k="name" v="{label.format(i)}"/></way>\n')
+                way += 1
+        f.write("</osm>\n")
+
+
+def osm_child(n: int) -> None:
+    """Time the toolkit's own network step on the synthetic city written as OSM XML; print one JSON line.
+
+    This is what ``run_study`` times as ``network`` (``load_network``: ``read_osm_graph`` +
+    ``network_from_osmnx`` with the study area), plus ``.csr`` and ``.edge_tree``, which
+    the arrays-only build counts too. Run in a fresh process so its memory peak is its own.
+    """
+    import json
+
+    from toolkit.network import network_from_osmnx
+    from toolkit.osm import read_osm_graph
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_osm_") as tmp:
+        path = os.path.join(tmp, "city.osm")
+        t = time.perf_counter()
+        write_grid_osm(n, path)
+        out["write_s"] = time.perf_counter() - t
+        out["xml_mb"] = os.path.getsize(path) / 2**20
+        c0 = time.process_time()
+        t = time.perf_counter()
+        G = read_osm_graph(path)
+        out["read_s"] = time.perf_counter() - t
+    # the study area, as load_network passes it: the city's extent (plus a margin) in WGS84
+    xs = np.array([d["x"] for _, d in G.nodes(data=True)])
+    ys = np.array([d["y"] for _, d in G.nodes(data=True)])
+    area = shapely.box(xs.min() - 0.01, ys.min() - 0.01, xs.max() + 0.01, ys.max() + 0.01)
+    t = time.perf_counter()
+    net = network_from_osmnx(G, CRS, area=area)
+    out["build_s"] = time.perf_counter() - t
+    del G
+    t = time.perf_counter()
+    _ = net.csr, net.edge_tree
+    out["csr_tree_s"] = time.perf_counter() - t
+    out["cpu_s"] = time.process_time() - c0
+    out["total_s"] = out["read_s"] + out["build_s"] + out["csr_tree_s"]
+    out["nodes"], out["edges"] = net.n_nodes, net.n_edges
+    out["peak_mb"] = rss_mb()[1]
+    print("OSMJSON " + json.dumps(out), flush=True)
+
+
+def osm_network_build(n: int) -> dict[str, Any] | None:
+    """Run :func:`osm_child` in a fresh interpreter and return its figures (None if it failed)."""
+    import json
+    import subprocess
+    import sys
+
+    print(f"  network from OSM XML, as run_study builds it ({n} x {n} grid written as OSM; fresh process)",
+          flush=True)
+    r = subprocess.run([sys.executable, __file__, "--osm-child", str(n)], capture_output=True, text=True)
+    got = [ln for ln in r.stdout.splitlines() if ln.startswith("OSMJSON ")]
+    if r.returncode != 0 or not got:
+        print(f"    FAILED (exit {r.returncode}): {r.stderr.strip()[-500:]}", flush=True)
+        return None
+    o = json.loads(got[-1][len("OSMJSON "):])
+    print(f"    write the XML ({o['xml_mb']:,.0f} MB)  [not counted]{o['write_s']:>24.2f} s", flush=True)
+    print(f"    read_osm_graph (osmnx graph_from_xml){o['read_s']:>32.2f} s", flush=True)
+    print(f"    network_from_osmnx (walkable, area, simplify, project, dedupe){o['build_s']:>8.2f} s", flush=True)
+    print(f"    .csr + .edge_tree{o['csr_tree_s']:>52.2f} s", flush=True)
+    print(f"    NETWORK BUILD FROM OSM: {o['nodes']:,} nodes, {o['edges']:,} edges{o['total_s']:>17.2f} s  "
+          f"cpu {o['cpu_s']:.2f} s  peak {o['peak_mb']:,.0f} MB (child process)", flush=True)
+    return o
 
 
 # ------------------------------------------------------------------ summary
@@ -493,17 +570,19 @@ def summary(default_runs: list[dict[str, dict[str, float]]], syn: dict[str, Any]
     if syn is not None:
         nodes = syn["sizes"]["nodes"]
         label = f"synthetic {nodes / 1e6:g}M nodes" if nodes >= 1e6 else f"synthetic {nodes:,} nodes"
-        net_b, her, wat = syn["network_build"], syn["heritage"], syn["waterfront"]
-        walk_b, how = syn["walk_measured"], "measured"
-        if walk_b is None:
-            walk_b, how = syn["walk_extrapolated"], "walkability EXTRAPOLATED"
-        rows.append((f"{label}, walk on blocks", net_b, her, walk_b, wat, None, how))
-        if syn["walk_measured"] is not None and syn["walk_extrapolated"] is not None:
-            rows.append((f"{label}, walk on blocks", net_b, her, syn["walk_extrapolated"], wat, None,
-                         "walkability EXTRAPOLATED from a window"))
+        her, wat = syn["heritage"], syn["waterfront"]
+        walk_b = syn["walk_measured"]
+        walk_all = walk_b
         if syn["walk_streets"] is not None:
             ws = syn["walk_streets"]
-            rows.append((f"{label}, walk + segments", net_b, her, (walk_b[0] + ws[0], walk_b[1] + ws[1]), wat, None,
+            walk_all = (walk_b[0] + ws[0], walk_b[1] + ws[1])
+        denominators = [("arrays", syn["network_build"], "network = arrays-only build (no file, no osmnx)")]
+        osm = syn.get("osm_build")
+        if osm is not None:
+            denominators.insert(0, ("OSM", (osm["total_s"], osm["cpu_s"]),
+                                    "network = OSM XML -> WalkNetwork, as run_study builds it"))
+        for tag, net_b, how in denominators:
+            rows.append((f"{label}, vs {tag} build", net_b, her, walk_all, wat, None,
                          how + "; walkability = blocks + street segments (as run_study)"))
 
     head = (f"{'case':<36}{'network':>9}{'heritage':>10}{'walkab.':>10}{'waterfr.':>10}{'overlays':>10}"
@@ -535,9 +614,11 @@ def summary(default_runs: list[dict[str, dict[str, float]]], syn: dict[str, Any]
     if syn is not None:
         for note in syn["notes"]:
             print(f"* note: {note}")
-        print("* the synthetic network build is grid_network + .edge_geometry + .csr + .edge_tree: arrays only, no "
-              "file parsing;\n  the default study's 'network' step includes OSM XML parsing and osmnx simplification, "
-              "which is why its ratio is so much lower.")
+        print("* 'OSM build' is the toolkit's network step on the same city written as OSM XML (osmnx parse, "
+              "walkable filter,\n  area, simplify, project, one edge per way segment, CSR, edge tree): the same "
+              "definition as the default study's 'network'.\n  'arrays build' is grid_network + .edge_geometry + .csr "
+              "+ .edge_tree from coordinate arrays: a lower bound that no study\n  goes through (the toolkit reads "
+              "streets only from OSM), shown so the overlays' own cost can be judged against it.")
     cur, peak = rss_mb()
     print(f"* peak RSS {peak:,.0f} MB (current {cur:,.0f} MB)")
 
@@ -552,17 +633,19 @@ def main() -> None:
     ap.add_argument("--transit", type=int, default=10_000, help="synthetic transit stops")
     ap.add_argument("--zones", type=int, default=200, help="synthetic heritage zones (20-80 ha)")
     ap.add_argument("--buildings", type=int, default=20_000, help="synthetic listed buildings")
-    ap.add_argument("--walk-limit", type=float, default=300.0,
-                    help="seconds; a slower full walkability run is also measured on a window and extrapolated")
-    ap.add_argument("--walk-subset", type=int, default=100_000, help="blocks in the extrapolation window")
-    ap.add_argument("--skip-full-walk", action="store_true", help="only the window run for walkability")
     ap.add_argument("--streets", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the street-segment walkability pass (part of run_study's walkability step)")
     ap.add_argument("--default-runs", type=int, default=2, help="run_study repetitions on the default study")
     ap.add_argument("--skip-default", action="store_true")
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--osm-build", action=argparse.BooleanOptionalAction, default=True,
+                    help="also build the synthetic network from OSM XML the way run_study does (minutes at 1M nodes)")
+    ap.add_argument("--osm-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.osm_child is not None:
+        osm_child(args.osm_child)
+        return
 
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     t0 = time.perf_counter()
@@ -576,7 +659,9 @@ def main() -> None:
     syn = None
     if not args.skip_synthetic:
         print(f"\n(b) synthetic city: {args.n}x{args.n} nodes", flush=True)
+        osm = osm_network_build(args.n) if args.osm_build else None
         syn = synthetic(args)
+        syn["osm_build"] = osm
     summary(default_runs, syn)
     load = os.getloadavg()
     print(f"* total benchmark runtime {time.perf_counter() - t0:,.1f} s; load average at the end "

@@ -11,6 +11,14 @@ Run: ``python bench/selection.py [--sites 1000] [--blocks 20000] [--radius 500]`
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# Running ``python bench/<script>.py`` puts bench/ first on sys.path, where this
+# directory's ``coverage.py`` would shadow the coverage package that numba (used by
+# the toolkit) imports; the scripts do not import each other, so drop the directory.
+_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != _os.path.dirname(_os.path.abspath(__file__))]
+
 import argparse
 import time
 

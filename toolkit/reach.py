@@ -2,11 +2,10 @@
 
 Coverage needs only the *nearest* facility, one Dijkstra per category. Walkability
 (amenities and land-use mix within a walk) and site selection (who a new hub
-would serve) need *every* origin-source pair within a radius. Running a Dijkstra
-per source on the whole graph would allocate a dense row per source; instead
-sources are grouped into spatial tiles and each tile's Dijkstra runs on the
-subgraph within ``radius`` of the tile. This is exact, because a path of network
-length <= r never leaves the Euclidean r-disc around its start.
+would serve) need *every* origin-source pair within a radius. Running scipy's
+Dijkstra per source on the whole graph would allocate a dense row per source;
+instead each source gets a compiled Dijkstra (numba) bounded by the radius, which
+touches only the few hundred nodes within it and resets only those.
 """
 
 from __future__ import annotations
@@ -14,58 +13,119 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.sparse import csgraph
 
 from .network import MIN_EDGE_M, WalkNetwork
 from .snapping import Snapped
 
 
-class _NodeGrid:
-    """Nodes bucketed on a square grid for fast bounding-box selection."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, cell: float) -> None:
-        self.x, self.y, self.cell = x, y, cell
-        self.x0, self.y0 = x.min(), y.min()
-        cx = ((x - self.x0) // cell).astype(np.int64)
-        cy = ((y - self.y0) // cell).astype(np.int64)
-        self.ncx = int(cx.max()) + 1
-        key = cy * self.ncx + cx
-        self.order = np.argsort(key, kind="stable")
-        self.sorted_key = key[self.order]
-
-    def select(self, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
-        cx0 = max(int((xmin - self.x0) // self.cell), 0)
-        cx1 = min(int((xmax - self.x0) // self.cell), self.ncx - 1)
-        cy0 = max(int((ymin - self.y0) // self.cell), 0)
-        cy1 = int((ymax - self.y0) // self.cell)
-        if cx1 < cx0 or cy1 < cy0:
-            return np.empty(0, dtype=np.int64)
-        parts = []
-        for cy in range(cy0, cy1 + 1):
-            lo = np.searchsorted(self.sorted_key, cy * self.ncx + cx0, side="left")
-            hi = np.searchsorted(self.sorted_key, cy * self.ncx + cx1, side="right")
-            parts.append(self.order[lo:hi])
-        idx = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-        x, y = self.x[idx], self.y[idx]
-        return np.sort(idx[(x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)])
+@numba.njit(cache=True, nogil=True)
+def _push(hk: np.ndarray, hn: np.ndarray, size: int, key: float, node: int) -> None:  # pragma: no cover
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hk[parent] <= key:
+            break
+        hk[i] = hk[parent]
+        hn[i] = hn[parent]
+        i = parent
+    hk[i] = key
+    hn[i] = node
 
 
-def _subgraph(csr: sparse.csr_array, nodes: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
-    """CSR arrays of the subgraph on ``nodes`` (sorted), without scipy's O(N) column indexing."""
-    starts, ends = csr.indptr[nodes], csr.indptr[nodes + 1]
-    counts = ends - starts
-    pos = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
-    cols = local[csr.indices[pos]]
-    keep = cols >= 0
-    row = np.repeat(np.arange(len(nodes)), counts)[keep]
-    indptr = np.zeros(len(nodes) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=len(nodes)), out=indptr[1:])
-    return indptr, cols[keep], csr.data[pos][keep]
+@numba.njit(cache=True, nogil=True)
+def _pop(hk: np.ndarray, hn: np.ndarray, size: int) -> None:  # pragma: no cover - compiled
+    # move the last entry down from the root (size is the size after the pop)
+    key, node = hk[size], hn[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and hk[c + 1] < hk[c]:
+            c += 1
+        if hk[c] >= key:
+            break
+        hk[i] = hk[c]
+        hn[i] = hn[c]
+        i = c
+    hk[i] = key
+    hn[i] = node
 
 
-def source_node_distances(net: WalkNetwork, sources: Snapped, radius: float,
-                          tile_m: float | None = None) -> pd.DataFrame:
+@numba.njit(cache=True, nogil=True)
+def _bounded_dijkstra(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, seed_u: np.ndarray,
+                      seed_v: np.ndarray, w_u: np.ndarray, w_v: np.ndarray,
+                      radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    n = len(indptr) - 1
+    dist = np.full(n, np.inf)
+    done = np.zeros(n, dtype=np.bool_)
+    touched = np.empty(n, dtype=np.int64)
+    # a binary heap in two arrays (lazy deletion: a node may sit in it more than once)
+    hcap = 1024
+    hk = np.empty(hcap)
+    hn = np.empty(hcap, dtype=np.int64)
+    cap = 1 << 16
+    out_s = np.empty(cap, dtype=np.int64)
+    out_n = np.empty(cap, dtype=np.int64)
+    out_d = np.empty(cap)
+    m = 0
+    for k in range(len(seed_u)):
+        nt = 0
+        size = 0
+        for end in range(2):
+            node = seed_u[k] if end == 0 else seed_v[k]
+            w = w_u[k] if end == 0 else w_v[k]
+            if w <= radius and w < dist[node]:
+                if dist[node] == np.inf:
+                    touched[nt] = node
+                    nt += 1
+                dist[node] = w
+                _push(hk, hn, size, w, node)
+                size += 1
+        while size > 0:
+            d, node = hk[0], hn[0]
+            size -= 1
+            _pop(hk, hn, size)
+            if done[node] or d > dist[node]:
+                continue
+            done[node] = True
+            if m == cap:
+                cap *= 2
+                out_s = _grow(out_s, cap)
+                out_n = _grow(out_n, cap)
+                out_d = _grow(out_d, cap)
+            out_s[m] = k
+            out_n[m] = node
+            out_d[m] = d
+            m += 1
+            for j in range(indptr[node], indptr[node + 1]):
+                nb = indices[j]
+                nd = d + data[j]
+                if nd <= radius and nd < dist[nb]:
+                    if dist[nb] == np.inf:
+                        touched[nt] = nb
+                        nt += 1
+                    dist[nb] = nd
+                    if size == hcap:
+                        hcap *= 2
+                        hk = _grow(hk, hcap)
+                        hn = _grow(hn, hcap)
+                    _push(hk, hn, size, nd, nb)
+                    size += 1
+        for t in range(nt):
+            dist[touched[t]] = np.inf
+            done[touched[t]] = False
+    return out_s[:m], out_n[:m], out_d[:m]
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow(a: np.ndarray, cap: int) -> np.ndarray:  # pragma: no cover - compiled
+    b = np.empty(cap, dtype=a.dtype)
+    b[:len(a)] = a
+    return b
+
+
+def source_node_distances(net: WalkNetwork, sources: Snapped, radius: float) -> pd.DataFrame:
     """Every (source, node) pair with network distance <= ``radius``.
 
     Returns a frame with ``source`` (position in ``sources``), ``node`` and
@@ -75,45 +135,24 @@ def source_node_distances(net: WalkNetwork, sources: Snapped, radius: float,
     empty = pd.DataFrame({"source": np.empty(0, np.int64), "node": np.empty(0, np.int64), "dist_m": np.empty(0)})
     if len(ok) == 0 or net.n_nodes == 0:
         return empty
-    tile = tile_m or max(4 * radius, 2000.0)
-    grid = _NodeGrid(net.x, net.y, tile)
-    sx, sy = sources.x[ok], sources.y[ok]
-    tkey = ((sx - grid.x0) // tile).astype(np.int64) * 1_000_003 + ((sy - grid.y0) // tile).astype(np.int64)
-    local = np.full(net.n_nodes, -1, dtype=np.int64)
     csr = net.csr
-    out_s, out_n, out_d = [], [], []
-    for key in np.unique(tkey):
-        members = ok[tkey == key]
-        xs, ys = sources.x[members], sources.y[members]
-        nodes = grid.select(xs.min() - radius, ys.min() - radius, xs.max() + radius, ys.max() + radius)
-        if len(nodes) == 0:
-            continue
-        local[nodes] = np.arange(len(nodes))
-        indptr, cols, data = _subgraph(csr, nodes, local)
-        n, k = len(nodes), len(members)
-        # one virtual node per source, joined to its edge's two ends
-        su = local[net.u[sources.edge[members]]]
-        sv = local[net.v[sources.edge[members]]]
-        wu = sources.leg[members] + sources.d_u[members]
-        wv = sources.leg[members] + sources.d_v[members]
-        vcols = np.stack([su, sv], axis=1)
-        vdata = np.maximum(np.stack([wu, wv], axis=1), MIN_EDGE_M)
-        valid = vcols >= 0
-        vcount = valid.sum(axis=1)
-        aug_indptr = np.concatenate([indptr, indptr[-1] + np.cumsum(vcount)])
-        aug_cols = np.concatenate([cols, vcols[valid]])
-        aug_data = np.concatenate([data, vdata[valid]])
-        aug = sparse.csr_array((aug_data, aug_cols, aug_indptr), shape=(n + k, n + k))
-        dist = csgraph.dijkstra(aug, directed=True, indices=np.arange(n, n + k), limit=radius)[:, :n]
-        si, ni = np.nonzero(np.isfinite(dist))
-        out_s.append(members[si])
-        out_n.append(nodes[ni])
-        out_d.append(dist[si, ni])
-        local[nodes] = -1
-    if not out_s:
-        return empty
-    return pd.DataFrame({"source": np.concatenate(out_s), "node": np.concatenate(out_n),
-                         "dist_m": np.concatenate(out_d)})
+    # visit the sources cell by cell: neighbouring searches touch the same nodes,
+    # which stay in cache (in input order, every search would miss it)
+    cell = max(float(radius), 1.0)
+    cx = np.floor((sources.x[ok] - np.nanmin(sources.x[ok])) / cell)
+    cy = np.floor((sources.y[ok] - np.nanmin(sources.y[ok])) / cell)
+    ok = ok[np.lexsort((cx, cy))]
+    e = sources.edge[ok]
+    # One bounded Dijkstra per source, compiled: it visits only the few hundred nodes
+    # within the radius and resets just those, where scipy's dijkstra would need a
+    # subgraph and a dense distance row per source (the seeds keep scipy's floor of
+    # MIN_EDGE_M, which stood for a zero-length link to the source).
+    s_i, n_i, d = _bounded_dijkstra(
+        csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.data.astype(float),
+        net.u[e].astype(np.int64), net.v[e].astype(np.int64),
+        np.maximum(sources.leg[ok] + sources.d_u[ok], MIN_EDGE_M),
+        np.maximum(sources.leg[ok] + sources.d_v[ok], MIN_EDGE_M), float(radius))
+    return pd.DataFrame({"source": ok[s_i], "node": n_i, "dist_m": d})
 
 
 def reachable_pairs(net: WalkNetwork, origins: Snapped, sources: Snapped, radius: float,
