@@ -433,7 +433,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     res["walk_streets"] = None
     if args.streets:
         print(f"  walkability on street segments ({net.n_edges:,} edge midpoints, as run_study does)", flush=True)
-        with log.step("wst.midpoints", "edge midpoints (net.edge_midpoints, cached by the block pass)", 2):
+        with log.step("wst.midpoints", "midpoints as points (net.edge_midpoints itself is cached)", 2):
             mids = gpd.GeoSeries(shapely.points(net.edge_midpoints), index=streets.index, crs=CRS)
         with log.step("wst.transit", "transit distances of the segments (nearer end node)", 2):
             nd = node_distances(net, tsnap)
