@@ -243,3 +243,13 @@ def test_rules_by_class():
         allowed_interventions("historic")
     with pytest.raises(InputError):
         forbidden_interventions("Core")
+
+
+def test_listed_building_distance_equals_geos_nearest(xuhui, layers, xuhui_heritage):
+    """The k-d tree bounded search gives GEOS's own nearest distance for every Xuhui block."""
+    pts = np.asarray(layers.buildings.to_crs(xuhui.crs).geometry.values)
+    blocks = np.asarray(xuhui.blocks.geometry.values)
+    _, d = shapely.STRtree(pts).query_nearest(blocks, return_distance=True, all_matches=False)
+    got = xuhui_heritage["heritage_dist_listed_m"].to_numpy()
+    assert len(pts) > 1000 and (got > 0).sum() > 500
+    assert np.abs(got - np.round(d, 2)).max() < 1e-9

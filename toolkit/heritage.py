@@ -537,12 +537,14 @@ def _nearest_point_distance(polys: np.ndarray, points: np.ndarray, k: int = 8) -
     c = np.column_stack([np.bincount(owner, weights=xy[:, i], minlength=len(polys)) for i in (0, 1)])
     c /= np.maximum(nv, 1)[:, None]
     reach = np.zeros(len(polys))
-    np.maximum.at(reach, owner, np.hypot(xy[:, 0] - c[owner, 0], xy[:, 1] - c[owner, 1]))
-    bound, _ = kd.query(c)
-    limit = bound + reach + 1e-6
+    has = nv > 0
+    # get_coordinates lists each polygon's vertices together, in order
+    reach[has] = np.maximum.reduceat(np.hypot(xy[:, 0] - c[owner, 0], xy[:, 1] - c[owner, 1]),
+                                     np.concatenate([[0], np.cumsum(nv)[:-1]])[has])
     k = min(k, kd.n)
     dk, ik = kd.query(c, k=k)
     dk, ik = dk.reshape(len(polys), k), ik.reshape(len(polys), k)
+    limit = dk[:, 0] + reach + 1e-6  # the nearest point's distance from c, plus the polygon's reach
     found = dk <= limit[:, None]
     poly_i = np.repeat(np.arange(len(polys)), found.sum(axis=1))
     pt_i = ik[found]
