@@ -232,6 +232,18 @@ def reachable_pairs(net: WalkNetwork, origins: Snapped, sources: Snapped, radius
     return pd.DataFrame({"origin": k // ns, "source": k % ns, "dist_m": best})
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _keep_shortest(best: np.ndarray, touched: np.ndarray, nt: int, s: int, d: float) -> int:  # pragma: no cover
+    """Record ``d`` for source ``s`` if shorter; a first visit is listed in ``touched``. Returns the list's length."""
+    if best[s] == np.inf:
+        touched[nt] = s
+        nt += 1
+        best[s] = d
+    elif d < best[s]:
+        best[s] = d
+    return nt
+
+
 @numba.njit(cache=True, nogil=True)
 def _reach_sums(o_pos: np.ndarray, o_u: np.ndarray, o_v: np.ndarray, o_off_u: np.ndarray, o_off_v: np.ndarray,
                 o_edge: np.ndarray, o_du: np.ndarray, o_leg: np.ndarray,
@@ -253,24 +265,13 @@ def _reach_sums(o_pos: np.ndarray, o_u: np.ndarray, o_v: np.ndarray, o_off_u: np
             for j in range(nptr[node], nptr[node + 1]):
                 d = np_d[j] + off
                 if d <= r_max:
-                    s = np_src[j]
-                    if best[s] == np.inf:
-                        touched[nt] = s
-                        nt += 1
-                        best[s] = d
-                    elif d < best[s]:
-                        best[s] = d
+                    nt = _keep_shortest(best, touched, nt, np_src[j], d)
         e = o_edge[i]
         for j in range(eptr[e], eptr[e + 1]):
             s = e_src[j]
             d = abs(o_du[i] - s_du[s]) + o_leg[i] + s_leg[s]
             if d <= r_max:
-                if best[s] == np.inf:
-                    touched[nt] = s
-                    nt += 1
-                    best[s] = d
-                elif d < best[s]:
-                    best[s] = d
+                nt = _keep_shortest(best, touched, nt, s, d)
         o = o_pos[i]
         for t in range(nt):
             s = touched[t]
