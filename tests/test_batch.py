@@ -312,7 +312,7 @@ def test_a_failing_run_is_reported_and_the_others_complete(mini, scheduler, tmp_
     assert runs["mini__main-city"]["status"] == "ok"
     assert (out / "mini__main-city" / "map.html").is_file()
     broken = runs["broken__main-city"]  # fails inside the worker, while reading the network
-    assert broken["status"] == "failed" and "cannot parse the OSM file" in broken["error"]
+    assert broken["status"] == "failed" and re.search(r"cannot (read|parse) the OSM file", broken["error"])
     missing = runs["missing__main-city"]  # fails before it is sent: its input cannot be hashed
     assert missing["status"] == "failed" and "gone.osm" in missing["error"]
     assert not (out / "broken__main-city").exists() and not (out / "missing__main-city").exists()
@@ -323,3 +323,39 @@ def test_a_failing_run_is_reported_and_the_others_complete(mini, scheduler, tmp_
     # a failed run leaves no cache key: the next invocation tries it again, the good run stays cached
     report = run_batch(path, out, scheduler=scheduler, progress=False)
     assert [r["status"] for r in report.runs] == ["failed", "cached", "failed"]
+
+
+# ------------------------------------------------------------- (e) one network build per study
+def test_the_scenarios_of_a_study_share_one_network_build(mini, scheduler, tmp_path):
+    """Both scenarios run in one worker process (of the two) and only the first builds the network."""
+    import shutil
+
+    from toolkit.batch import share_groups
+
+    for f in ("mini.osm", "mini.toml", "two.toml"):  # a file no worker has read yet: nothing is cached
+        shutil.copy(mini / f, tmp_path / f)
+    batch = load_batch(tmp_path / "two.toml")
+    assert [[r.run_id for r in g] for g in share_groups(batch.runs)] == [["mini__main-city", "mini__new-town"]]
+    report = run_batch(batch, tmp_path / "out", scheduler=scheduler, progress=False)
+    runs = {r["run"]: r for r in report.runs}
+    assert [r["status"] for r in runs.values()] == ["ok", "ok"]
+    assert len({r["host"] for r in runs.values()}) == 1  # one worker process: hostname:pid
+    assert runs["mini__main-city"]["network_cache"] == "miss"  # built once...
+    assert runs["mini__new-town"]["network_cache"] == "hit"  # ...and reused by the second scenario
+    rec = json.loads((tmp_path / "out" / "mini__new-town" / "batch_run.json").read_text(encoding="utf-8"))
+    assert rec["network_cache"] == "hit"
+    # the profiles still apply per scenario on the shared network
+    assert runs["mini__main-city"]["thresholds_m"]["transit"] == 300
+    assert runs["mini__new-town"]["thresholds_m"]["transit"] == 500
+
+
+def test_runs_on_different_networks_are_separate_tasks(mini, tmp_path):
+    from toolkit.batch import share_groups
+
+    path = _write(mini, "two_areas.toml", '[batch]\nstudies = ["mini.toml", { study = "mini.toml", name = "west", '
+                  'set = { area = { bbox = [121.432, 31.188, 121.438, 31.198] } } }]\n'
+                  '[[scenarios]]\nname = "a"\n[[scenarios]]\nname = "b"\nminutes = 10\n'
+                  '[[scenarios]]\nname = "c"\nset = { network = { buffer_m = 200 } }\n')
+    groups = [[r.run_id for r in g] for g in share_groups(load_batch(path).runs)]
+    # a scenario that changes the network (its buffer) gets a build of its own; an area change too
+    assert groups == [["mini__a", "mini__b"], ["mini__c"], ["west__a", "west__b"], ["west__c"]]

@@ -66,7 +66,8 @@ def test_blocks_tile_the_area(xuhui):
 
 
 def test_block_ids_are_stable(xuhui):
-    again = enclosed_blocks(xuhui.network.streets(), xuhui.land, xuhui.study.min_block_area_m2)
+    again = enclosed_blocks(xuhui.network.streets(), xuhui.land, xuhui.study.min_block_area_m2,
+                            barriers=xuhui.network.barriers)
     assert again["block_id"].tolist() == xuhui.blocks["block_id"].tolist()
     assert np.allclose(again["area_m2"].to_numpy(), xuhui.blocks["area_m2"].to_numpy())
 

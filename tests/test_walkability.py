@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from toolkit.datasets import fetch
-from toolkit.network import WalkNetwork, grid_network
+from toolkit.network import WalkNetwork, grid_network, network_from_osmnx
 from toolkit.osm import read_osm_graph, walkable_subgraph
 from toolkit.snapping import snap_points
 from toolkit.walkability import (
@@ -24,18 +24,49 @@ from toolkit.walkability import (
 )
 
 
-def test_intersection_count_agrees_with_osmnx(xuhui):
-    """Same walkable graph, same area: our count equals osmnx.stats.intersection_count (within 1%)."""
+@pytest.fixture(scope="module")
+def xuhui_osmnx():
+    """The Xuhui walkable graph as osmnx builds it (simplified, street counts set), and its area."""
     G, _ = walkable_subgraph(read_osm_graph(fetch("xuhui_roads")))
     G = ox.simplify_graph(G)
     nx.set_node_attributes(G, ox.stats.count_streets_per_node(G), "street_count")
+    return G
+
+
+def test_raw_intersection_count_agrees_with_osmnx(xuhui, xuhui_osmnx):
+    """Unconsolidated, every edge: our count of 3+-street nodes equals osmnx.stats.intersection_count (within 1%)."""
     area = xuhui.area.geometry.iloc[0]
     area_wgs84 = xuhui.area.to_crs(4326).geometry.iloc[0]
-    theirs = ox.stats.intersection_count(ox.truncate.truncate_graph_polygon(G, area_wgs84), min_streets=3)
-    ours = intersection_count(xuhui.network, area)
+    theirs = ox.stats.intersection_count(ox.truncate.truncate_graph_polygon(xuhui_osmnx, area_wgs84), min_streets=3)
+    every = np.ones(xuhui.network.n_edges, dtype=bool)
+    ours = intersection_count(xuhui.network, area, tolerance_m=0, edges=every)
     assert abs(ours - theirs) / theirs <= 0.01
-    assert ours == xuhui.details["walkability"]["intersections_3way_in_area"]
     assert 1200 < ours < 1500
+
+
+def test_consolidated_intersection_count_agrees_with_osmnx(xuhui, xuhui_osmnx):
+    """Same graph: our consolidated count against osmnx's consolidate_intersections(tolerance=10) (within 1%).
+
+    Ours can only be lower: where the two carriageways of a divided road pass within 20 m of
+    each other osmnx counts each carriageway as a street (a 4-way "intersection" with no cross
+    street), ours counts the road once.
+    """
+    crs = xuhui.network.crs
+    net = network_from_osmnx(read_osm_graph(fetch("xuhui_roads")), crs)
+    Gc = ox.consolidate_intersections(ox.project_graph(xuhui_osmnx, to_crs=crs), tolerance=10,
+                                      rebuild_graph=True, dead_ends=False)
+    area = xuhui.area.geometry.iloc[0]
+    shapely.prepare(area)
+    xs, ys, sc = np.array([(d["x"], d["y"], d["street_count"]) for _, d in Gc.nodes(data=True)]).T
+    theirs = int(((sc >= 3) & shapely.contains_xy(area, xs, ys)).sum())
+    ours = intersection_count(net, area, tolerance_m=10)
+    assert ours <= theirs
+    assert (theirs - ours) / theirs <= 0.01
+    # the study reports the consolidated count of its own network, well under the raw one
+    reported = xuhui.details["walkability"]["intersections_3way_in_area"]
+    assert reported == intersection_count(xuhui.network, area)
+    assert abs(reported - ours) / ours <= 0.02
+    assert reported < 0.85 * intersection_count(xuhui.network, area, tolerance_m=0)
 
 
 def test_grid_components_by_hand():

@@ -27,6 +27,12 @@ own rule files, the resolved study config and profile, and the sha256 of every i
 Everything in the batch file is checked before any run starts (:class:`~toolkit.errors.InputError`);
 a run that fails while running (a missing or broken input file, an error inside the pipeline) is reported
 with its message and does not stop the others. Only the runs that have work to do start a Dask cluster.
+
+A batch builds each study's network once and shares it across its scenarios: the runs on one network
+(same OSM source, area, CRS, buffer and snapping rules) are one Dask task, run one after another in one
+worker process, where :func:`toolkit.study.load_network` keeps the built network in memory; different
+networks run in parallel. Each run's ``batch_run.json`` says ``network_cache``: ``miss`` for the run that
+built the network, ``hit`` for the runs that reused it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ import html
 import json
 import logging
 import os
-import re
 import time
 import tomllib
 import traceback
@@ -49,7 +54,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
-from .config import Source, Study, bundled_studies, iter_sources, study_from_dict
+from .config import FOLDER_NAME_RULE, Source, Study, bundled_studies, check_folder_name, iter_sources, study_from_dict
 from .datasets import data_dir, fetch, registry, sha256sum
 from .errors import InputError
 
@@ -59,7 +64,6 @@ _BATCH_KEYS = {"batch", "scenarios"}
 _BATCH_TABLE_KEYS = {"name", "title", "studies"}
 _STUDY_REF_KEYS = {"study", "name", "set"}
 _SCENARIO_KEYS = {"name", "title", "profile", "minutes", "walking_speed", "overrides", "set"}
-_NAME_RE = re.compile(r"^[\w][\w.-]*$")
 
 
 # ----------------------------------------------------------------- the batch
@@ -108,9 +112,12 @@ def _err(problem: str, source: str, where: str, fix: str) -> InputError:
 
 
 def _check_name(value: Any, source: str, where: str, fix: str) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value) or "__" in value:
+    # the rule of every output folder name (toolkit run applies it too), plus no "__": run folders are
+    # "<study>__<scenario>", so a "__" inside either would make two runs' folders ambiguous
+    check_folder_name(value, source=source, field=where, fix=f"{fix} (no '__')")
+    if "__" in value:
         raise _err(f"{value!r} is not a usable name (it names output folders)", source, where,
-                   f"{fix}: letters, digits, '_', '-' and '.', no '__', not starting with '.' or '-'")
+                   f"{fix}: no '__' (it joins study and scenario in run folder names); {FOLDER_NAME_RULE}")
     return value
 
 
@@ -442,15 +449,17 @@ def _summary(run: BatchRun, result: Any, folder: Path, seconds: float) -> dict[s
         "underserved_population": round(float(under["population"])) if "population" in under else None,
         "profile_title": result.profile.title,
         "map": f"{run.run_id}/map.html" if (folder / "map.html").is_file() else None,
+        # "miss": this run built the network; "hit": it reused the build of an earlier run in the same process
+        "network_cache": result.details.get("network", {}).get("cache"),
     }
 
 
 def execute_run(run: BatchRun, out: str) -> dict[str, Any]:
     """Run one study+scenario end to end and write its outputs; never raises, returns a small summary.
 
-    This is the task each Dask worker executes. The outputs replace ``<out>/<run_id>/`` atomically;
-    ``batch_run.json`` and then ``.cache_key`` are written last, so a key is only ever found next to the
-    complete outputs it describes.
+    Each Dask task runs one or more of these (:func:`execute_runs`). The outputs replace
+    ``<out>/<run_id>/`` atomically; ``batch_run.json`` and then ``.cache_key`` are written last, so a key
+    is only ever found next to the complete outputs it describes.
     """
     import platform
     import socket
@@ -542,12 +551,12 @@ def index_html(report: BatchReport) -> str:
             msg = r.get("error") or ""
             status_cell = f'<td class="failed" title="{e(msg)}">failed: {e(msg[:200])}</td>'
         else:
-            status_cell = f'<td class="{status}">{status}</td>'
+            status_cell = f'<td class="{e(status)}">{e(status)}</td>'
         secs = r.get("seconds")
         time_cell = "-" if secs is None else (f"{secs:.1f} s" + (" (earlier run)" if status == "cached" else ""))
         cov = r.get("coverage") or {}
         thr = r.get("thresholds_m") or {}
-        cells = [f'<td title="threshold {thr.get(c, "-")} m">{_pct(cov.get(c))}</td>' for c in cats]
+        cells = [f'<td title="threshold {e(str(thr.get(c, "-")))} m">{_pct(cov.get(c))}</td>' for c in cats]
         files = ""
         if status != "failed":
             files = " ".join(f'<a href="{quote(rid)}/{quote(f)}">{e(f)}</a>'
@@ -609,27 +618,106 @@ def _connect(scheduler: str | None, n_workers: int, n_runs: int) -> tuple[Any, A
     return Client(cluster), cluster, f"local Dask cluster ({n} worker process{'es' if n > 1 else ''})"
 
 
+def _network_key(study: Study) -> str:
+    """What decides a study's walking network: its source, area, CRS, buffer and snapping rules."""
+    return repr((study.network, study.place, study.area, study.crs, study.network_buffer_m,
+                 getattr(study, "network_no_snap", None)))
+
+
+def share_groups(todo: list[BatchRun]) -> list[list[BatchRun]]:
+    """The runs grouped so that each group is one Dask task: the runs of one network, in batch order.
+
+    The scenarios of a study (and any runs on the very same network) run one after another in one
+    worker process, where :func:`toolkit.study.load_network` keeps the network it built in memory: the
+    network is built once and shared by all of them. Different networks still run in parallel.
+    """
+    groups: dict[str, list[BatchRun]] = {}
+    for run in todo:
+        groups.setdefault(_network_key(run.study), []).append(run)
+    return list(groups.values())
+
+
+def execute_runs(runs: list[BatchRun], out: str, topic: str | None = None) -> list[dict[str, Any]]:
+    """Run several runs one after another in this process (:func:`execute_run` each); never raises.
+
+    This is the task each Dask worker executes, for the runs of one network (:func:`share_groups`), so
+    that they share its build. Each run's summary is also sent as a Dask event on ``topic`` when it is
+    known, so the batch reports runs as they finish rather than when the whole group does.
+    """
+    summaries = []
+    for run in runs:
+        summary = execute_run(run, out)
+        summaries.append(summary)
+        if topic:
+            try:
+                from distributed import get_worker
+
+                get_worker().log_event(topic, summary)
+            except Exception:  # not in a Dask worker (called directly): the returned list says it all
+                pass
+    return summaries
+
+
+def _failed(run: BatchRun, exc: BaseException) -> dict[str, Any]:
+    return {"run": run.run_id, "study": run.study_name, "scenario": run.scenario.name,
+            "profile": run.study.profile, "key": run.key, "status": "failed", "error": _error_text(exc),
+            "seconds": None}
+
+
 def _execute(todo: list[BatchRun], out: Path, scheduler: str | None, workers: int,
              on_done: Callable[[dict[str, Any]], None]) -> str:
-    from dask.distributed import as_completed
+    import queue
 
     quiet = logging.getLogger("distributed")  # the scheduler's and client's INFO chatter, in this process
     level = quiet.level
     quiet.setLevel(logging.ERROR)
-    client, cluster, executor = _connect(scheduler, workers, len(todo))
-    try:
-        futures = {client.submit(execute_run, run, str(out.resolve()), pure=False, key=f"toolkit-batch-{run.run_id}-"
-                                 f"{(run.key or '')[:12]}-{os.urandom(4).hex()}"): run for run in todo}
-        for fut in as_completed(futures):
-            run = futures[fut]
-            try:
-                summary = fut.result()
-            except Exception as exc:  # the worker died, or the task could not be sent
-                summary = {"run": run.run_id, "study": run.study_name, "scenario": run.scenario.name,
-                           "profile": run.study.profile, "key": run.key, "status": "failed",
-                           "error": _error_text(exc), "seconds": None}
+    groups = share_groups(todo)
+    client, cluster, executor = _connect(scheduler, workers, len(groups))
+    topic = f"toolkit-batch-{os.urandom(6).hex()}"
+    events: queue.Queue = queue.Queue()
+    reported: set[str] = set()
+
+    def report(summary: dict[str, Any]) -> None:
+        if summary.get("run") not in reported:
+            reported.add(summary.get("run"))
             on_done(summary)
+
+    def drain() -> None:
+        while True:
+            try:
+                report(events.get_nowait())
+            except queue.Empty:
+                return
+
+    try:
+        client.subscribe_topic(topic, lambda event: events.put(event[1]))  # event: (timestamp, message)
+        futures = {client.submit(execute_runs, group, str(out.resolve()), topic, pure=False,
+                                 key=f"toolkit-batch-{group[0].run_id}-{len(group)}-"
+                                     f"{(group[0].key or '')[:12]}-{os.urandom(4).hex()}"): group
+                   for group in groups}
+        pending = set(futures)
+        while pending:
+            drain()
+            finished = [f for f in pending if f.done()]
+            if not finished:
+                time.sleep(0.2)
+                continue
+            for fut in finished:
+                pending.discard(fut)
+                group = futures[fut]
+                try:
+                    summaries = fut.result()
+                except Exception as exc:  # the worker died, or the task could not be sent
+                    drain()  # the runs that did finish keep their own summaries
+                    summaries = [_failed(run, exc) for run in group]
+                for summary in summaries:
+                    report(summary)
+        drain()
     finally:
+        try:
+            client.unsubscribe_topic(topic)
+        except Exception:  # the client may already be gone
+            pass
         client.close()
         if cluster is not None:
             cluster.close()

@@ -9,6 +9,7 @@ options the readers take (``crs``, ``layer``, ``lon``, ``lat``, ``encoding``,
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,55 @@ from .datasets import data_dir, fetch, file_sha256, registry
 from .errors import InputError
 
 _SOURCE_KEYS = {"dataset", "path", "crs", "layer", "lon", "lat", "encoding", "records", "where", "field"}
+
+# ------------------------------------------------------------- folder names
+_FOLDER_NAME_RE = re.compile(r"\w[\w.-]*")
+# Device names Windows will not create as files or folders, with or without an extension: outputs are
+# shared from Windows drives, so a name that works here must work there too.
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+# Filesystems allow 255 bytes per name; the longest file written is "<name>_<layer>.parquet" and a batch run's
+# folder joins two names, so each name stays well under half of that.
+FOLDER_NAME_MAX_BYTES = 100
+FOLDER_NAME_RULE = ("letters, digits, '_', '-' and '.', not starting with '.' or '-', not ending with '.', "
+                    f"at most {FOLDER_NAME_MAX_BYTES} bytes, not a Windows device name (con, nul, com1, ...)")
+
+
+def check_folder_name(value: Any, *, source: str, field: str, fix: str) -> str:
+    """Return ``value`` if it can name an output folder as it is, else raise :class:`InputError`.
+
+    A usable name is one path component that needs no quoting anywhere the outputs go: letters
+    (any script), digits, ``_``, ``-`` and ``.``; not starting with ``.`` or ``-`` (hidden files,
+    command-line options, ``..``), not ending with ``.`` (Windows drops it), no Windows device
+    name. This one rule is applied to study, batch and scenario names.
+
+    Parameters
+    ----------
+    value : Any
+        The name as given (anything that is not a ``str`` is refused).
+    source : str
+        The file (or object) the name comes from, for the message.
+    field : str
+        The key holding the name, e.g. ``study.name``.
+    fix : str
+        What to do, e.g. ``"rename the study"``; the rule is appended.
+
+    Returns
+    -------
+    str
+        ``value``, unchanged.
+
+    Raises
+    ------
+    InputError
+        When ``value`` would not be exactly one plain folder inside the output folder.
+    """
+    ok = (isinstance(value, str) and _FOLDER_NAME_RE.fullmatch(value) is not None and not value.endswith(".")
+          and len(value.encode("utf-8")) <= FOLDER_NAME_MAX_BYTES
+          and value.split(".")[0].lower() not in _WINDOWS_RESERVED)
+    if not ok:
+        raise InputError(f"{value!r} is not a usable name (it names output folders)", source=source, field=field,
+                         fix=f"{fix}: {FOLDER_NAME_RULE}")
+    return value
 
 
 @dataclass
@@ -93,6 +143,23 @@ def _source(raw: Any, where: str, base: str | None) -> Source:
     return Source(**raw, base_dir=base)
 
 
+def _no_snap(raw: Any, where: str | None) -> list[str] | None:
+    """``[network] no_snap``: rules like ``"tunnel"``, ``"layer<0"``, ``"access=private"``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(r, str) and r.strip() for r in raw):
+        raise InputError("no_snap must be a list of tag rules", source=where, field="network.no_snap",
+                         fix='e.g. no_snap = ["tunnel", "layer<0", "indoor=yes", "access=private"]; [] snaps to all')
+    for r in raw:
+        if "<" in r:
+            try:
+                float(r.partition("<")[2])
+            except ValueError:
+                raise InputError(f"cannot read the rule {r!r}", source=where, field="network.no_snap",
+                                 fix="a number follows '<', e.g. 'layer<0'") from None
+    return list(raw)
+
+
 @dataclass
 class AreaConfig:
     """The study area: a boundary layer feature by name, a polygon file, or a bbox."""
@@ -152,6 +219,9 @@ class Study:
     crs: str | None = None
     network_buffer_m: float = 1000.0
     snap_main_only: bool = True
+    #: ways blocks and facilities are never attached to (``toolkit.osm_network.WalkRules.no_snap``);
+    #: None keeps the default (tunnels, underground, indoor and private ways)
+    network_no_snap: list[str] | None = None
     facility_max_snap_m: float = 250.0
     block_max_snap_m: float = 500.0
     search_limit_m: float = 5000.0
@@ -269,6 +339,7 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
     if "name" not in st:
         raise InputError("the study has no name", source=where, field="study.name",
                          fix="add [study] name = 'my_district'")
+    check_folder_name(st["name"], source=where, field="study.name", fix="rename the study, e.g. name = 'my_district'")
     a = raw.get("area", {})
     area = AreaConfig(
         boundaries=_source(a["boundaries"], "area.boundaries", base_dir) if "boundaries" in a else None,
@@ -331,7 +402,7 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         raise InputError("the study has no street network", source=where, field="network.source",
                          fix="add [network] source = { path = 'roads.osm.pbf' } or place = 'Xuhui, Shanghai'")
     return Study(
-        name=str(st["name"]), title=st.get("title", ""), area=area,
+        name=st["name"], title=st.get("title", ""), area=area,
         network=_source(net["source"], "network.source", base_dir) if "source" in net else None,
         place=net.get("place"),
         population={k: _source(v, f"population.{k}", base_dir) for k, v in raw.get("population", {}).items()},
@@ -339,6 +410,7 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         overrides=std.get("overrides", {}), crs=st.get("crs"),
         network_buffer_m=float(net.get("buffer_m", 1000.0)),
         snap_main_only=bool(net.get("snap_main_only", True)),
+        network_no_snap=_no_snap(net.get("no_snap"), where),
         facility_max_snap_m=float(net.get("facility_max_snap_m", 250.0)),
         block_max_snap_m=float(blocks.get("max_snap_m", 500.0)),
         search_limit_m=float(net.get("search_limit_m", 5000.0)),
@@ -374,7 +446,11 @@ def bundled_studies() -> list[str]:
 
 
 def load_study(name_or_path: str | Path) -> Study:
-    """Load a study from a TOML file, or a bundled study by name (``"xuhui"``)."""
+    """Load a study from a TOML file, or a bundled study by name (``"xuhui"``).
+
+    Raises :class:`InputError` naming the file, the field and the fix for a bad study, among them a
+    ``study.name`` that is not a plain folder name (see :func:`check_folder_name`).
+    """
     p = Path(name_or_path)
     if not p.exists() and not p.suffix:
         p = data_dir() / "studies" / f"{name_or_path}.toml"

@@ -94,6 +94,10 @@ def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
                  facility_max_snap_m: float, search_limit_m: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coverage recomputed with hubs of ``categories`` opened at ``hubs``.
 
+    ``facilities`` are the points each category is reached at (``category`` and
+    geometry): in a study, the facilities' access points
+    (:func:`toolkit.facilities.attach_facilities`), as the coverage step uses.
+
     Returns the after-distances/within columns and a table of rates before and after.
     """
     after = pd.DataFrame(index=blocks.index)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .config import check_folder_name
 
 if TYPE_CHECKING:
     from .study import StudyResult
@@ -166,14 +167,23 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     -------
     Path
         The study's output folder.
+
+    Raises
+    ------
+    InputError
+        When ``study.name`` is not a plain folder name (see :func:`toolkit.config.check_folder_name`);
+        nothing is written then.
     """
     from .report import static_maps, write_report, write_schema
     from .styles import default_styles, export_qml, write_layer_styles
 
+    study = result.study
+    # the name becomes a folder and file names under out_dir: checked here too, as a Study built in
+    # Python (or edited after load_study) never went through the TOML checks, and before anything is made
+    name = check_folder_name(study.name, source=study.source_file or "Study (built in Python)", field="study.name",
+                             fix="rename the study")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    study = result.study
-    name = study.name
     final = out_dir / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
     tmp.chmod(0o755)  # mkdtemp makes it private; outputs are meant to be shared

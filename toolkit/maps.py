@@ -110,9 +110,15 @@ _WALK_ZH = {
 }
 
 
+_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                               "\u2029": "\\u2029"})
+
+
 def _json(obj: Any) -> str:
-    # JSON inside a <script> element: "</" must not appear literally.
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    # JSON written inside <script> elements, with names from OSM and other people's files in it: no "<", ">"
+    # or "&" may appear literally, or "</script>" or "<!--" in a name would end or derail the element.
+    # They only ever occur inside JSON strings, where "\u003c" means the same; U+2028/9 end lines in old JS.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_JSON_ESCAPES)
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -293,6 +299,18 @@ var tk = (function () {
     return L.geoJSON(fc, {pane: o.pane, interactive: false, attribution: o.attribution,
       style: function (f) { return o.styles[f.properties.k]; }});
   }
+  // A GeoJSON layer's tooltip: the fields of the feature under the mouse, as text. (folium's
+  // GeoJsonTooltip writes them into the page as HTML, and street names come from anyone's OSM edits.)
+  function detail(fields, aliases) {
+    return function (layer) {
+      var p = (layer.feature && layer.feature.properties) || {};
+      return "<table>" + fields.map(function (f, i) {
+        var v = p[f];
+        v = (v === null || v === undefined) ? "" : (typeof v === "object" ? JSON.stringify(v) : v);
+        return "<tr><th>" + esc(aliases[i]) + "</th><td>" + esc(v) + "</td></tr>";
+      }).join("") + "</table>";
+    };
+  }
   function points(o) {
     var g = L.featureGroup();
     o.points.forEach(function (p, i) {
@@ -343,8 +361,8 @@ var tk = (function () {
     };
     return ctl.addTo(map);
   }
-  return {esc: esc, fmt: fmt, table: table, blocks: blocks, geo: geo, points: points, legend: legend,
-          summary: summary};
+  return {esc: esc, fmt: fmt, table: table, blocks: blocks, geo: geo, detail: detail, points: points,
+          legend: legend, summary: summary};
 })();
 """
 
@@ -443,6 +461,26 @@ class StaticLayer(Layer):
         self._name = "StaticLayer"
         self.data = data
         self.options = {"styles": styles, "pane": pane, "attribution": attribution}
+
+
+class TextTooltip(folium.GeoJsonTooltip):
+    """folium's :class:`~folium.GeoJsonTooltip` with the values shown as text, never read as HTML.
+
+    folium puts the feature's properties into the tooltip's HTML as they are, so a street name holding
+    markup from an OpenStreetMap edit would run in the planner's browser; this one escapes each value
+    (and alias) with the page's ``tk.esc``. Same arguments as :class:`~folium.GeoJsonTooltip`.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.bindTooltip(tk.detail({{ this.fields|tojson }}, {{ this.aliases|tojson }}),
+                                                  {{ this.tooltip_options|tojavascript }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, fields: list[str], **kwargs: Any):
+        super().__init__(fields, **kwargs)
+        self._name = "TextTooltip"
 
 
 class _Summary(MacroElement):
@@ -804,7 +842,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
             if len(hostile):
                 folium.GeoJson(hostile, name=_t("hostile", lang), show=False,
                                style_function=lambda f: {"color": "#e31a1c", "weight": 3},
-                               tooltip=folium.GeoJsonTooltip(fields=["highway", "name"])).add_to(m)
+                               tooltip=TextTooltip(fields=["highway", "name"])).add_to(m)
     layers = result.layers
     if "heritage" in layers and len(layers["heritage"]):
         z = disp.frame(layers["heritage"])
@@ -813,7 +851,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
                        # outlines only: a filled zone on top would take the clicks meant for its blocks
                        style_function=lambda f: {"color": _ZONE_COLOURS.get(f["properties"].get("kind"), "#b15928"),
                                                  "weight": 1.5, "fill": False},
-                       tooltip=folium.GeoJsonTooltip(fields=[c for c in ("kind", "name") if c in z])).add_to(m)
+                       tooltip=TextTooltip(fields=[c for c in ("kind", "name") if c in z])).add_to(m)
     if "heritage_class" in b:
         order = list(_HERITAGE_COLOURS)
         cols["heritage_class"] = _col(b["heritage_class"], None)
@@ -840,7 +878,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
         pr = disp.frame(st.loc[st["protected_road"], ["edge_id", "name", "geometry"]])
         folium.GeoJson(pr, name=_t("protected", lang),
                        style_function=lambda f: {"color": "#6a3d9a", "weight": 5, "opacity": 0.8},
-                       tooltip=folium.GeoJsonTooltip(fields=["name"])).add_to(m)
+                       tooltip=TextTooltip(fields=["name"])).add_to(m)
     if "waterfront" in layers and len(layers["waterfront"]):
         w = disp.frame(layers["waterfront"], tolerance_m=1.0)
         w = w[[c for c in ("kind", "access", "length_m", "geometry") if c in w]]
@@ -849,7 +887,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
         folium.GeoJson(w, name=_t("waterfront", lang),
                        style_function=lambda f: {"color": "#1a9641" if f["properties"].get("access") else "#d7191c",
                                                  "weight": 5},
-                       tooltip=folium.GeoJsonTooltip(fields=[c for c in ("kind", "length_m") if c in w])).add_to(m)
+                       tooltip=TextTooltip(fields=[c for c in ("kind", "length_m") if c in w])).add_to(m)
     if "waterfront_access" in layers and len(layers["waterfront_access"]):
         PointLayer(_t("waterfront_access", lang), disp.points(layers["waterfront_access"]).tolist(),
                    style={"radius": 4, "color": "#1f78b4", "fill": True, "fillOpacity": 1.0}).add_to(m)
@@ -901,21 +939,24 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
         cats = categories()
         popups, tips, styles = [], [], []
         for _, row in s.iterrows():
-            contrib = "".join(f"<tr><td>{k[8:]}</td><td>{row[k]:.3f}</td></tr>" for k in s.columns
+            esc = _html.escape
+            contrib = "".join(f"<tr><td>{esc(k[8:])}</td><td>{row[k]:.3f}</td></tr>" for k in s.columns
                               if k.startswith("contrib_") and row[k] > 0)
             gains = "".join(f"<tr><td>{_html.escape(cats[c].label(lang))}</td><td>{row[f'new_{c}_pop']:,.0f}</td>"
                             f"<td>{row[f'new_{c}_65plus']:,.0f}</td></tr>" for c in result.categories
                             if f"new_{c}_pop" in s and row[f"new_{c}_pop"] > 0)
             score = "-" if np.isnan(row["score"]) else f"{row['score']:.3f} (rank {row['rank']})"
-            esc = _html.escape
+            name = row.get("name")
+            name = f" {esc(name)}" if isinstance(name, str) and name else ""
             popups.append(
-                f"<b>site {row['site_id']}</b> ({esc(str(row['site_type']))}, {esc(str(row['source']))})"
+                f"<b>site {esc(str(row['site_id']))}</b>{name} ({esc(str(row['site_type']))}, "
+                f"{esc(str(row['source']))})"
                 f"{' <b>SELECTED</b>' if row['selected'] else ''}<br>score {score}"
                 f"<table>{contrib}</table>heritage: {esc(str(row.get('heritage_class', '-')))}<br>"
                 f"allowed: {esc(str(row.get('allowed_interventions', '-')).replace(';', ', '))}<br>"
                 f"newly within reach (residents, 65+):<table>{gains}</table>"
                 f"nearest street: {esc(str(row.get('nearest_street') or '-'))}")
-            tips.append(f"site {row['site_id']}: {score}")
+            tips.append(esc(f"site {row['site_id']}: {score}"))
             r = 3 + 7 * (0 if np.isnan(row["score"]) else row["score"] / top)
             styles.append({"radius": round(float(r), 1), "weight": 3 if row["selected"] else 1,
                            "color": "#000000" if row["selected"] else "#54278f",
@@ -925,4 +966,4 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
 
 
 __all__ = ["BASEMAPS", "BLOCK_CLASS", "BlockData", "BlockLayer", "ClassLegend", "Classes", "PointLayer",
-           "StaticLayer", "class_legend", "classify", "coverage_map", "layer_names"]
+           "StaticLayer", "TextTooltip", "class_legend", "classify", "coverage_map", "layer_names"]

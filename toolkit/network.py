@@ -50,6 +50,12 @@ class WalkNetwork:
         External node ids (e.g. OSM ids); positions when omitted.
     edge_attrs : DataFrame, optional
         Extra per-edge columns (``highway``, ``name``, ``osmid``...).
+    barriers : ndarray of LineString, optional
+        At-grade roads that are not walkable but bound blocks.
+    snappable : ndarray of bool, optional
+        Edges that blocks and facilities may be attached to; all when omitted.
+        Tunnels, indoor and private ways carry walks through them, but a block
+        beside a street must not be attached to the tunnel beneath it.
     """
 
     x: np.ndarray
@@ -66,6 +72,10 @@ class WalkNetwork:
     #: (a private lane, a fragment cut by the data extent) are kept and reported,
     #: but a block attached to one would look cut off from the whole city.
     snap_main_only: bool = False
+    snappable: np.ndarray | None = None
+    #: Lines of at-grade roads nobody may walk (``foot=no`` carriageways): not part
+    #: of any walk, but block boundaries all the same.
+    barriers: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     def __post_init__(self) -> None:
         self.crs = pyproj.CRS.from_user_input(self.crs)
@@ -83,6 +93,13 @@ class WalkNetwork:
             self.node_id = np.arange(n)
         if self.edge_attrs is not None:
             self.edge_attrs = self.edge_attrs.reset_index(drop=True)
+        if self.snappable is None:
+            self.snappable = np.ones(len(self.u), dtype=bool)
+        else:
+            self.snappable = np.asarray(self.snappable, dtype=bool)
+            if len(self.snappable) != len(self.u):
+                raise InputError("snappable must have one value per edge", field="snappable",
+                                 fix="pass a boolean array as long as u and v")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -160,6 +177,7 @@ class WalkNetwork:
             "v": self.node_id[self.v],
             "length_m": self.length,
             "component": self.component[self.u],
+            "snappable": self.snappable,
         })
         if self.edge_attrs is not None:
             df = pd.concat([df, self.edge_attrs], axis=1)
@@ -186,6 +204,38 @@ class WalkNetwork:
         """Spatial index over the edges of the largest connected part."""
         return shapely.STRtree(self.edge_geometry[self.main_edges])
 
+    def snap_edges(self) -> np.ndarray:
+        """Indices of the edges points may be attached to.
+
+        Snappable edges (see ``snappable``), and only those of the largest
+        connected part when ``snap_main_only`` is set. Falls back to every
+        edge of that part when none is snappable, so a network of tunnels
+        alone still takes points.
+        """
+        key = ("_snap_edges", self.snap_main_only)
+        cached = self.__dict__.get(key)
+        if cached is not None:
+            return cached
+        ok = self.snappable.copy()
+        if self.snap_main_only:
+            ok &= self.component[self.u] == 0
+            if not ok.any():
+                ok = self.component[self.u] == 0
+        elif not ok.any():
+            ok[:] = True
+        idx = np.flatnonzero(ok)
+        self.__dict__[key] = idx
+        return idx
+
+    def snap_edge_tree(self) -> shapely.STRtree:
+        """Spatial index over :meth:`snap_edges` (cached per ``snap_main_only``)."""
+        key = ("_snap_tree", self.snap_main_only)
+        tree = self.__dict__.get(key)
+        if tree is None:
+            tree = shapely.STRtree(self.edge_geometry[self.snap_edges()])
+            self.__dict__[key] = tree
+        return tree
+
     def to_networkx(self) -> nx.MultiGraph:
         """An undirected networkx MultiGraph with ``length`` on every edge (for checks and peers)."""
         G = nx.MultiGraph()
@@ -196,7 +246,7 @@ class WalkNetwork:
 
 
 def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
-                       area: shapely.Geometry | None = None) -> WalkNetwork:
+                       area: shapely.Geometry | None = None, rules: Any = None) -> WalkNetwork:
     """Build a :class:`WalkNetwork` from an osmnx graph (as read from OSM).
 
     Non-walkable edges (motorways...) are removed, the graph is simplified with
@@ -213,14 +263,21 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
         Merge chains of degree-2 nodes into single edges (osmnx ``simplify_graph``).
     area : shapely geometry, optional
         WGS84 polygon; only edges intersecting it (plus their nodes) are kept.
+    rules : toolkit.osm_network.WalkRules, optional
+        Which ways are walked and which take blocks and facilities; the
+        same rules as the file reader (:func:`toolkit.osm_network.read_walk_network`).
     """
     import osmnx as ox
 
     from .osm import walkable_subgraph
+    from .osm_network import WalkRules
 
+    rules = rules or WalkRules()
     crs = pyproj.CRS.from_user_input(crs)
     ensure_projected(crs, "the network CRS")
-    G, removed = walkable_subgraph(G)
+    G, removed = walkable_subgraph(G, rules)
+    for _, _, d in G.edges(data=True):
+        d["_nosnap"] = not rules.snappable(d)
     if area is not None:
         xs = np.array([d["x"] for _, d in G.nodes(data=True)])
         ys = np.array([d["y"] for _, d in G.nodes(data=True)])
@@ -234,30 +291,55 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
         raise InputError("no walkable street lies in the study area", field="network",
                          fix="check that the OSM file covers the study area")
     if simplify:
-        G = ox.simplify_graph(G)
+        # a tunnel never shares an edge with the street it dives under (as in the file reader)
+        G = ox.simplify_graph(G, edge_attrs_differ=["_nosnap"], remove_rings=False)
     G = ox.project_graph(G, to_crs=crs)
     nodes, edges = ox.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
     edges = edges.reset_index()
-    # A bidirectional graph stores each way segment twice (u->v and v->u):
-    # keep one copy per undirected segment, but keep genuinely parallel ways.
-    lo = np.minimum(edges["u"].to_numpy(), edges["v"].to_numpy())
-    hi = np.maximum(edges["u"].to_numpy(), edges["v"].to_numpy())
+    # A bidirectional graph stores each way segment twice (u->v and v->u), and
+    # the reversed copy of a chain merged from several ways lists their ids in
+    # another order: one edge per pair of ends and line, parallel streets kept.
     geom_len = shapely.length(edges.geometry.values)
-    key = pd.DataFrame({"lo": lo, "hi": hi, "osmid": edges["osmid"].astype(str), "len": np.round(geom_len, 2)})
-    first = ~key.duplicated()
-    edges = edges.loc[first.to_numpy()].reset_index(drop=True)
-    geom_len = geom_len[first.to_numpy()]
+    first = distinct_edges(edges["u"].to_numpy(), edges["v"].to_numpy(), np.asarray(edges.geometry.values),
+                           geom_len)
+    edges = edges.loc[first].reset_index(drop=True)
+    geom_len = geom_len[first]
     pos = pd.Series(np.arange(len(nodes)), index=nodes.index)
     u = pos.loc[edges["u"]].to_numpy()
     v = pos.loc[edges["v"]].to_numpy()
-    attrs = pd.DataFrame({c: edges[c].map(_flat) if c in edges else None
-                          for c in ("osmid", "highway", "name", "lanes")})
+    from .osm_network import EDGE_TAGS
+
+    attrs = pd.DataFrame({c: edges[c].map(_flat) if c in edges else None for c in ("osmid", *EDGE_TAGS)})
+    nosnap = edges["_nosnap"].map(lambda b: bool(np.any(b))).to_numpy(dtype=bool)
     net = WalkNetwork(x=nodes["x"].to_numpy(), y=nodes["y"].to_numpy(), u=u, v=v, length=geom_len,
                       crs=crs, geometry=np.asarray(edges.geometry.values), node_id=nodes.index.to_numpy(),
-                      edge_attrs=attrs)
+                      edge_attrs=attrs, snappable=~nosnap)
     net.info["removed_not_walkable"] = removed
     net.info.update(net.islands())
     return net
+
+
+def distinct_edges(u: np.ndarray, v: np.ndarray, geom: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """False for an edge whose two ends and line repeat an earlier edge's (either direction).
+
+    A street segment is one edge, whichever way it was digitised and in
+    whatever order the OSM ways merged into it list their ids.
+
+    Parallel streets between the same two nodes (a dual carriageway, a lane
+    beside a road) have other lines and stay distinct edges with their own
+    lengths.
+    """
+    keep = np.ones(len(u), dtype=bool)
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    key = pd.DataFrame({"lo": lo, "hi": hi, "len": np.round(length, 1)})
+    cand = np.flatnonzero(key.duplicated(keep=False).to_numpy())
+    if len(cand) == 0:
+        return keep
+    wkb = shapely.to_wkb(shapely.normalize(geom[cand]), output_dimension=2)
+    rounded = [shapely.to_wkb(shapely.set_precision(shapely.from_wkb(b), 0.001)) for b in wkb]
+    dup = pd.DataFrame({"lo": lo[cand], "hi": hi[cand], "g": rounded}).duplicated().to_numpy()
+    keep[cand[dup]] = False
+    return keep
 
 
 def _flat(v: Any) -> Any:

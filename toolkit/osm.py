@@ -8,7 +8,9 @@
   same osmnx path: one graph-building code path for every format.
 * A place name goes to osmnx's Overpass client when online.
 * Tagged point features (transit stops, amenities) are read with pyosmium from
-  any of the file formats, since osmnx's XML graph reader keeps no node tags.
+  any of the file formats, since osmnx's XML graph reader keeps no node tags;
+  :func:`read_osm_features` adds the areas (closed ways, multipolygons), which
+  libosmium assembles, and the entrances on their outlines.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -24,10 +27,6 @@ import pandas as pd
 import shapely
 
 from .errors import InputError
-
-#: Highway values a pedestrian may not use.
-NOT_WALKABLE = frozenset({"motorway", "motorway_link", "raceway", "bus_guideway", "construction",
-                          "proposed", "abandoned", "platform", "corridor"})
 
 
 def _suffix(p: Path) -> str:
@@ -71,10 +70,19 @@ def read_osm_graph(source: str | os.PathLike) -> nx.MultiDiGraph:
     return G
 
 
-def graph_from_place(place: str, network_type: str = "walk") -> nx.MultiDiGraph:
-    """Download a walking graph for a place name with osmnx (needs internet)."""
+def graph_from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
+    """Download the streets of a place name with osmnx (needs internet).
+
+    Every highway comes down (``network_type="all"``) with the tags the
+    toolkit's walk and snap rules read, and the same rules as for a file
+    are applied afterwards, so a download and an extract of the same place
+    give the same network.
+    """
     import osmnx as ox
 
+    from .osm_network import EDGE_TAGS
+
+    ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *EDGE_TAGS, "area"]))
     try:
         return ox.graph_from_place(place, network_type=network_type, simplify=False, retain_all=True)
     except Exception as exc:
@@ -119,22 +127,158 @@ def read_osm_nodes(source: str | os.PathLike, keys: tuple[str, ...]) -> gpd.GeoD
                             crs="EPSG:4326")
 
 
-def walkable_subgraph(G: nx.MultiDiGraph) -> tuple[nx.MultiDiGraph, dict[str, int]]:
-    """Drop edges pedestrians cannot use (motorways and their links, etc.).
+#: ``entrance=*`` values nobody walks in through: an exit-only door or an
+#: emergency exit is not where a visitor reaches the facility.
+UNUSABLE_ENTRANCES = frozenset({"no", "exit", "emergency"})
+#: ``access=*`` values that close an entrance to the public.
+CLOSED_ACCESS = frozenset({"no", "private"})
 
-    Returns the subgraph and a count of the removed edges per highway value.
+
+def read_osm_features(source: str | os.PathLike, keys: tuple[str, ...] | list[str]) -> gpd.GeoDataFrame:
+    """Nodes, closed ways and multipolygon relations having any of ``keys``, as WGS84 geometries.
+
+    Areas are assembled by libosmium (pyosmium's area handling), so a park
+    mapped as a multipolygon relation keeps its holes. Works on ``.osm``,
+    ``.osm.bz2`` and ``.osm.pbf``.
+
+    Parameters
+    ----------
+    source : path-like
+        The OSM file.
+    keys : sequence of str
+        Tag keys; a feature with any of them is returned.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per feature, in EPSG:4326: ``Point`` for nodes, ``Polygon`` or
+        ``MultiPolygon`` for areas; one column per tag, ``osmid``, ``osm_type``
+        (``node``, ``way`` or ``relation``) and ``entrances``: for an area, a
+        ``MultiPoint`` of the usable ``entrance=*`` nodes on its outline
+        (``None`` when it has none; exits, emergency exits and private
+        entrances are left out). ``attrs["broken_areas"]`` counts the tagged
+        closed ways and multipolygon relations that could not be assembled
+        (members or nodes missing from a clipped extract): they are skipped
+        and reported with a :class:`~toolkit.io.DataWarning`, never fatal.
+
+    Examples
+    --------
+    >>> parks = read_osm_features("xuhui.osm.pbf", ["leisure"])  # doctest: +SKIP
+    >>> parks[["osm_type", "leisure"]].value_counts()  # doctest: +SKIP
     """
+    import warnings
+
+    import osmium
+
+    from .io import DataWarning
+
+    p = Path(source)
+    if not p.exists():
+        raise InputError("OSM file not found", source=str(p), fix="check the facilities source path")
+    keys = tuple(dict.fromkeys(keys))
+    if not keys:
+        raise InputError("no tag keys to read", source=str(p), fix="give at least one OSM tag key")
+    wkb = osmium.geom.WKBFactory()
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    rings: list[list[int]] = []  # node ids on each area's outline (empty for nodes)
+    entrance_at: dict[int, tuple[float, float]] = {}
+    candidates: set[tuple[str, int]] = set()  # tagged closed ways and multipolygons libosmium should assemble
+    built: set[tuple[str, int]] = set()
+    failed = 0
+    # entrance nodes pass the filter too: they are matched to the outlines below
+    fp = (osmium.FileProcessor(str(p)).with_locations()
+          .with_areas(osmium.filter.KeyFilter(*keys))
+          .with_filter(osmium.filter.KeyFilter(*keys, "entrance")))
+    try:
+        for obj in fp:
+            tags = obj.tags
+            wanted = any(k in tags for k in keys)
+            if obj.is_node():
+                if not obj.location.valid():
+                    continue
+                if "entrance" in tags and tags.get("entrance") not in UNUSABLE_ENTRANCES \
+                        and tags.get("access") not in CLOSED_ACCESS:
+                    entrance_at[obj.id] = (obj.location.lon, obj.location.lat)
+                if not wanted:
+                    continue
+                geom, ring = shapely.Point(obj.location.lon, obj.location.lat), []
+                kind, oid = "node", obj.id
+            elif obj.is_way():
+                nodes = obj.nodes
+                if wanted and len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref and tags.get("area") != "no":
+                    candidates.add(("way", obj.id))
+                continue
+            elif obj.is_relation():
+                if wanted and tags.get("type") in ("multipolygon", "boundary"):
+                    candidates.add(("relation", obj.id))
+                continue
+            elif obj.is_area():
+                if not wanted:
+                    continue
+                kind, oid = ("way" if obj.from_way() else "relation"), obj.orig_id()
+                try:
+                    geom = shapely.from_wkb(wkb.create_multipolygon(obj))
+                    ring = [n.ref for outer in obj.outer_rings() for r in (outer, *obj.inner_rings(outer))
+                            for n in r]
+                except RuntimeError:
+                    # libosmium assembled rings but a location is invalid: a clipped extract
+                    failed += 1
+                    continue
+                built.add((kind, oid))
+                if len(geom.geoms) == 1:
+                    geom = geom.geoms[0]
+            else:
+                continue
+            rec = {t.k: t.v for t in tags}
+            rec["osmid"] = oid
+            rec["osm_type"] = kind
+            rows.append(rec)
+            geoms.append(geom)
+            rings.append(ring)
+    except RuntimeError as exc:
+        raise InputError(f"cannot read the OSM file: {exc}", source=str(p),
+                         fix="check that it is OSM XML (.osm/.osm.bz2) or PBF (.osm.pbf)") from None
+    broken = len(candidates - built) + failed
+    if broken:
+        warnings.warn(f"{p.name}: {broken} tagged areas (closed ways or multipolygons) could not be assembled "
+                      "because nodes or members are missing (a clipped extract?) and were skipped",
+                      DataWarning, stacklevel=2)
+    entrances = []
+    for ring in rings:
+        hit = [entrance_at[n] for n in dict.fromkeys(ring) if n in entrance_at]
+        entrances.append(shapely.MultiPoint(hit) if hit else None)
+    if rows:
+        df = pd.DataFrame.from_records(rows)
+    else:
+        df = pd.DataFrame({"osmid": pd.Series(dtype="int64"), "osm_type": pd.Series(dtype="object")})
+    df["entrances"] = pd.Series(entrances, index=df.index, dtype=object)
+    geom_arr = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
+    bad = ~shapely.is_valid(geom_arr) if len(geom_arr) else np.zeros(0, bool)
+    if bad.any():
+        # touching rings from hand-drawn multipolygons: repaired, as read_layer repairs user layers
+        geom_arr[bad] = shapely.make_valid(geom_arr[bad])
+    out = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom_arr, index=df.index, crs="EPSG:4326"))
+    out.attrs["broken_areas"] = broken
+    return out
+
+
+def walkable_subgraph(G: nx.MultiDiGraph, rules: Any = None) -> tuple[nx.MultiDiGraph, dict[str, int]]:
+    """Drop edges pedestrians cannot use (motorways, ``foot=no``, ``access=no``...).
+
+    The rule is :func:`toolkit.osm_network.walk_reason`, the file reader's.
+    Returns the subgraph and a count of the removed edges per reason.
+    """
+    from .osm_network import walk_reason
+
     removed: dict[str, int] = {}
     drop = []
-    for u, v, k, hw in G.edges(keys=True, data="highway"):
-        values = hw if isinstance(hw, list) else [hw]
-        if values and all(h in NOT_WALKABLE for h in values):
+    for u, v, k, d in G.edges(keys=True, data=True):
+        tags = {t: (val[0] if isinstance(val, list) else val) for t, val in d.items() if isinstance(val, str | list)}
+        why = walk_reason(tags, rules)
+        if why is not None:
             drop.append((u, v, k))
-            removed[str(values[0])] = removed.get(str(values[0]), 0) + 1
-        foot = G.edges[u, v, k].get("foot")
-        if foot == "no" and (u, v, k) not in drop[-1:]:
-            drop.append((u, v, k))
-            removed["foot=no"] = removed.get("foot=no", 0) + 1
+            removed[why] = removed.get(why, 0) + 1
     H = G.copy()
     H.remove_edges_from(drop)
     H.remove_nodes_from([n for n in list(H.nodes) if H.degree(n) == 0])

@@ -78,8 +78,9 @@ def snap_points(net: WalkNetwork, points: gpd.GeoSeries | gpd.GeoDataFrame,
 
     Notes
     -----
-    When ``net.snap_main_only`` is set, only edges of the largest connected
-    part are candidates.
+    Only ``net.snap_edges()`` are candidates: snappable edges (no tunnels,
+    indoor or private ways), of the largest connected part when
+    ``net.snap_main_only`` is set.
 
     Returns
     -------
@@ -98,12 +99,8 @@ def snap_points(net: WalkNetwork, points: gpd.GeoSeries | gpd.GeoDataFrame,
     edge = np.full(n, -1, dtype=np.int64)
     leg = np.full(n, np.inf)
     if n and net.n_edges:
-        if net.snap_main_only:
-            src, hit = net.main_edge_tree.query_nearest(g, return_distance=False, all_matches=False)
-            hit = net.main_edges[hit]
-        else:
-            src, hit = net.edge_tree.query_nearest(g, return_distance=False, all_matches=False)
-        edge[src] = hit
+        src, hit = net.snap_edge_tree().query_nearest(g, return_distance=False, all_matches=False)
+        edge[src] = net.snap_edges()[hit]
         e_geom = net.edge_geometry[edge]
         # The projected point is recomputed rather than trusting the tree's
         # distance so that leg and position come from one geometry operation.

@@ -7,9 +7,12 @@ and the CLI is a thin layer over :func:`run_study`.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,14 +26,14 @@ import rasterio
 import shapely
 
 from .blocks import enclosed_blocks, user_blocks
-from .config import Study
+from .config import Source, Study
 from .coverage import coverage, coverage_rates, node_distances
 from .crs import WGS84, parse_crs, to_wgs84, utm_crs_for
 from .errors import InputError
-from .facilities import classify_field, classify_osm, combine, facilities_from
+from .facilities import attach_facilities, classify_field, classify_osm, combine, facilities_from, unknown_school_levels
 from .io import DataWarning, read_layer
 from .network import WalkNetwork, network_from_osmnx
-from .osm import graph_from_place, read_osm_graph, read_osm_nodes
+from .osm import graph_from_place, read_osm_features
 from .population import population_from_layer, population_per_block
 from .snapping import Snapped, snap_points
 from .standards import Profile, categories, load_profile
@@ -85,30 +88,95 @@ def raster_footprint(path: str) -> shapely.Geometry:
     with rasterio.open(path) as src:
         b = src.bounds
         crs = src.crs
+    if crs is None:
+        raise InputError("the population raster has no coordinate reference system", source=str(path),
+                         fix="assign its CRS (e.g. gdal_edit.py -a_srs EPSG:4326 FILE) and run again")
     return gpd.GeoSeries([shapely.box(*b)], crs=crs).to_crs(WGS84).iloc[0]
+
+
+def data_footprint(src: Source) -> shapely.Geometry:
+    """WGS84 extent of a population source: a raster's box, a layer's convex hull.
+
+    Examples
+    --------
+    >>> data_footprint(Source(dataset="pop_total")).bounds  # doctest: +SKIP
+    (121.38..., 31.09..., 121.50..., 31.22...)
+    """
+    path = src.resolve()
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return raster_footprint(str(path))
+    layer = read_layer(path, **src.reader_options()).to_crs(WGS84)
+    g = np.asarray(layer.geometry.values)
+    g = g[~shapely.is_empty(g) & ~shapely.is_missing(g)]
+    if len(g) == 0:
+        raise InputError("the population layer has no geometries", source=str(path),
+                         fix="check the layer (and its where filter) holds the population points or polygons")
+    # a layer of points says nothing beyond its points: their hull is its extent
+    return shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g)))
 
 
 # ------------------------------------------------------------------ network
 def load_network(study: Study, area_wgs84: shapely.Geometry, crs: Any) -> WalkNetwork:
-    """Read the OSM streets (file or place), keep the walkable ones near the area, as a WalkNetwork."""
-    if study.network is not None:
-        G = read_osm_graph(study.network.resolve())
-    else:
-        G = graph_from_place(str(study.place))
+    """Read the OSM streets (file or place), keep the walkable ones near the area, as a WalkNetwork.
+
+    A file is read straight into arrays (:func:`toolkit.osm_network.read_walk_network`),
+    building only the ways within ``[network] buffer_m`` of the area. Built
+    networks are kept in memory per file, area, CRS and rules, so the
+    scenarios of a batch share one build; ``net.info["cache"]`` says which.
+    """
+    from .osm_network import WalkRules, read_walk_network
+
     crs = pyproj.CRS.from_user_input(crs)
     area_m = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(crs).iloc[0]
     keep = gpd.GeoSeries([area_m.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
-    return network_from_osmnx(G, crs, area=keep)
+    rules = WalkRules() if study.network_no_snap is None else WalkRules(no_snap=tuple(study.network_no_snap))
+    if study.network is None:
+        G = graph_from_place(str(study.place))
+        return network_from_osmnx(G, crs, area=keep, rules=rules)
+    path = study.network.resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, shapely.to_wkb(keep), crs.to_wkt(), rules)
+    with _NETWORK_LOCK:
+        net = _NETWORK_CACHE.get(key)
+        if net is not None:
+            _NETWORK_CACHE.move_to_end(key)
+    if net is None:
+        net = read_walk_network(path, crs, area=keep, rules=rules)
+        with _NETWORK_LOCK:
+            _NETWORK_CACHE[key] = net
+            while len(_NETWORK_CACHE) > _NETWORK_CACHE_SIZE:
+                _NETWORK_CACHE.popitem(last=False)
+        status = "miss"
+    else:
+        status = "hit"
+    # a shallow copy: arrays and spatial indexes are shared, the per-run settings are not
+    out = copy.copy(net)
+    out.__dict__ = dict(net.__dict__)
+    out.info = {**net.info, "cache": status}
+    return out
+
+
+_NETWORK_CACHE: OrderedDict[tuple, WalkNetwork] = OrderedDict()
+_NETWORK_CACHE_SIZE = 4
+_NETWORK_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------- blocks
 def build_blocks(study: Study, net: WalkNetwork, area: shapely.Geometry) -> gpd.GeoDataFrame:
-    """Street-enclosed blocks (or the user's parcels) inside the projected study ``area``."""
+    """Street-enclosed blocks (or the user's parcels) inside the projected study ``area``.
+
+    Enclosures are drawn by the carriageways only (see :func:`toolkit.blocks.carriageway_mask`)
+    and by the roads closed to pedestrians (``net.barriers``).
+    ``blocks.min_area_m2`` removes slivers of the street network; it does not apply to
+    the user's parcels, which are official units and are all kept (those outside the
+    area are listed in ``attrs["unused"]``).
+    """
     if study.blocks is not None:
         g = read_layer(study.blocks.resolve(), **study.blocks.reader_options()).to_crs(net.crs)
-        return user_blocks(g, area, id_field=study.block_id_field, min_area_m2=study.min_block_area_m2,
-                           source=study.blocks.label())
-    return enclosed_blocks(net.streets(), area, min_area_m2=study.min_block_area_m2)
+        return user_blocks(g, area, id_field=study.block_id_field, source=study.blocks.label())
+    # roads closed to pedestrians are no part of the walk but still divide the city
+    return enclosed_blocks(net.streets(), area, min_area_m2=study.min_block_area_m2,
+                           barriers=getattr(net, "barriers", None))
 
 
 # --------------------------------------------------------------- population
@@ -145,7 +213,11 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
     """All facilities of the study, classified, projected and limited to the reachable area.
 
     Returns the facilities and a report: per source, how many rows were read,
-    classified and kept.
+    classified and kept, how many are areas, how many OSM areas could not be
+    assembled and how many schools say neither in tags nor name what level
+    they are (those are also a :class:`~toolkit.io.DataWarning`). Areas keep
+    their polygons: :func:`toolkit.facilities.attach_facilities` reaches them
+    at their edge.
     """
     parts, report = [], []
     shapely.prepare(reach_wgs84)
@@ -156,7 +228,8 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
         if fs.kind == "osm" and suffix.endswith((".osm", ".osm.bz2", ".osm.pbf", ".pbf")):
             keys = sorted({r.split("&")[0].split("=")[0] for c in (fs.categories or categories())
                            for r in categories()[c].osm})
-            raw = read_osm_nodes(path, tuple(keys)) if keys else gpd.GeoDataFrame(geometry=[], crs=WGS84)
+            # nodes, closed ways and multipolygons: parks, pitches and schools are mostly mapped as areas
+            raw = read_osm_features(path, tuple(keys)) if keys else gpd.GeoDataFrame(geometry=[], crs=WGS84)
         else:
             raw = read_layer(path, **fs.source.reader_options())
         only = fs.categories
@@ -166,8 +239,10 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
                 raise InputError(f"unknown categories {sorted(bad)}", source=study.source_file,
                                  field="facilities.categories",
                                  fix=f"use: {', '.join(categories())}")
+        unknown = np.zeros(len(raw), dtype=bool)
         if fs.kind == "osm":
             cat = classify_osm(raw, only)
+            unknown = unknown_school_levels(raw, cat, only)
         elif fs.kind == "field":
             cat = classify_field(raw, fs.field or "", fs.map, only, source=label)
         else:
@@ -176,10 +251,27 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
                                  field="facilities.category", fix=f"use: {', '.join(categories())}")
             cat = pd.Series(fs.category, index=raw.index, dtype="string")
         fac = facilities_from(raw, cat, source=label, name_field=fs.name_field)
-        inside = shapely.contains(reach_wgs84, np.asarray(fac.geometry.values))
-        report.append({"source": label, "rows": len(raw), "classified": len(fac),
-                       "kept_in_reach": int(inside.sum()),
-                       "by_category": fac[inside]["category"].value_counts().to_dict()})
+        # intersects, not contains: a park straddling the reach is kept
+        inside = shapely.intersects(reach_wgs84, np.asarray(fac.geometry.values))
+        entry = {"source": label, "rows": len(raw), "classified": len(fac), "kept_in_reach": int(inside.sum()),
+                 "areas_in_reach": int(np.isin(shapely.get_type_id(np.asarray(fac.geometry.values)[inside]),
+                                               (3, 6)).sum()),
+                 "by_category": fac[inside]["category"].value_counts().to_dict()}
+        if "broken_areas" in raw.attrs:
+            entry["broken_areas"] = int(raw.attrs["broken_areas"])
+        if fs.kind == "osm":
+            lost = unknown & shapely.intersects(reach_wgs84, np.asarray(raw.geometry.values))
+            entry["schools_level_unknown"] = int(lost.sum())
+            if lost.any():
+                named = raw.loc[lost, "name"].dropna().astype(str).head(5).tolist() if "name" in raw else []
+                n_lost = int(lost.sum())
+                warnings.warn(f"{label}: {n_lost} school{'s' if n_lost > 1 else ''} (amenity=school) without "
+                              "isced:level and with a name that does not say the level: school, level unknown, "
+                              "not counted as a kindergarten, "
+                              "primary or middle school" + (f" (e.g. {', '.join(named)})" if named else "")
+                              + "; add isced:level in OSM or list them in a facilities layer", DataWarning,
+                              stacklevel=2)
+        report.append(entry)
         parts.append(fac[inside])
     return combine(parts, crs), {"sources": report}
 
@@ -310,7 +402,7 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             hull = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
             extent = hull
             for src in study.population.values():
-                extent = shapely.intersection(extent, raster_footprint(str(src.resolve())))
+                extent = shapely.intersection(extent, data_footprint(src))
             before = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
             geom_w = shapely.intersection(geom_w, extent)
             after = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
@@ -324,20 +416,35 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
     land = area_geom
     water = None
     if study.waterfront is not None:
-        from .waterfront import land_area, water_polygons
+        from .waterfront import coast_lines, split_land, water_polygons
 
         # The shore is the district's, where the street data reach it; blocks are
-        # drawn on land only, never over the river.
+        # drawn on land only, never over the river or the sea.
         wf_area = unclipped_w if hull is None else shapely.intersection(unclipped_w, hull)
         wf_area = gpd.GeoSeries([wf_area], crs=WGS84).to_crs(crs).iloc[0]
         with _timed(timings, "water", progress):
             water = water_polygons(study.waterfront, crs, wf_area)
-            if water is not None:
-                land = shapely.make_valid(land_area(area_geom, water))
+            coast = None
+            if study.waterfront.coastlines:
+                # The waterfront step reads the coastlines again for the same area and
+                # reports their data warnings (reversed, ending inside) there: once.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DataWarning)
+                    coast = coast_lines(study.waterfront, crs, wf_area)
+            if water is not None or coast is not None:
+                cut = split_land(area_geom, water, coast)
+                land = shapely.make_valid(cut.land)
                 details["land_km2"] = round(land.area / 1e6, 3)
+                details["removed_km2"] = {"water": cut.details()["water_km2"], "sea": cut.details()["sea_km2"]}
+                if cut.note():
+                    notes.append(cut.note())
     with _timed(timings, "blocks", progress):
         blocks = build_blocks(study, net, land)
         details["blocks"] = {"count": len(blocks), "dropped_slivers": blocks.attrs.get("dropped_slivers", 0)}
+        if "edges_not_enclosing" in blocks.attrs:
+            details["blocks"]["edges_not_enclosing"] = blocks.attrs["edges_not_enclosing"]
+        if "unused" in blocks.attrs:
+            details["blocks"]["unused_parcels"] = blocks.attrs["unused"]
     with _timed(timings, "population", progress):
         balance: dict[str, dict[str, float]] = {}
         if study.population:
@@ -351,10 +458,12 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         details["facilities"] = fac_report
     with _timed(timings, "snapping", progress):
         bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m)
-        fsnap = snap_points(net, fac.geometry, max_snap_m=study.facility_max_snap_m)
-        fac["snap_leg_m"] = np.round(fsnap.leg, 2)
-        fac["snapped"] = fsnap.ok
-        refused = fac.loc[~fsnap.ok]
+        # an area is reached at its entrances or the edge facing a street, not at its middle:
+        # fsnap holds every access point (the coverage sources), fac one row per facility
+        fac, access, fsnap = attach_facilities(fac, net, max_snap_m=study.facility_max_snap_m)
+        details["facilities"]["access_points"] = {str(k): int(v) for k, v in access["kind"].value_counts().items()}
+        details["facility_access"] = access  # not written to run.json: for notebooks and checks
+        refused = fac.loc[~fac["snapped"].to_numpy()]
         if len(refused):
             ids = ", ".join(map(str, refused["facility_id"][:10])) + (", ..." if len(refused) > 10 else "")
             notes.append(f"{len(refused)} facilities lie more than {study.facility_max_snap_m:.0f} m from any "
@@ -367,7 +476,7 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         rules = profile.rules()
         snaps = {}
         for c in rules:
-            m = (fac["category"] == c).to_numpy()
+            m = (access["category"] == c).to_numpy()
             if m.any() and fsnap.ok[m].any():
                 snaps[c] = fsnap.subset(m)
         cov = coverage(net, blocks, bsnap, snaps, rules, search_limit_m=study.search_limit_m)
@@ -389,13 +498,14 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
                                                                water, bsnap)
     with _timed(timings, "walkability", progress):
         blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
-                                                                       bsnap, area_geom)
+                                                                       bsnap, area_geom, access=access)
     if study.decisions:
         from .decisions import run_decisions
 
         with _timed(timings, "decisions", progress):
+            # the before/after coverage is seeded like the coverage step: from every access point
             blocks, details["decisions"] = run_decisions(
-                study, net, blocks, streets, fac, bsnap, measured, profile, land, layers,
+                study, net, blocks, streets, access, bsnap, measured, profile, land, layers,
                 waterfront_access=layers.get("waterfront_access"))
     inputs = _inputs(study)
     return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
@@ -454,8 +564,14 @@ def heritage_overlay(study: Study, blocks: gpd.GeoDataFrame, streets: gpd.GeoDat
 def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
                         facilities: gpd.GeoDataFrame, profile: Profile,
                         block_snap: Snapped,
-                        area: shapely.Geometry) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
+                        area: shapely.Geometry, access: gpd.GeoDataFrame | None = None,
+                        ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
     """Walkability components and composites for every block and street segment.
+
+    ``access`` are the facilities' access points (from
+    :func:`toolkit.facilities.attach_facilities`): each amenity is then counted
+    once, at its best access point, and the streets' transit distance starts
+    from every access point of a stop, as the coverage step does.
 
     Returns the blocks and streets with ``walk_*`` columns and a summary for run.json.
     """
@@ -471,6 +587,10 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
                              source=study.walk_landuse.label(), field="walkability.landuse_field",
                              fix=f"use one of: {', '.join(map(str, landuse.columns))}")
     amenities = facilities[facilities["snapped"]] if len(facilities) else None
+    if access is not None:
+        # one point per facility, where it meets the street: a park's middle may be 200 m from any gate
+        amenities = access[access["best"] & access["snapped"]] if len(access) else None
+    stops = facilities if access is None else access
     transit = blocks["dist_transit_m"].to_numpy() if "dist_transit_m" in blocks else None
     pts = gpd.GeoSeries(shapely.point_on_surface(np.asarray(blocks.geometry.values)), index=blocks.index,
                         crs=blocks.crs)
@@ -484,9 +604,9 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
     # streets are net.streets(): one row per network edge, in edge order
     mids = gpd.GeoSeries(shapely.points(net.edge_midpoints), index=streets.index, crs=streets.crs)
     st_transit = None
-    if "transit" in set(facilities["category"]):
+    if "transit" in set(stops["category"]):
         # a segment's own distance: the nearer of its two ends, from one node-level Dijkstra
-        tr = snap_points(net, facilities.loc[facilities["category"] == "transit"].geometry,
+        tr = snap_points(net, stops.loc[stops["category"] == "transit"].geometry,
                          max_snap_m=study.facility_max_snap_m)
         nd = node_distances(net, tr, limit=study.search_limit_m)
         st_transit = np.minimum(nd[net.u], nd[net.v])

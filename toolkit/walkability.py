@@ -19,7 +19,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
+from .blocks import street_rules, tag_rule_mask
 from .crs import ensure_projected
 from .datasets import data_toml
 from .errors import InputError
@@ -73,17 +77,185 @@ class WalkabilitySettings:
 
 
 # ----------------------------------------------------------------- network
-def street_counts(net: WalkNetwork) -> np.ndarray:
-    """Streets meeting at each node, as osmnx counts them (a self-loop counts twice)."""
-    return np.bincount(np.concatenate([net.u, net.v]), minlength=net.n_nodes)
+def intersection_edges(net: WalkNetwork) -> np.ndarray:
+    """Edges on which intersections are counted: streets and walking routes, not sidewalks or driveways.
+
+    A sidewalk along a street and the crossings at its corners are the same
+    street: counted as streets they multiply the intersections several times.
+    Driveways and parking aisles are not routes. Footpaths, steps and
+    pedestrian streets are kept. The rules are ``[[intersections.not]]`` in
+    ``data/streets.toml``; a network without tags keeps every edge.
+
+    Examples
+    --------
+    >>> from toolkit.network import grid_network
+    >>> intersection_edges(grid_network(3)).all()
+    np.True_
+    """
+    if net.edge_attrs is None:
+        return np.ones(net.n_edges, dtype=bool)
+    return ~tag_rule_mask(net.edge_attrs, street_rules()["intersections"]["not"])
 
 
-def intersection_count(net: WalkNetwork, area: shapely.Geometry | None = None, min_streets: int = 3) -> int:
-    """Number of nodes with at least ``min_streets`` streets, inside ``area`` if given."""
-    ok = street_counts(net) >= min_streets
+def street_counts(net: WalkNetwork, edges: np.ndarray | None = None) -> np.ndarray:
+    """Streets meeting at each node, as osmnx counts them (a self-loop counts twice).
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    edges : ndarray of bool, optional
+        Count only these edges (e.g. :func:`intersection_edges`); all when omitted.
+
+    Examples
+    --------
+    >>> from toolkit.network import grid_network
+    >>> np.bincount(street_counts(grid_network(3))).tolist()  # corners, sides, centre
+    [0, 0, 4, 4, 1]
+    """
+    u, v = (net.u, net.v) if edges is None else (net.u[edges], net.v[edges])
+    return np.bincount(np.concatenate([u, v]), minlength=net.n_nodes)
+
+
+def default_tolerance_m() -> float:
+    """The consolidation tolerance of ``data/streets.toml`` (a per-node buffer radius, as osmnx's)."""
+    return float(street_rules()["intersections"]["tolerance_m"])
+
+
+def consolidated_intersections(net: WalkNetwork, tolerance_m: float | None = None,
+                               edges: np.ndarray | None = None) -> pd.DataFrame:
+    """Clusters of nearby nodes, each one intersection, with the streets leaving it.
+
+    The algorithm of osmnx's ``consolidate_intersections`` (Boeing 2025), on
+    arrays: dead ends (one street) are set aside; every other node is buffered
+    by ``tolerance_m`` and overlapping buffers merge, which for points is the
+    connected components of the graph joining nodes up to ``2 * tolerance_m``
+    apart; a cluster whose nodes are not joined by streets inside it is split
+    into its connected parts (a bridge over a street stays apart). A cluster
+    of one node keeps its own street count; a merged cluster counts the other
+    clusters its streets lead to, so that the two carriageways of a divided road,
+    or a street and its sidewalks, count as one street.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    tolerance_m : float, optional
+        Buffer radius per node in metres (``data/streets.toml``: 10, nodes up to
+        20 m apart merge). 0 keeps every node apart: the raw count.
+    edges : ndarray of bool, optional
+        The edges that make intersections; :func:`intersection_edges` when omitted.
+
+    Returns
+    -------
+    DataFrame
+        One row per cluster of the nodes on ``edges`` that are not dead ends:
+        ``x``, ``y`` (mean of its nodes), ``street_count`` and ``n_nodes``.
+
+    Examples
+    --------
+    >>> from toolkit.network import grid_network
+    >>> c = consolidated_intersections(grid_network(3, spacing=100.0))
+    >>> int((c["street_count"] >= 3).sum())
+    5
+    """
+    tol = default_tolerance_m() if tolerance_m is None else float(tolerance_m)
+    mask = intersection_edges(net) if edges is None else np.asarray(edges, dtype=bool)
+    u, v = net.u[mask], net.v[mask]
+    sc = street_counts(net, mask)
+    # osmnx removes dead ends before merging: a stub ending near a junction is no part of it
+    alive = sc >= 2
+    nodes = np.flatnonzero(alive)
+    m = len(nodes)
+    if m == 0:
+        return pd.DataFrame({"x": np.zeros(0), "y": np.zeros(0), "street_count": np.zeros(0, dtype=np.int64),
+                             "n_nodes": np.zeros(0, dtype=np.int64)})
+    pos = np.full(net.n_nodes, -1, dtype=np.int64)
+    pos[nodes] = np.arange(m)
+    live = alive[u] & alive[v]
+    pu, pv = pos[u[live]], pos[v[live]]
+    xy = np.column_stack([net.x[nodes], net.y[nodes]])
+    if tol > 0:
+        pairs = cKDTree(xy).query_pairs(2.0 * tol, output_type="ndarray")
+        _, geo = connected_components(_adjacency(pairs[:, 0], pairs[:, 1], m), directed=False)
+    else:
+        geo = np.arange(m)
+    # split each cluster into the parts its own streets connect
+    inner = (geo[pu] == geo[pv]) & (pu != pv)
+    _, lab = connected_components(_adjacency(pu[inner], pv[inner], m), directed=False)
+    n_cl = int(lab.max()) + 1
+    size = np.bincount(lab, minlength=n_cl)
+    lu, lv = lab[pu], lab[pv]
+    # merged clusters: the streets to each neighbouring cluster, where edges running side
+    # by side (the two carriageways of a divided road, a street and its sidewalk) are one
+    # street; a self-loop counts twice, as osmnx counts it
+    between = np.flatnonzero(lu != lv)
+    a, b = np.minimum(lu[between], lv[between]), np.maximum(lu[between], lv[between])
+    geoms = net.edge_geometry[np.flatnonzero(mask)[live][between]]
+    ga, gb, n_streets = _streets_between(a, b, geoms, 2.0 * tol)
+    merged_count = np.bincount(np.concatenate([ga, gb]), weights=np.concatenate([n_streets, n_streets]),
+                               minlength=n_cl).astype(np.int64)
+    merged_count[np.unique(lu[pu == pv])] += 2
+    count = merged_count.copy()
+    single = size == 1
+    first = np.zeros(n_cl, dtype=np.int64)
+    first[lab] = np.arange(m)  # the node of each cluster of one
+    count[single] = sc[nodes[first[single]]]
+    cx = np.bincount(lab, weights=xy[:, 0], minlength=n_cl) / np.maximum(size, 1)
+    cy = np.bincount(lab, weights=xy[:, 1], minlength=n_cl) / np.maximum(size, 1)
+    return pd.DataFrame({"x": cx, "y": cy, "street_count": count, "n_nodes": size})
+
+
+def _streets_between(a: np.ndarray, b: np.ndarray, geoms: np.ndarray,
+                     within_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair of clusters joined by edges ``a[i]``-``b[i]`` (a < b) and the number of distinct streets joining them.
+
+    Edges joining the same two clusters are one street when their lines stay
+    within ``within_m`` of each other (Hausdorff distance); a loop of different
+    streets between the same two junctions keeps them apart.
+    """
+    if len(a) == 0:
+        return a, b, np.zeros(0, dtype=np.int64)
+    order = np.lexsort((b, a))
+    a, b, geoms = a[order], b[order], geoms[order]
+    new_pair = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
+    group = np.cumsum(new_pair) - 1
+    size = np.bincount(group)
+    # every pair of edges inside a group: groups hold a handful of edges, so one pass per offset
+    ia = [np.flatnonzero(group[d:] == group[:-d]) for d in range(1, int(size.max()))]
+    i = np.concatenate(ia) if ia else np.zeros(0, dtype=np.int64)
+    j = np.concatenate([x + d for d, x in enumerate(ia, start=1)]) if ia else i
+    close = shapely.hausdorff_distance(geoms[i], geoms[j]) <= within_m
+    _, comp = connected_components(_adjacency(i[close], j[close], len(a)), directed=False)
+    # edges of different pairs are never joined, so each street lies in one group
+    comp_group = np.zeros(int(comp.max()) + 1, dtype=np.int64)
+    comp_group[comp] = group
+    return a[new_pair], b[new_pair], np.bincount(comp_group, minlength=len(size))
+
+
+def _adjacency(a: np.ndarray, b: np.ndarray, n: int) -> sparse.csr_array:
+    return sparse.coo_array((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+
+
+def intersection_count(net: WalkNetwork, area: shapely.Geometry | None = None, min_streets: int = 3,
+                       tolerance_m: float | None = None, edges: np.ndarray | None = None) -> int:
+    """Number of intersections of at least ``min_streets`` streets, inside ``area`` if given.
+
+    Intersections are consolidated (:func:`consolidated_intersections`) on the
+    streets and walking routes (:func:`intersection_edges`), so that a street
+    grid counts the same with or without its sidewalks and crossings mapped.
+    ``tolerance_m=0`` and ``edges`` set to all edges give the raw count of
+    nodes, as ``osmnx.stats.intersection_count`` does on an unconsolidated graph.
+
+    Examples
+    --------
+    >>> from toolkit.network import grid_network
+    >>> intersection_count(grid_network(4, spacing=100.0))  # 16 nodes but the 4 corners
+    12
+    """
+    c = consolidated_intersections(net, tolerance_m, edges)
+    ok = c["street_count"].to_numpy() >= min_streets
     if area is not None:
         shapely.prepare(area)
-        ok &= shapely.contains_xy(area, net.x, net.y)
+        ok &= shapely.contains_xy(area, c["x"].to_numpy(), c["y"].to_numpy())
     return int(ok.sum())
 
 
@@ -109,13 +281,16 @@ def neighbourhood_components(net: WalkNetwork, points: np.ndarray, radius_m: flo
     """Intersection density, link-node ratio and hostile share within ``radius_m`` of each point.
 
     Edges are counted by their midpoint (so an edge belongs to one neighbourhood
-    once), which keeps the computation to point-in-radius queries.
+    once), which keeps the computation to point-in-radius queries. Intersections
+    are the consolidated ones of :func:`intersection_count`.
     """
-    sc = street_counts(net)
     area_km2 = np.pi * radius_m**2 / 1e6
     pxy = shapely.get_coordinates(points)
-    n_nodes, n_inter = sums_within(np.column_stack([net.x, net.y]),
-                                    [np.ones(net.n_nodes), (sc >= 3).astype(float)], pxy, radius_m)
+    (n_nodes,) = sums_within(np.column_stack([net.x, net.y]), [np.ones(net.n_nodes)], pxy, radius_m)
+    # each consolidated intersection once, at the mean of its nodes (as intersection_count counts them)
+    c = consolidated_intersections(net)
+    c = c[c["street_count"].to_numpy() >= 3]
+    (n_inter,) = sums_within(c[["x", "y"]].to_numpy(), [np.ones(len(c))], pxy, radius_m)
     mids = net.edge_midpoints
     hostile = hostile_edges(net)
     n_edges, total_len, hostile_len = sums_within(
@@ -184,7 +359,8 @@ def block_faces(blocks: gpd.GeoDataFrame, net: WalkNetwork) -> pd.DataFrame:
     ensure_projected(blocks, "the blocks")
     geoms = np.asarray(blocks.geometry.values)
     coords, ring, part_of = _exterior_rings(geoms)
-    sc = street_counts(net)
+    # a crossing or a sidewalk meeting the carriageway does not end a block face
+    sc = street_counts(net, intersection_edges(net))
     # Vertices of a block outline are street vertices, so intersections are found
     # by coordinate. Stretches along the study boundary are not streets: they
     # count for nothing and end a face, like an intersection.

@@ -10,7 +10,10 @@ land side and measures it against the walking network:
 * ``coastlines``: lines drawn with the land on their **left** (the OSM
   ``natural=coastline`` convention). They are shorelines already, so they are
   not turned into polygons; their left side is taken as land for the corridor
-  band and the right side as sea in :func:`land_area`.
+  band and the right side as sea in :func:`land_area`, which splits the area
+  along them (closed against the area's outline) and removes the sea faces.
+  A coastline layer may be an OSM file: its ``natural=coastline`` ways are
+  joined end to end (:func:`read_osm_coastlines`, :func:`coast_lines`).
 
 Definitions (all distances in metres of the projected study CRS):
 
@@ -35,8 +38,10 @@ columns out of their layers. :func:`analyse_waterfront` runs the whole chain.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -49,7 +54,7 @@ from .config import Source
 from .coverage import point_distances
 from .crs import ensure_projected
 from .errors import InputError
-from .io import DataWarning, read_layer
+from .io import DataWarning, filter_rows, read_layer
 from .network import WalkNetwork
 from .snapping import Snapped, snap_points
 
@@ -75,6 +80,12 @@ _TILE_MARGIN_M = 100.0
 
 #: A study area: a frame (projected on the fly) or a bare geometry already in the study CRS.
 AreaLike = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry
+
+#: Files read as OpenStreetMap data (with pyosmium) rather than through GDAL.
+_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
+#: How far (m) beside a coast segment its two sides are probed: far below any
+#: real face width, far above the rounding of coordinates in the millions.
+_SIDE_M = 0.005
 
 _POLY_TYPES = ("Polygon", "MultiPolygon")
 _LINE_TYPES = ("LineString", "MultiLineString", "LinearRing")
@@ -208,9 +219,95 @@ def _area_geom(area: AreaLike, crs: Any) -> shapely.Geometry:
     return shapely.make_valid(geom)
 
 
-def _read(src: Source, crs: Any) -> tuple[gpd.GeoDataFrame, str]:
+def _is_osm(path: Path) -> bool:
+    return path.name.lower().endswith(_OSM_SUFFIXES)
+
+
+def _read(src: Source, crs: Any, coast: bool = False) -> tuple[gpd.GeoDataFrame, str]:
     path = src.resolve()
+    if _is_osm(path):
+        if coast:
+            gdf = read_osm_coastlines(path)
+            if src.where:
+                gdf = filter_rows(gdf, src.where, source=str(path))
+            return gdf.to_crs(crs), str(path)
+        if src.layer is None:
+            # GDAL's OSM driver would hand over its first layer, the tagged points, and the
+            # water would be refused as "no polygon" with no hint of the real cause.
+            raise InputError("an OSM file holds several layers (points, lines, multipolygons) and none was named",
+                             source=str(path), field="layer",
+                             fix="name the layer and the features, e.g. { path = '...', layer = 'multipolygons', "
+                             "where = { natural = 'water' } } or layer = 'lines', where = { waterway = 'river' }; "
+                             "or export the water to GeoJSON / GPKG")
     return read_layer(path, **src.reader_options()).to_crs(crs), str(path)
+
+
+def read_osm_coastlines(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """The ``natural=coastline`` ways of an OSM file, as WGS84 lines in file order.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.osm``, ``.osm.bz2``, ``.osm.gz`` or ``.osm.pbf`` (read with pyosmium,
+        node locations included).
+
+    Returns
+    -------
+    GeoDataFrame
+        One LineString per way (a way whose nodes are partly missing from the
+        extract gives one line per run of located nodes), with ``osmid`` and a
+        column per tag, in EPSG:4326.
+
+    Raises
+    ------
+    InputError
+        The file is missing or not OSM, or holds no coastline way with two
+        located nodes.
+    """
+    import osmium
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", source=str(p), fix="check the coastline path in the study config")
+    rows: list[dict[str, Any]] = []
+    geoms: list[shapely.LineString] = []
+    cut = 0
+    try:
+        fp = osmium.FileProcessor(str(p)).with_locations().with_filter(osmium.filter.KeyFilter("natural"))
+        for obj in fp:
+            if not obj.is_way() or obj.tags.get("natural") != "coastline":
+                continue
+            tags = {t.k: t.v for t in obj.tags}
+            tags["osmid"] = obj.id
+            # An extract cut at its edge leaves ways with nodes it does not hold: each run of
+            # located nodes is kept as drawn, never bridged by a straight line across the gap.
+            run: list[tuple[float, float]] = []
+            runs = []
+            for n in obj.nodes:
+                if n.location.valid():
+                    run.append((n.location.lon, n.location.lat))
+                else:
+                    runs.append(run)
+                    run = []
+            runs.append(run)
+            kept = [r for r in runs if len(r) >= 2]
+            cut += len(kept) != 1 or len(kept[0]) != len(obj.nodes)
+            for r in kept:
+                rows.append(tags)
+                geoms.append(shapely.LineString(r))
+    except RuntimeError as exc:
+        raise InputError(f"cannot read the OSM file: {exc}", source=str(p),
+                         fix="check that it is OSM XML or PBF (.osm, .osm.bz2, .osm.pbf)") from None
+    if not geoms:
+        raise InputError("the OSM file has no natural=coastline way with located nodes", source=str(p),
+                         field="natural=coastline",
+                         fix="extract the coastline for the study area (with its nodes, e.g. osmium extract "
+                         "--strategy complete_ways), or give a coastline GeoJSON / GPKG")
+    if cut:
+        warnings.warn(f"{p}: {cut} coastline ways have nodes missing from the file; their located parts "
+                      "are used as separate lines", DataWarning, stacklevel=3)
+    df = pd.DataFrame.from_records(rows)
+    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
 
 
 def _keep_types(gdf: gpd.GeoDataFrame, types: tuple[str, ...], *, where: str, what: str,
@@ -405,42 +502,120 @@ def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
 
 
 def coast_lines(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None) -> gpd.GeoDataFrame | None:
-    """The coastline layers, clipped to the area buffered by ``cfg.corridor_m``, land on the left.
+    """The coastline layers, their ways joined end to end, clipped to the area buffered by ``cfg.corridor_m``.
 
-    Line direction is kept through the clip (it says which side is land). When
-    most of the area near a coastline lies on its right, the line is probably
-    drawn the wrong way round: a :class:`~toolkit.io.DataWarning` says so, and
-    the line is used as drawn.
+    Coastlines have the land on their **left** (OSM ``natural=coastline``). An
+    OSM coastline is many ways, each starting where the previous one ends: the
+    ways of a layer are joined there into one line, direction kept, and the
+    direction is kept through the clip too (it says which side is land). A
+    layer may be an OSM file (``.osm``, ``.osm.pbf``...): its
+    ``natural=coastline`` ways are read (:func:`read_osm_coastlines`).
+
+    Doubtful lines are used as drawn and reported with a
+    :class:`~toolkit.io.DataWarning`:
+
+    * more than two thirds of the area would be sea (see :func:`land_area`):
+      the lines are probably drawn the wrong way round;
+    * a coastline ends inside the area: it cannot close the sea off, so no sea
+      is removed beside it.
+
+    Parameters
+    ----------
+    cfg : WaterfrontConfig
+    crs : CRS-like
+        The study's projected, metric CRS.
+    area : GeoDataFrame, GeoSeries or shapely geometry, optional
+        The study area (bare geometries in ``crs``).
 
     Returns
     -------
     GeoDataFrame or None
-        ``source``, ``source_row``, ``kind`` (``'coast'``); ``None`` when there
-        is no coastline near the area.
+        ``source``, ``source_row`` (row label of the first, in the layer's
+        row order, of the ways joined into the line), ``n_ways`` (how many),
+        ``kind`` (``'coast'``);
+        ``None`` when there is no coastline near the area.
+
+    Raises
+    ------
+    InputError
+        A layer without lines, or an OSM file without coastline ways.
     """
     ensure_projected(crs, "the waterfront CRS")
     a = _area_geom(area, crs) if area is not None else None
     frames = []
     for src in cfg.coastlines:
-        gdf, where = _read(src, crs)
+        gdf, where = _read(src, crs, coast=True)
         gdf = _keep_types(gdf, _LINE_TYPES, where=where, what="line",
                           fix="coastlines are lines with the land on their left (OSM natural=coastline)")
-        parts = gdf.explode(index_parts=False)
-        geoms = np.asarray(parts.geometry.values, dtype=object)
-        rows = parts.index.to_numpy()
+        geoms, rows, n_ways = _join_ways(gdf, where)
         if a is not None:
             clip = a.buffer(cfg.corridor_m)
             near = shapely.intersects(clip, geoms)
-            geoms, rows = geoms[near], rows[near]
+            geoms, rows, n_ways = geoms[near], rows[near], n_ways[near]
             geoms = np.array([_oriented_like(shapely.intersection(g, clip), g) for g in geoms], dtype=object)
             keep = ~shapely.is_empty(geoms)
-            geoms, rows = geoms[keep], rows[keep]
-            _warn_if_reversed(geoms, a, cfg.corridor_m, where)
-        frames.append(gpd.GeoDataFrame({"source": src.label(), "source_row": rows, "kind": "coast"},
-                                       geometry=list(geoms), crs=crs))
+            geoms, rows, n_ways = geoms[keep], rows[keep], n_ways[keep]
+            _warn_if_open(geoms, a, where)
+            _warn_if_reversed(geoms, a, where)
+        frames.append(gpd.GeoDataFrame({"source": src.label(), "source_row": rows, "n_ways": n_ways,
+                                        "kind": "coast"}, geometry=list(geoms), crs=crs))
     if not frames or sum(len(f) for f in frames) == 0:
         return None
     return pd.concat(frames, ignore_index=True)
+
+
+def _join_ways(gdf: gpd.GeoDataFrame, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coastline ways joined where one ends at the start of the next, direction kept.
+
+    Ends closer than ``_TOL_M`` are taken as the same node first: two layers
+    exported from one OSM node may differ by rounding, and a gap of a hair
+    would leave the sea open. Returns the joined lines, for each the row label
+    of the first (in row order) of its ways, and how many ways it holds.
+    """
+    parts = gdf.explode(index_parts=False)
+    labels = parts.index.to_numpy()
+    xy = [shapely.get_coordinates(g) for g in parts.geometry.values]
+    ok = np.array([len(c) >= 2 and bool(np.any(c[1:] != c[:-1])) for c in xy], dtype=bool)
+    if not ok.all():
+        warnings.warn(f"{where}: ignored {int((~ok).sum())} coastline lines of zero length "
+                      f"(rows {_rows(labels[~ok])})", DataWarning, stacklevel=3)
+    xy = [c for c, k in zip(xy, ok, strict=True) if k]
+    labels = labels[ok]
+    if not xy:
+        empty = np.zeros(0, dtype=object)
+        return empty, labels, np.zeros(0, dtype=np.int64)
+    n = len(xy)
+    ends = np.concatenate([[c[0] for c in xy], [c[-1] for c in xy]])
+    pts = shapely.points(ends)
+    i, j = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=_TOL_M)
+    root = np.arange(2 * n)
+
+    def find(k: int) -> int:
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    for p, q in zip(i[i < j], j[i < j], strict=True):
+        rp, rq = find(p), find(q)
+        if rp != rq:
+            root[max(rp, rq)] = min(rp, rq)
+    rep = ends[[find(k) for k in range(2 * n)]]
+    for k, c in enumerate(xy):
+        c[0], c[-1] = rep[k], rep[n + k]
+    ways = np.array([shapely.LineString(c) for c in xy], dtype=object)
+    lines = np.asarray(shapely.get_parts(shapely.line_merge(shapely.multilinestrings(ways), directed=True)))
+    # Each way lies on the line it went into: its middle point finds that line.
+    wi, li = shapely.STRtree(lines).query(shapely.line_interpolate_point(ways, 0.5, normalized=True),
+                                          predicate="dwithin", distance=_TOL_M)
+    o = np.lexsort((li, wi))
+    wi, li = wi[o], li[o]
+    first = np.full(len(lines), n, dtype=np.int64)
+    np.minimum.at(first, li, wi)
+    count = np.bincount(li[np.r_[True, wi[1:] != wi[:-1]]], minlength=len(lines)) if len(wi) else \
+        np.zeros(len(lines), dtype=np.int64)
+    rows = np.array([labels[f] if f < n else None for f in first], dtype=object)
+    return lines, rows, count.astype(np.int64)
 
 
 def _oriented_like(piece: shapely.Geometry, original: shapely.Geometry) -> shapely.Geometry:
@@ -454,17 +629,46 @@ def _oriented_like(piece: shapely.Geometry, original: shapely.Geometry) -> shape
     return shapely.multilinestrings(out) if out else shapely.MultiLineString()
 
 
-def _warn_if_reversed(lines: np.ndarray, area: shapely.Geometry, d: float, where: str) -> None:
-    if not len(lines):
+def _line_parts(geoms: Any) -> np.ndarray:
+    """The LineStrings of some line geometries (rings opened), zero-length pieces left out."""
+    parts = [p for g in geoms for p in shapely.get_parts(g) if p.geom_type in _LINE_TYPES and p.length > 0]
+    return np.array([shapely.LineString(p.coords) if p.geom_type == "LinearRing" else p for p in parts],
+                    dtype=object)
+
+
+def _open_ends(lines: np.ndarray) -> np.ndarray:
+    """The end points of the lines that are not closed rings."""
+    lines = lines[~shapely.is_closed(lines)]
+    return shapely.points(np.concatenate([shapely.get_coordinates(shapely.get_point(lines, 0)),
+                                          shapely.get_coordinates(shapely.get_point(lines, -1))]))
+
+
+def _warn_if_open(lines: np.ndarray, area: shapely.Geometry, where: str) -> None:
+    ends = _open_ends(_line_parts(lines))
+    if not len(ends):
         return
-    left = sum(shapely.intersection(ln.buffer(d, single_sided=True), area).area
-               for g in lines for ln in shapely.get_parts(g))
-    right = sum(shapely.intersection(ln.buffer(-d, single_sided=True), area).area
-                for g in lines for ln in shapely.get_parts(g))
-    if right > 2 * left and right > 0:
-        warnings.warn(f"{where}: most of the study area lies to the right of the coastline, which is taken as sea "
-                      "(OSM coastlines have the land on their left); reverse the lines if they are drawn the "
-                      "other way round", DataWarning, stacklevel=3)
+    inside = shapely.contains(area, ends) & ~shapely.dwithin(ends, shapely.boundary(area), _TOL_M)
+    if inside.any():
+        x, y = shapely.get_coordinates(ends[inside])[0]
+        k = int(inside.sum())
+        warnings.warn(f"{where}: {k} coastline {'end lies' if k == 1 else 'ends lie'} inside the study area "
+                      f"(the first at x={x:.1f}, y={y:.1f} in the study CRS): the sea beside an open end cannot "
+                      "be closed off, so none is removed there; extend the coastline beyond the area",
+                      DataWarning, stacklevel=3)
+
+
+def _warn_if_reversed(lines: np.ndarray, area: shapely.Geometry, where: str) -> None:
+    split = _coast_faces(area, lines)
+    if split is None:
+        return
+    faces, sea = split
+    sea_m2 = float(shapely.area(faces[sea]).sum())
+    # Study areas are drawn around streets: two thirds of one at sea is far more
+    # likely a coastline drawn backwards than a study of open water.
+    if sea_m2 > 2 * (area.area - sea_m2) and sea_m2 > 0:
+        warnings.warn(f"{where}: {sea_m2 / area.area:.0%} of the study area lies to the right of the coastline, "
+                      "which is taken as sea (OSM coastlines have the land on their left); reverse the lines if "
+                      "they are drawn the other way round", DataWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------- shoreline
@@ -542,9 +746,101 @@ def _lines(g: shapely.Geometry, merge: bool = True) -> list[shapely.LineString]:
     return [p for p in shapely.get_parts(m) if p.geom_type == "LineString"]
 
 
+@dataclass
+class LandSplit:
+    """A study area parted into land, inland water and sea (see :func:`split_land`).
+
+    Attributes
+    ----------
+    land : shapely geometry
+        Where blocks may be drawn.
+    water : shapely geometry
+        The part of the area under the water polygons and rivers.
+    sea : shapely geometry
+        The part of the rest lying on the sea side of the coastlines.
+    area_m2, water_m2, sea_m2 : float
+        The area and what was removed from it, in m2 (``water_m2`` and
+        ``sea_m2`` are what the land lost, so they add up exactly).
+    """
+
+    land: shapely.Geometry
+    water: shapely.Geometry
+    sea: shapely.Geometry
+    area_m2: float
+    water_m2: float
+    sea_m2: float
+
+    @property
+    def land_m2(self) -> float:
+        """Area of the land, in m2."""
+        return float(self.land.area)
+
+    def details(self) -> dict[str, float]:
+        """Areas in km2 (3 decimals) for run.json."""
+        return {k: round(v / 1e6, 3) for k, v in (("area_km2", self.area_m2), ("water_km2", self.water_m2),
+                                                  ("sea_km2", self.sea_m2), ("land_km2", self.land_m2))}
+
+    def note(self) -> str | None:
+        """One sentence on what was taken out of the area, or ``None`` when nothing was."""
+        d = self.details()
+        gone = []
+        if self.sea_m2 > 0:
+            gone.append(f"{d['sea_km2']:.3f} km2 of sea (the sea side of the coastlines)")
+        if self.water_m2 > 0:
+            gone.append(f"{d['water_km2']:.3f} km2 of water (water polygons and rivers)")
+        if not gone:
+            return None
+        return (f"blocks are drawn on land only: {' and '.join(gone)} removed from the {d['area_km2']:.3f} km2 "
+                f"study area, {d['land_km2']:.3f} km2 of land left")
+
+
+def split_land(area: AreaLike, water: gpd.GeoDataFrame | None,
+               coast: gpd.GeoDataFrame | None = None) -> LandSplit:
+    """The study area without its water and its sea, with what was removed.
+
+    The water polygons and rivers are cut out first; the rest is then split
+    along the coastlines (each closed against the area's outline where it
+    crosses it) and every face is classified by the side of the coast that
+    borders it: a point just left of each bordering coast segment counts its
+    length for land, a point just right of it for sea, and the larger total
+    wins. A face no coastline borders stays land, and so does a face a
+    coastline only pokes into (it has coast on both sides, in equal length):
+    without a line across the area nothing says where the sea is.
+
+    Parameters
+    ----------
+    area : GeoDataFrame, GeoSeries or shapely geometry
+        The study area (bare geometries in the CRS of ``water`` / ``coast``).
+    water : GeoDataFrame or None
+        From :func:`water_polygons`.
+    coast : GeoDataFrame, optional
+        From :func:`coast_lines` (land on the left of each line).
+
+    Returns
+    -------
+    LandSplit
+    """
+    frame = water if water is not None else coast
+    a = _area_geom(area, frame.crs if frame is not None else getattr(area, "crs", None))
+    total = float(a.area)
+    wet = shapely.Polygon()
+    u = _water_union(water)
+    if u is not None:
+        wet = shapely.intersection(a, u)
+        a = shapely.difference(a, u)
+    dry = float(a.area)
+    sea = shapely.Polygon()
+    if coast is not None and len(coast):
+        s = _sea_parts(a, coast)
+        if s is not None:
+            sea = s
+            a = shapely.difference(a, s)
+    return LandSplit(land=a, water=wet, sea=sea, area_m2=total, water_m2=total - dry, sea_m2=dry - float(a.area))
+
+
 def land_area(area: AreaLike, water: gpd.GeoDataFrame | None,
               coast: gpd.GeoDataFrame | None = None) -> shapely.Geometry:
-    """The study area without its water, so blocks are not drawn over the river.
+    """The study area without its water and sea, so blocks are not drawn over the river or the sea.
 
     Parameters
     ----------
@@ -553,40 +849,88 @@ def land_area(area: AreaLike, water: gpd.GeoDataFrame | None,
         From :func:`water_polygons`.
     coast : GeoDataFrame, optional
         From :func:`coast_lines`: the area is split along the coastlines and
-        the parts lying on their right (the sea, by the OSM convention) are
-        removed too.
+        the faces on their right (the sea, by the OSM convention) are removed
+        too; see :func:`split_land`, which also says how much was removed.
 
     Returns
     -------
     shapely geometry
         In the CRS of ``water`` / ``coast``; the area itself when there is no water.
     """
-    frame = water if water is not None else coast
-    a = _area_geom(area, frame.crs if frame is not None else getattr(area, "crs", None))
-    u = _water_union(water)
-    if u is not None:
-        a = shapely.difference(a, u)
-    if coast is not None and len(coast):
-        sea = _sea_parts(a, coast)
-        if sea is not None:
-            a = shapely.difference(a, sea)
-    return a
+    return split_land(area, water, coast).land
 
 
 def _sea_parts(a: shapely.Geometry, coast: gpd.GeoDataFrame) -> shapely.Geometry | None:
-    """The faces of ``a`` cut by the coastlines that lie mostly on their right-hand (sea) side."""
-    lines = [ln for g in coast.geometry.values for ln in shapely.get_parts(g) if ln.intersects(a)]
-    if not lines:
+    """The faces of ``a`` cut by the coastlines that lie on their right-hand (sea) side."""
+    split = _coast_faces(a, coast.geometry.values)
+    if split is None or not split[1].any():
         return None
-    noded = shapely.union_all([a.boundary, *[shapely.intersection(ln, a) for ln in lines]])
-    faces = [f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
-             if a.contains(f.point_on_surface())]
-    left = shapely.union_all([ln.buffer(1.0, single_sided=True) for ln in lines])
-    right = shapely.union_all([ln.buffer(-1.0, single_sided=True) for ln in lines])
-    # A face is sea only when the coast runs clearly on its right; a face the
-    # coast merely pokes into (a line ending inside the area) stays land.
-    sea = [f for f in faces if f.intersection(right).area > 10 * f.intersection(left).area]
-    return shapely.union_all(sea) if sea else None
+    faces, sea = split
+    return shapely.union_all(faces[sea])
+
+
+def _coast_faces(a: shapely.Geometry, coast: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``a`` split along the coast lines, and which of its faces are sea.
+
+    Returns the faces (polygons covering ``a``) and a boolean per face, or
+    ``None`` when no line meets ``a``.
+    """
+    a = _polygonal(a)
+    parts = _line_parts(coast)
+    if not len(parts) or a.is_empty:
+        return None
+    lines = np.asarray(shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts), directed=True)))
+    shapely.prepare(a)
+    lines = lines[shapely.intersects(a, lines)]
+    if not len(lines):
+        return None
+    rim = shapely.boundary(a)
+    # A line that stops on the outline stops there only up to rounding, and a
+    # union does not node a point a hair off a segment: the end would dangle
+    # and the face never be split. So the outline is made to pass through it.
+    ends = _open_ends(lines)
+    on = ends[shapely.dwithin(ends, rim, _TOL_M)] if len(ends) else ends
+    if len(on):
+        rim = shapely.snap(rim, shapely.multipoints(on), _TOL_M)
+    # Whole lines, not their clipped pieces: a clipped piece ends a rounding
+    # error off the outline too. The union nodes every crossing exactly.
+    noded = shapely.union_all(np.concatenate([[rim], lines]))
+    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
+    faces = faces[shapely.contains(a, shapely.point_on_surface(faces))] if len(faces) else faces
+    if not len(faces):
+        return None
+    # Every coast segment votes with its length inside the area: for land on its left, sea on its right.
+    xy = [shapely.get_coordinates(ln) for ln in lines]
+    p0 = np.concatenate([c[:-1] for c in xy])
+    p1 = np.concatenate([c[1:] for c in xy])
+    d = p1 - p0
+    seg_len = np.hypot(d[:, 0], d[:, 1])
+    keep = seg_len > 0
+    p0, p1, d, seg_len = p0[keep], p1[keep], d[keep], seg_len[keep]
+    segs = shapely.linestrings(np.stack([p0, p1], axis=1))
+    # Only the few segments across the outline need an overlay (each one costs
+    # the whole outline); the others lie inside or outside as they are.
+    inside = np.flatnonzero(shapely.contains_properly(a, segs))
+    across = np.setdiff1d(np.flatnonzero(shapely.intersects(a, segs)), inside)
+    cut, owner = shapely.get_parts(shapely.intersection(segs[across], a), return_index=True)
+    is_line = shapely.get_type_id(cut) == 1
+    pieces = np.concatenate([segs[inside], cut[is_line]])
+    owner = np.concatenate([inside, across[owner[is_line]]])
+    length = shapely.length(pieces)
+    pieces, owner, length = pieces[length > 0], owner[length > 0], length[length > 0]
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(pieces, 0.5, normalized=True))
+    unit = d[owner] / seg_len[owner, None]
+    left_normal = np.column_stack([-unit[:, 1], unit[:, 0]])
+    eps = np.minimum(_SIDE_M, length / 4)[:, None]
+    # Faces are the query side: each is prepared once, where a tree of faces
+    # would walk a whole face's outline for every probe.
+    lf, li = shapely.STRtree(shapely.points(mid + eps * left_normal)).query(faces, predicate="contains")
+    rf, ri = shapely.STRtree(shapely.points(mid - eps * left_normal)).query(faces, predicate="contains")
+    land = np.bincount(lf, weights=length[li], minlength=len(faces))
+    sea = np.bincount(rf, weights=length[ri], minlength=len(faces))
+    # A line poking into a face borders it on both sides in equal length: a
+    # tie, which leaves the face land; the margin absorbs rounding in the sums.
+    return faces, sea - land > np.maximum(_TOL_M, 1e-9 * (sea + land))
 
 
 # ------------------------------------------- small pieces of big geometries

@@ -15,6 +15,7 @@ Where the packages are: ``$TOOLKIT_WEB_ASSETS`` (a ``node_modules`` folder), els
 from __future__ import annotations
 
 import base64
+import html
 import json
 import mimetypes
 import os
@@ -169,10 +170,14 @@ class OfflineFigure(Figure):
     allow_cdn : bool, default False
         When the npm packages are missing, keep folium's CDN links (the map then needs the
         internet) instead of raising :class:`WebAssetsError`.
+    title : str, optional
+        The page's title, as plain text (it is escaped).
     """
 
-    def __init__(self, *args, allow_cdn: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, allow_cdn: bool = False, title: str | None = None, **kwargs):
+        # branca writes the title into <title> as it is, and it comes from the study (or a batch scenario)
+        # file: "</title><script>" in it would run when the page opens
+        super().__init__(*args, title=html.escape(title) if title else title, **kwargs)
         self.allow_cdn = allow_cdn
 
     def render(self, **kwargs) -> str:
