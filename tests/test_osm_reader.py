@@ -281,3 +281,36 @@ def test_only_the_area_is_built(shared):
     # and what is built near the area is what the whole-file network has there
     near = shapely.intersects(np.asarray(gpd.GeoSeries(full.edge_geometry, crs=CRS).to_crs("EPSG:4326").values), box)
     assert near.sum() == pytest.approx(part.n_edges, rel=0.05)
+
+
+def test_downloaded_graph_gets_the_same_network(shared):
+    """A place download goes through osmnx; the same walk and snap rules give the file reader's network.
+    (The download is emulated offline by osmnx's own XML reader with the tags a download keeps.)"""
+    from toolkit.network import network_from_osmnx
+    from toolkit.osm_network import EDGE_TAGS
+
+    old = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = list(dict.fromkeys([*old, *EDGE_TAGS, "area"]))
+    try:
+        G = ox.graph_from_xml(shared / "center_roads.osm", bidirectional=True, simplify=False, retain_all=True)
+    finally:
+        ox.settings.useful_tags_way = old
+    a = network_from_osmnx(G, CRS)
+    b = read_walk_network(shared / "center_roads.osm", CRS)
+    assert (a.n_nodes, a.n_edges) == (b.n_nodes, b.n_edges)
+    assert a.length.sum() == pytest.approx(b.length.sum(), rel=1e-9)
+    assert a.snappable.sum() == b.snappable.sum()
+    assert a.info["removed_not_walkable"]["foot=no"] > 0
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("cut.osm", "<?xml version='1.0'?><osm version='0.6'><node id='1' lat='31.2' lon='121.4'/>"
+                "<way id='1'><nd ref='1'/>"),
+    ("page.osm", "<html><body>Too many requests</body></html>"),
+    ("empty.osm", "<?xml version='1.0'?><osm version='0.6'><node id='1' lat='31.2' lon='121.4'/></osm>"),
+])
+def test_bad_xml_names_the_file_and_the_fix(tmp_path, name, content):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        read_walk_network(tmp_path / name, CRS)
+    assert name in str(e.value) and e.value.fix
