@@ -66,11 +66,19 @@ class OsmWriter:
     def write_pbf(self, path: Path, drop_nodes: set[int] | None = None) -> Path:
         """The same data as ``.osm.pbf`` (through the XML, converted by libosmium)."""
         xml = self.write_xml(path.with_name(path.name + ".tmp.osm"), drop_nodes)
-        with osmium.SimpleWriter(str(path)) as w:
-            for o in osmium.FileProcessor(str(xml)):
-                if o.is_node():
-                    w.add_node(o)
-                elif o.is_way():
-                    w.add_way(o)
+        to_pbf(xml, path)
         xml.unlink()
         return path
+
+
+def to_pbf(src: Path, dst: Path) -> Path:
+    """Copy an OSM file (any format libosmium reads) to ``.osm.pbf``, nodes, ways and relations."""
+    with osmium.SimpleWriter(str(dst)) as w:
+        for o in osmium.FileProcessor(str(src)):
+            if o.is_node():
+                w.add_node(o)
+            elif o.is_way():
+                w.add_way(o)
+            elif o.is_relation():
+                w.add_relation(o)
+    return dst

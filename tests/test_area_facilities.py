@@ -24,11 +24,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import osmium
 import pandas as pd
 import pyproj
 import pytest
 import shapely
+from osm_synth import to_pbf
 
 from toolkit.config import AreaConfig, FacilitySource, Source, Study
 from toolkit.coverage import point_distances
@@ -153,16 +153,7 @@ def osm_xml(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def osm_pbf(osm_xml) -> Path:
-    out = osm_xml.with_suffix(".osm.pbf")
-    with osmium.SimpleWriter(str(out)) as w:
-        for obj in osmium.FileProcessor(str(osm_xml)):
-            if obj.is_node():
-                w.add_node(obj)
-            elif obj.is_way():
-                w.add_way(obj)
-            elif obj.is_relation():
-                w.add_relation(obj)
-    return out
+    return to_pbf(osm_xml, osm_xml.with_suffix(".osm.pbf"))
 
 
 def _read(path: Path) -> gpd.GeoDataFrame:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import osmium
 import pytest
 import shapely
+from osm_synth import to_pbf
 
 from toolkit.blocks import enclosed_blocks
 from toolkit.network import network_from_osmnx
@@ -14,14 +14,7 @@ from toolkit.osm import read_osm_graph, read_osm_nodes
 
 @pytest.fixture(scope="module")
 def xuhui_pbf(tmp_path_factory, shared):
-    out = tmp_path_factory.mktemp("pbf") / "xuhui_roads.osm.pbf"
-    with osmium.SimpleWriter(str(out)) as w:
-        for o in osmium.FileProcessor(str(shared / "xuhui_roads.osm")):
-            if o.is_node():
-                w.add_node(o)
-            elif o.is_way():
-                w.add_way(o)
-    return out
+    return to_pbf(shared / "xuhui_roads.osm", tmp_path_factory.mktemp("pbf") / "xuhui_roads.osm.pbf")
 
 
 def test_xml_graph_matches_published_figures(shared):

@@ -17,7 +17,7 @@ import osmnx as ox
 import pandas as pd
 import pytest
 import shapely
-from osm_synth import OsmWriter
+from osm_synth import OsmWriter, to_pbf
 
 from toolkit.errors import InputError
 from toolkit.io import DataWarning
@@ -79,10 +79,7 @@ def test_foot_no_is_not_walked(shared):
 
 
 def test_pbf_reads_like_xml(shared, tmp_path):
-    pbf = tmp_path / "xuhui.osm.pbf"
-    with osmium.SimpleWriter(str(pbf)) as w:
-        for o in osmium.FileProcessor(str(shared / "xuhui_roads.osm")):
-            (w.add_node if o.is_node() else w.add_way if o.is_way() else w.add_relation)(o)
+    pbf = to_pbf(shared / "xuhui_roads.osm", tmp_path / "xuhui.osm.pbf")
     a = read_walk_network(shared / "xuhui_roads.osm", CRS)
     b = read_walk_network(pbf, CRS)
     assert (a.n_nodes, a.n_edges) == (b.n_nodes, b.n_edges)
@@ -248,13 +245,7 @@ def test_ring_kept_as_one_closed_street(tmp_path):
 def test_corrupt_pbf_names_the_file(shared, tmp_path, content):
     bad = tmp_path / "broken.osm.pbf"
     if content is None:  # a real file cut short
-        src = tmp_path / "ok.osm.pbf"
-        with osmium.SimpleWriter(str(src)) as w:
-            for o in osmium.FileProcessor(str(shared / "xuhui_roads.osm")):
-                if o.is_node():
-                    w.add_node(o)
-                elif o.is_way():
-                    w.add_way(o)
+        src = to_pbf(shared / "xuhui_roads.osm", tmp_path / "ok.osm.pbf")
         content = src.read_bytes()[: src.stat().st_size // 2]
     bad.write_bytes(content)
     with pytest.raises(InputError) as e, warnings.catch_warnings():
