@@ -15,6 +15,12 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shang
 
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # the OSM reader caches each file's way table: a cache of this run's own, so every run
+    # parses the files once (the cold path is what is tested) and nothing lands in ~/.cache
+    if "TOOLKIT_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["TOOLKIT_CACHE"] = tempfile.mkdtemp(prefix="toolkit-test-cache-")
 
 
 @pytest.fixture(scope="session")

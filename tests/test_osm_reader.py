@@ -305,3 +305,34 @@ def test_bad_xml_names_the_file_and_the_fix(tmp_path, name, content):
     with pytest.raises(InputError) as e:
         read_walk_network(tmp_path / name, CRS)
     assert name in str(e.value) and e.value.fix
+
+
+def test_way_table_is_kept_per_file_and_renewed_when_it_changes(tmp_path, monkeypatch, shared):
+    """A file is parsed once; later reads (a district on a city-wide file) come from the cached table,
+    give the same network as the parse, and a changed file is parsed again."""
+    import os
+    import shutil
+
+    import toolkit.osm_network as on
+
+    monkeypatch.setenv("TOOLKIT_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "center.osm"
+    shutil.copy(shared / "center_roads.osm", f)
+    box = shapely.box(121.47, 31.225, 121.48, 31.232)
+    cold = read_walk_network(f, CRS, area=box)
+    assert list((tmp_path / "cache" / "osm-ways").glob("*.npz"))
+
+    def boom(*a, **k):
+        raise AssertionError("the file was parsed again")
+
+    monkeypatch.setattr(on, "_highway_ways", boom)
+    warm = read_walk_network(f, CRS, area=box)
+    assert (warm.n_nodes, warm.n_edges) == (cold.n_nodes, cold.n_edges)
+    assert np.array_equal(warm.length, cold.length) and np.array_equal(warm.node_id, cold.node_id)
+    pd.testing.assert_frame_equal(warm.edge_attrs, cold.edge_attrs)
+    assert np.array_equal(warm.snappable, cold.snappable) and len(warm.barriers) == len(cold.barriers)
+    assert warm.info == cold.info
+    # a changed file (here: another modification time) is parsed again
+    os.utime(f, ns=(os.stat(f).st_atime_ns, os.stat(f).st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="parsed again"):
+        read_walk_network(f, CRS, area=box)

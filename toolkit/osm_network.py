@@ -37,7 +37,7 @@ from .errors import InputError
 from .io import DataWarning
 from .network import WalkNetwork, distinct_edges
 
-__all__ = ["EDGE_TAGS", "NOT_WALKABLE", "WalkRules", "read_walk_network", "walk_reason"]
+__all__ = ["EDGE_TAGS", "NOT_WALKABLE", "WalkRules", "WayTable", "read_walk_network", "walk_reason", "way_table"]
 
 #: Highway values a pedestrian may not use.
 NOT_WALKABLE = frozenset({"motorway", "motorway_link", "raceway", "bus_guideway", "construction",
@@ -145,24 +145,24 @@ def _number(v: Any) -> float | None:
 # ------------------------------------------------------------------ reading
 @dataclass
 class _Ways:
-    """Walkable ways as flat arrays (one entry per way-node reference)."""
+    """The walkable ways of a study as flat arrays (one entry per way-node reference)."""
 
-    osmid: list[int] = field(default_factory=list)
+    osmid: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     tags: dict[str, list[str | None]] = field(default_factory=lambda: {k: [] for k in EDGE_TAGS})
-    nosnap: list[bool] = field(default_factory=list)
-    ptr: list[int] = field(default_factory=lambda: [0])
-    ref: list[int] = field(default_factory=list)
-    x: list[int] = field(default_factory=list)
-    y: list[int] = field(default_factory=list)
+    nosnap: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    ref: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    x: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     removed: dict[str, int] = field(default_factory=dict)
     highway_ways: int = 0
     removed_refs: int = 0
     removed_refs_outside: int = 0
     # ground-level roads nobody may walk (a foot=no carriageway, a motorway at grade):
     # no walk uses them, but they still divide the city into blocks
-    barrier_ptr: list[int] = field(default_factory=lambda: [0])
-    barrier_x: list[int] = field(default_factory=list)
-    barrier_y: list[int] = field(default_factory=list)
+    barrier_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    barrier_x: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    barrier_y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def _suffix(p: Path) -> str:
@@ -189,76 +189,186 @@ def _highway_ways(path: Path, *filters: Any) -> Any:
     return fp
 
 
-def _ways_near(path: Path, area: shapely.Geometry) -> list[int]:
-    """Ids of the highway ways that touch ``area`` (or cannot be placed: a node is missing).
+#: Tags kept in the way table: the edge tags and what the walk rules read.
+_TABLE_TAGS = tuple(dict.fromkeys((*EDGE_TAGS, "area")))
+_TABLE_VERSION = "2"
 
-    A cheap first pass for a district on a city-wide extract: libosmium builds
-    each way's line in C++ and shapely tests them all at once, so the costly
-    per-node work of the second pass is spent on the district's ways only.
+
+@dataclass
+class WayTable:
+    """Every highway way of an OSM file as arrays: ids, tags, node references and locations.
+
+    Built once per file (:func:`way_table`) and kept in the user cache, so
+    later studies on the same extract, a district on a city-wide file above
+    all, select their ways from arrays instead of parsing the file again.
+
+    Attributes
+    ----------
+    osmid : ndarray of int64
+        Way ids.
+    ptr : ndarray of int64
+        Way ``i``'s references are ``ref[ptr[i]:ptr[i + 1]]``.
+    ref, x, y : ndarray of int64
+        Node ids and locations (degrees x 1e7; ``2**31 - 1`` where the node is
+        missing from a clipped extract).
+    tags : dict of str to ndarray of object
+        One column per tag of ``_TABLE_TAGS`` (None where absent).
+    bounds : ndarray, shape (n, 4)
+        WGS84 extent of each way's located nodes (NaN when none is located).
     """
-    import osmium
 
-    fab = osmium.geom.WKBFactory()
-    ids: list[int] = []
-    wkb: list[str] = []
-    unplaced: list[int] = []
-    for way in _highway_ways(path):
-        try:
-            wkb.append(fab.create_linestring(way, osmium.geom.use_nodes.ALL))
-            ids.append(way.id)
-        except (osmium.InvalidLocationError, RuntimeError):
-            unplaced.append(way.id)  # cut by the extract's edge: the second pass cuts it properly
-    if not ids:
-        return unplaced
-    # Every line's vertices at once: the WKB of a line is a 9-byte header then x, y doubles.
-    size = np.fromiter((len(h) for h in wkb), dtype=np.int64, count=len(wkb)) // 2
-    raw = np.frombuffer(bytes.fromhex("".join(wkb)), dtype=np.uint8)
-    start = np.concatenate([[0], np.cumsum(size)[:-1]])
-    body = np.ones(len(raw), dtype=bool)
-    body[(start[:, None] + np.arange(9)).ravel()] = False
-    xy = raw[body].view("<f8").reshape(-1, 2)
-    n_pts = (size - 9) // 16
-    shapely.prepare(area)
-    inside = shapely.contains_xy(area, xy[:, 0], xy[:, 1])
-    near = np.logical_or.reduceat(inside, np.concatenate([[0], np.cumsum(n_pts)[:-1]]))
-    return [i for i, k in zip(ids, near.tolist(), strict=True) if k] + unplaced
+    osmid: np.ndarray
+    ptr: np.ndarray
+    ref: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    tags: dict[str, np.ndarray]
+    bounds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.osmid)
 
 
-def _read_ways(path: Path, rules: WalkRules, only: list[int] | None = None) -> _Ways:
-    import osmium
+def way_table(path: str | os.PathLike) -> WayTable:
+    """The :class:`WayTable` of an OSM file, from the user cache when the file is unchanged.
 
-    w = _Ways()
-    tags_out = w.tags
-    fp = _highway_ways(path, *([osmium.filter.IdFilter(only)] if only is not None else []))
-    ref, xs, ys = w.ref, w.x, w.y
-    for way in fp:
-        w.highway_ways += 1
-        tags = dict(way.tags)
-        why = walk_reason(tags, rules)
-        if why is not None:
-            w.removed[why] = w.removed.get(why, 0) + 1
-            barrier = _at_grade_road(tags)
-            refs = 0
-            for nd in way.nodes:
-                refs += 1
-                if nd.x == _UNDEFINED:
-                    w.removed_refs_outside += 1
-                if barrier:
-                    w.barrier_x.append(nd.x)
-                    w.barrier_y.append(nd.y)
-            w.removed_refs += refs
-            if barrier:
-                w.barrier_ptr.append(len(w.barrier_x))
-            continue
+    The cache is keyed by the file's path, size and modification time and
+    lives under ``$TOOLKIT_CACHE`` (or the user cache) in ``osm-ways/``; a
+    cache that cannot be written only costs the next run the parse again.
+
+    Examples
+    --------
+    >>> t = way_table("shanghai.osm.pbf")  # doctest: +SKIP
+    >>> len(t), t.tags["highway"][:3]  # doctest: +SKIP
+    (312345, array(['primary', 'footway', 'residential'], dtype=object))
+    """
+    import hashlib
+
+    from .datasets import user_cache_dir
+
+    p = Path(path).resolve()
+    st = p.stat()
+    stamp = f"{p}|{st.st_size}|{st.st_mtime_ns}|{_TABLE_VERSION}"
+    store = user_cache_dir() / "osm-ways" / (hashlib.sha1(stamp.encode()).hexdigest() + ".npz")
+    table = _load_table(store, stamp)
+    if table is None:
+        table = _parse_table(p)
+        _save_table(table, store, stamp)
+    return table
+
+
+def _parse_table(p: Path) -> WayTable:
+    osmid: list[int] = []
+    ptr = [0]
+    ref: list[int] = []
+    xs: list[int] = []
+    ys: list[int] = []
+    cols: dict[str, list[str | None]] = {k: [] for k in _TABLE_TAGS}
+    for way in _highway_ways(p):
+        osmid.append(way.id)
+        t = way.tags
+        for k in _TABLE_TAGS:
+            cols[k].append(t.get(k))
         for nd in way.nodes:
             ref.append(nd.ref)
             xs.append(nd.x)
             ys.append(nd.y)
-        w.ptr.append(len(ref))
-        w.osmid.append(way.id)
-        for k in EDGE_TAGS:
-            tags_out[k].append(tags.get(k))
-        w.nosnap.append(not rules.snappable(tags))
+        ptr.append(len(ref))
+    ptr_a = np.asarray(ptr, dtype=np.int64)
+    x = np.asarray(xs, dtype=np.int64)
+    y = np.asarray(ys, dtype=np.int64)
+    bounds = np.full((len(osmid), 4), np.nan)
+    valid = (x != _UNDEFINED) & (y != _UNDEFINED)
+    if len(osmid):
+        way = np.repeat(np.arange(len(osmid)), np.diff(ptr_a))
+        w, lon, lat = way[valid], x[valid] / 1e7, y[valid] / 1e7
+        for j, (vals, red) in enumerate(((lon, np.fmin), (lat, np.fmin), (lon, np.fmax), (lat, np.fmax))):
+            out = np.full(len(osmid), np.nan)
+            red.at(out, w, vals)
+            bounds[:, j] = out
+    return WayTable(np.asarray(osmid, dtype=np.int64), ptr_a, np.asarray(ref, dtype=np.int64), x, y,
+                    {k: np.asarray(v, dtype=object) for k, v in cols.items()}, bounds)
+
+
+def _save_table(t: WayTable, store: Path, stamp: str) -> None:
+    arrays: dict[str, np.ndarray] = {"stamp": np.array(stamp), "osmid": t.osmid, "ptr": t.ptr, "ref": t.ref,
+                                     "x": t.x, "y": t.y, "bounds": t.bounds}
+    for k, col in t.tags.items():
+        # a tag column is a handful of distinct values: stored as codes into them, no pickles
+        codes, values = pd.factorize(pd.Series(col, dtype=object), use_na_sentinel=True)
+        arrays[f"codes:{k}"] = codes.astype(np.int32)
+        arrays[f"values:{k}"] = np.asarray(values, dtype=str) if len(values) else np.array([], dtype=str)
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_name(f"{store.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, store)
+    except OSError:
+        pass
+
+
+def _load_table(store: Path, stamp: str) -> WayTable | None:
+    try:
+        with np.load(store, allow_pickle=False) as z:
+            if str(z["stamp"]) != stamp:
+                return None
+            tags = {}
+            for k in _TABLE_TAGS:
+                codes, values = z[f"codes:{k}"], z[f"values:{k}"].astype(object)
+                col = np.full(len(codes), None, dtype=object)
+                has = codes >= 0
+                col[has] = values[codes[has]]
+                tags[k] = col
+            return WayTable(z["osmid"], z["ptr"], z["ref"], z["x"], z["y"], tags, z["bounds"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _ranges(ptr: np.ndarray, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the references of ways ``sel`` (in order) and their new offsets."""
+    lens = ptr[sel + 1] - ptr[sel]
+    new_ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    pos = np.repeat(ptr[sel] - new_ptr[:-1], lens) + np.arange(new_ptr[-1])
+    return pos, new_ptr
+
+
+def _select_ways(table: WayTable, rules: WalkRules, area: shapely.Geometry | None) -> _Ways:
+    """The walkable ways near ``area`` (all without one), their barriers and what was removed."""
+    if area is None:
+        sel = np.arange(len(table))
+    else:
+        located = ~np.isnan(table.bounds[:, 0])
+        shapely.prepare(area)
+        near = np.zeros(len(table), dtype=bool)
+        near[located] = shapely.intersects(area, shapely.box(*table.bounds[located].T))
+        sel = np.flatnonzero(near)
+    w = _Ways()
+    w.highway_ways = len(sel)
+    vals = {k: table.tags[k][sel].tolist() for k in _TABLE_TAGS}
+    keys = list(vals)
+    walk = np.zeros(len(sel), dtype=bool)
+    nosnap = np.zeros(len(sel), dtype=bool)
+    barrier = np.zeros(len(sel), dtype=bool)
+    for i, row in enumerate(zip(*(vals[k] for k in keys), strict=True)):
+        tags = {k: v for k, v in zip(keys, row, strict=True) if v is not None}
+        why = walk_reason(tags, rules)
+        if why is None:
+            walk[i] = True
+            nosnap[i] = not rules.snappable(tags)
+        else:
+            w.removed[why] = w.removed.get(why, 0) + 1
+            barrier[i] = _at_grade_road(tags)
+    ws = sel[walk]
+    pos, w.ptr = _ranges(table.ptr, ws)
+    w.ref, w.x, w.y = table.ref[pos], table.x[pos], table.y[pos]
+    w.osmid = table.osmid[ws]
+    w.tags = {k: [vals[k][i] for i in np.flatnonzero(walk)] for k in EDGE_TAGS}
+    w.nosnap = nosnap[walk]
+    gone, _ = _ranges(table.ptr, sel[~walk])
+    w.removed_refs = len(gone)
+    w.removed_refs_outside = int((table.x[gone] == _UNDEFINED).sum())
+    pos, w.barrier_ptr = _ranges(table.ptr, sel[barrier])
+    w.barrier_x, w.barrier_y = table.x[pos], table.y[pos]
     return w
 
 
@@ -374,14 +484,17 @@ def read_walk_network(source: str | os.PathLike, crs: Any, area: shapely.Geometr
         raise InputError(f"unsupported OSM format {_suffix(p)!r}", source=str(p),
                          fix="use .osm, .osm.bz2 or .osm.pbf")
     try:
-        # with an area, a first pass finds the ways near it (cheap) and only they are read in full
-        ways = _read_ways(p, rules, _ways_near(p, area) if area is not None else None)
+        table = way_table(p)
     except RuntimeError as exc:
         raise InputError(f"cannot read the OSM file: {exc}", source=str(p),
                          fix="the file is truncated or not OSM data: download or export it again") from None
-    if ways.highway_ways == 0:
+    if len(table) == 0:
         raise InputError("the OSM file has no highway ways", source=str(p),
                          fix="export the streets (highway=*) of the study area, e.g. with osmium or Overpass")
+    ways = _select_ways(table, rules, area)
+    if ways.highway_ways == 0:
+        raise InputError("no street of the OSM file lies in or near the study area", source=str(p),
+                         field="network", fix="check that the file covers the study area (and the area's CRS)")
     info: dict[str, Any] = {"reader": "pyosmium arrays", "highway_ways": ways.highway_ways,
                             "walkable_ways": len(ways.osmid), "removed_not_walkable": dict(ways.removed)}
     ptr = np.asarray(ways.ptr, dtype=np.int64)
