@@ -18,9 +18,12 @@ def pytest_configure(config):
     # the OSM reader caches each file's way table: a cache of this run's own, so every run
     # parses the files once (the cold path is what is tested) and nothing lands in ~/.cache
     if "TOOLKIT_CACHE" not in os.environ:
+        import atexit
+        import shutil
         import tempfile
 
         os.environ["TOOLKIT_CACHE"] = tempfile.mkdtemp(prefix="toolkit-test-cache-")
+        atexit.register(shutil.rmtree, os.environ["TOOLKIT_CACHE"], True)
 
 
 @pytest.fixture(scope="session")
