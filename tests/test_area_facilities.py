@@ -353,8 +353,9 @@ def test_schools_classified_by_name_in_the_osm_file(osm_xml):
 def test_tags_win_over_names_and_listed_levels_match():
     tags = pd.DataFrame({"amenity": ["school", "school", "school"], "isced:level": ["2", "1;2", None],
                          "name": ["某某小学", "某某学校", "某某学校"]})
-    # isced:level=2 says middle school whatever the name; "1;2" is a list; no level and no word: unknown
-    assert classify_osm(tags).tolist()[:2] == ["middle_school", "primary_school"]
+    # isced:level=2 says middle school whatever the name; "1;2" lists both levels, so the school is a
+    # facility of each (every matching category, not the first); no level and no word: unknown
+    assert classify_osm(tags).tolist()[:2] == ["middle_school", "primary_school;middle_school"]
     assert unknown_school_levels(tags, classify_osm(tags)).tolist() == [False, False, True]
 
 

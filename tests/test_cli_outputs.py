@@ -28,7 +28,7 @@ def test_geopackage_layers_and_columns(demo_out, xuhui):
     blocks = gpd.read_file(gpkg, layer="blocks")
     for col in ("block_id", "population", "pop_65plus", "dist_transit_m", "within_transit", "dist_park_m"):
         assert col in blocks.columns
-    assert "dist_health_m" not in blocks.columns  # no data: absent, never "everyone unserved"
+    assert "dist_recycling_m" not in blocks.columns  # no data: absent, never "everyone unserved"
     assert blocks.crs.to_epsg() == 32651
     assert len(blocks) == len(xuhui.blocks)
     assert gpd.read_file(gpkg, layer="facilities")["category"].notna().all()
@@ -46,7 +46,8 @@ def test_run_json_provenance(demo_out, xuhui):
     assert set(rec["timings_s"]) >= {"network", "blocks", "population", "coverage"}
     rates = {r["category"]: r for r in rec["coverage"]["rates"]}
     assert rates["transit"]["rate_total"] == pytest.approx(xuhui.rates.loc["transit", "rate_total"])
-    assert "health" in rec["coverage"]["no_data"]
+    assert "recycling" in rec["coverage"]["no_data"] and "health" not in rec["coverage"]["no_data"]
+    assert rec["data_status"]["transit"]["status"] == "complete"
 
 
 def test_map_html(demo_out):

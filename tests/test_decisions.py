@@ -23,13 +23,17 @@ def test_underserved_columns_and_rule(xuhui):
         assert c in b.columns
     # never flag an empty block
     assert not (b["underserved"] & (b["population"] <= 0)).any()
-    # the rule, recomputed by hand: >= 2 measured basic categories missing
-    basic = [c for c in xuhui.categories if c in UnderservedRule.from_config({}).basic_categories]
+    # the rule, recomputed by hand: >= 2 basic categories with complete data missing (a data gap is not a
+    # service gap: sample/unknown/suspect categories never flag; tests/test_completeness.py covers them)
+    complete = [c for c in xuhui.categories if xuhui.details["data_status"][c]["status"] == "complete"]
+    basic = [c for c in complete if c in xuhui.details["decisions"]["underserved"]["rule"]["basic_categories"]]
     missing = sum((~b[f"within_{c}"] & b[f"dist_{c}_m"].notna()).astype(int) for c in basic)
     assert ((missing >= 2) & (b["population"] > 0)).equals(b["underserved"])
-    # missing categories only among categories with data
+    # missing categories only among categories with complete data; the others listed apart
     listed = set(";".join(b["missing_categories"]).split(";")) - {""}
-    assert listed <= set(xuhui.categories) and not listed & set(xuhui.no_data)
+    assert listed <= set(complete) and not listed & set(xuhui.no_data)
+    incomplete = set(";".join(b["missing_incomplete"]).split(";")) - {""}
+    assert incomplete and incomplete <= set(xuhui.categories) - set(complete)
     assert b.loc[b["underserved"], "affected_pop"].sum() == pytest.approx(
         b.loc[b["underserved"], "population"].sum())
 

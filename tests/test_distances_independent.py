@@ -107,16 +107,20 @@ def reference(xuhui, shared):
 
     blocks = shapely.point_on_surface(np.asarray(xuhui.blocks.geometry.values))
     snap(blocks, study.block_max_snap_m, "b")
-    # where each facility is entered: its point, or the entrances / boundary points of an area
-    # (the facility's definition, an input here: what is under test is the walk between them)
-    fac = xuhui.details["facility_access"]
-    fpts = np.asarray(fac.geometry.values)
+    # where each facility is entered: its point, or the entrances / boundary points of an area;
+    # and which facilities count for a category (its own, a higher tier's, none too small). Both
+    # define the question, and are inputs here: what is under test is the walk between them.
+    acc = xuhui.details["facility_access"]
+    fpts = np.asarray(acc.geometry.values)
     assert (shapely.get_type_id(fpts) == 0).all()
     flegs = snap(fpts, study.facility_max_snap_m, "f")
     insert()
+    counted, _ = xuhui.profile.coverage_sources(xuhui.facilities)
     out = {}
     for c in xuhui.categories:
-        src = [("f", i) for i in np.flatnonzero((fac["category"] == c).to_numpy()) if i in flegs]
+        ids = xuhui.facilities["facility_id"].to_numpy()[counted[c]]
+        rows = np.flatnonzero(acc["facility_id"].isin(ids).to_numpy())
+        src = [("f", int(i)) for i in rows if i in flegs]
         d = nx.multi_source_dijkstra_path_length(H, src, cutoff=study.search_limit_m, weight="length")
         out[c] = np.array([d.get(("b", i), np.inf) for i in range(len(blocks))])
     return out

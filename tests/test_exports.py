@@ -30,6 +30,7 @@ EXPECTED = {
     "heritage_buildings": ("singleSymbol", None),
     "waterfront": ("categorizedSymbol", "access"),
     "waterfront_access": ("singleSymbol", None),
+    "compounds": ("categorizedSymbol", "old"),
     "zones": ("graduatedSymbol", "underserved_pop"),
     "candidate_sites": ("categorizedSymbol", "selected"),
 }

@@ -14,7 +14,8 @@ from pyproj import Geod
 from toolkit import webassets
 from toolkit.crs import wgs84_to_gcj02
 from toolkit.errors import InputError
-from toolkit.maps import BLOCK_CLASS, BlockLayer, ClassLegend, coverage_map, layer_names
+from toolkit.maps import BLOCK_CLASS, BlockLayer, ClassLegend, classify, coverage_map, layer_names
+from toolkit.underserved import UnderservedRule, underserved_blocks, underserved_summary
 
 MB = 1024 * 1024
 REMOTE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.I)
@@ -32,6 +33,24 @@ def maps(xuhui):
         return cache[lang, basemap]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def vouched(xuhui):
+    """The default study as if every measured category had complete data, so that blocks are flagged.
+
+    The default study flags none (only transit has complete data and the rule needs two missing basic
+    categories): the underserved layer and its legend are drawn only where there is something to show.
+    """
+    status = dict.fromkeys(xuhui.categories, "complete")
+    rule = UnderservedRule(**xuhui.details["decisions"]["underserved"]["rule"])
+    cols = underserved_blocks(xuhui.blocks, xuhui.categories, xuhui.profile.rules(), rule, status)
+    blocks = xuhui.blocks.drop(columns=cols.columns).join(cols)
+    ds = {c: {**v, "status": status.get(c, v["status"])} for c, v in xuhui.details["data_status"].items()}
+    dec = {**xuhui.details["decisions"], "underserved": underserved_summary(blocks, xuhui.categories, rule, status)}
+    result = dataclasses.replace(xuhui, blocks=blocks, details={**xuhui.details, "data_status": ds, "decisions": dec})
+    assert blocks["underserved"].any()
+    return result
 
 
 def block_data(html: str) -> dict:
@@ -88,15 +107,19 @@ def test_every_block_is_drawn_once_with_its_css_class(maps, xuhui):
     assert html.count('"geojson"') == 1  # geometry shared by every block layer, not repeated
 
 
-def test_each_analysis_layer_is_in_the_layer_switcher(maps, xuhui):
-    m, _ = maps("en", "offline")
+def test_each_analysis_layer_is_in_the_layer_switcher(maps, xuhui, vouched):
+    m, html = maps("en", "offline")
     names = layer_names(m)
     for expected in ("Categories within reach", "Transit stop: within 300 m", "Walkability (blocks)",
-                     "Heritage class (blocks)", "Waterfront within reach (blocks)", "Underserved blocks",
+                     "Heritage class (blocks)", "Waterfront within reach (blocks)",
                      "Candidate sites (ranked)", "Heritage protection zones", "Study area"):
         assert expected in names, expected
     assert sum(": within " in n for n in names) == len(xuhui.categories)
     assert len(names) == len(set(names))
+    # no block is flagged in the default study: no empty layer, the summary box says why
+    assert "Underserved blocks" not in names
+    assert f"<b>Underserved blocks</b>: 0 / {len(xuhui.blocks):,}" in html and "no block can be shown" in html
+    assert "Underserved blocks" in layer_names(coverage_map(vouched))
 
 
 def test_amap_shifts_every_overlay_to_gcj02(maps, xuhui):
@@ -122,12 +145,14 @@ def test_amap_shifts_every_overlay_to_gcj02(maps, xuhui):
     assert any("Amap" in n and "online" in n for n in layer_names(m))
 
 
-def test_zh_labels(maps, xuhui):
+def test_zh_labels(maps, xuhui, vouched):
     m, html = maps("zh", "none")
     names = layer_names(m)
-    for expected in ("可达设施类别占比", "公交/轨交站点：300 米内可达", "步行友好度", "街坊保护等级", "服务短板街坊",
+    for expected in ("可达设施类别占比", "公交/轨交站点：300 米内可达", "步行友好度", "街坊保护等级",
                      "候选微更新点位(排序)", "研究范围"):
         assert expected in names, expected
+    assert "服务短板街坊" in layer_names(coverage_map(vouched, lang="zh", basemap="none"))
+    assert "完整" in html and "完整性未知" in html  # data status in the summary box
     assert not any(n in names for n in ("Categories within reach", "Study area", "Walkability (blocks)"))
     assert "步行可达的设施类别占比" in html and "步行友好指数" in html  # legend captions
     assert '"常住人口"' in html and '"65岁以上"' in html  # popup aliases
@@ -164,7 +189,7 @@ def _legend_for(m, name: str) -> ClassLegend:
     return hits[0]
 
 
-def test_classed_legends_use_mapclassify_breaks(maps, xuhui):
+def test_classed_legends_use_mapclassify_breaks(maps, xuhui, vouched):
     m, html = maps("en", "offline")
     b = xuhui.blocks
     cols = block_data(html)["columns"]
@@ -178,21 +203,28 @@ def test_classed_legends_use_mapclassify_breaks(maps, xuhui):
     assert len(leg.colors) == 5
     assert np.array_equal(np.asarray(cols["cls_walk"])[ok], q.yb)
     assert f'"{q.bins[0]:.2f}"' in html  # the break is printed in the legend
-    # underserved severity: quintiles over the underserved blocks
-    u = b["underserved"].to_numpy(dtype=bool)
-    qs = mc.Quantiles(b["severity"].to_numpy(dtype=float)[u], k=5)
-    leg = _legend_for(m, "Underserved blocks")
+    # underserved severity: quintiles over the underserved blocks (of a study where some are flagged)
+    mv = coverage_map(vouched)
+    vcols = block_data(mv.get_root().render())["columns"]
+    vb = vouched.blocks
+    u = vb["underserved"].to_numpy(dtype=bool)
+    qs = mc.Quantiles(vb["severity"].to_numpy(dtype=float)[u], k=5)
+    leg = _legend_for(mv, "Underserved blocks")
     np.testing.assert_allclose(leg.index[1:], qs.bins)
-    assert np.array_equal(np.asarray(cols["cls_severity"])[u], qs.yb)
-    assert (np.asarray(cols["cls_severity"])[~u] == -1).all()
-    # share of categories within reach: few distinct levels, one class each
+    assert np.array_equal(np.asarray(vcols["cls_severity"])[u], qs.yb)
+    assert (np.asarray(vcols["cls_severity"])[~u] == -1).all()
+    # share of categories within reach: 19 measured categories give 20 levels, too many for a class
+    # each (that is for up to k + 1 levels, see the synthetic case below): quintiles
     share = b["n_within"].to_numpy(dtype=float) / len(xuhui.categories)
-    levels = np.unique(share)
-    qu = mc.UserDefined(share, bins=list(levels))
+    assert len(np.unique(share)) > 6
+    qu = mc.Quantiles(share, k=5)
     leg = _legend_for(m, "Categories within reach")
     np.testing.assert_allclose(leg.index[1:], qu.bins)
     assert np.array_equal(cols["cls_share"], qu.yb)
-    assert leg.legend_options["labels"] == [f"{v:.0%}" for v in levels]
+    few = np.repeat([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], 7)  # 5 categories: a class for each of the 6 levels
+    cf = classify(few)
+    assert cf.discrete and np.array_equal(cf.yb, mc.UserDefined(few, bins=list(np.unique(few))).yb)
+    assert leg.legend_options["labels"] is None and len(leg.legend_options["ticks"]) == len(qu.bins) + 1
 
 
 def test_missing_assets_give_a_clear_error_unless_cdn_is_allowed(xuhui, tmp_path, monkeypatch):

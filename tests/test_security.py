@@ -14,6 +14,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import test_browser as tb
 
@@ -55,6 +56,12 @@ def poisoned(xuhui):
     blocks = xuhui.blocks.copy()
     blocks["heritage_style_area"] = _cycle(len(blocks), "area")
     blocks["underserved_reason"] = _cycle(len(blocks), "reason")
+    # the default study flags no block (its data are mostly incomplete): flag every other one here, so
+    # the underserved layer and its reason are drawn and hovered like the rest
+    flagged = np.arange(len(blocks)) % 2 == 0
+    blocks["underserved"] = flagged
+    if "severity" in blocks:
+        blocks["severity"] = np.where(flagged, np.arange(len(blocks), dtype=float), 0.0)
     assert streets["walk_hostile"].any() and streets["protected_road"].any()  # both street layers are drawn
     return dataclasses.replace(xuhui, study=dataclasses.replace(xuhui.study, title=TITLE), streets=streets,
                                layers=layers, facilities=fac, blocks=blocks)

@@ -1,14 +1,17 @@
 """Waterfront corridors on the real Huangpu bank of Xuhui, plus small synthetic coastline cases.
 
-The river is the shared ``huangpu_centreline`` layer, *all five* lines, buffered
-by 200 m (the Huangpu is ~400 m wide in central Shanghai). Using all lines
-matters: the Xuhui line alone ends at the district's corners, and the river
-beyond it (the Huangpu-district and Minhang lines) is what keeps the corners
-water rather than a stray piece of far bank inside the district.
+The default study's bank is the Huangpu's own riverbank polygons (Geofabrik's
+``gis_osm_water_a``, the four multipolygons the 黄浦江 waterway runs through);
+ponds and creeks are ``other_water``: cut out of the land, never shore. The
+older way, the shared ``huangpu_centreline`` buffered by half an assumed 400 m
+width, is still checked below: it is what a study without water polygons gets.
+Using all five centreline pieces matters there: the Xuhui line alone ends at
+the district's corners, and the river beyond it is what keeps the corners water
+rather than a stray piece of far bank inside the district.
 
 The bank is measured against the *unclipped* Xuhui district: the default
 study clips its area to the population grid, which ends ~1.9 km north of the
-district's southern tip and cuts ~0.9 km off the bank, while the street
+district's southern tip and cuts ~2.3 km off the bank, while the street
 network (loaded with a 1 km buffer around the unclipped district) covers the
 whole bank.
 """
@@ -28,7 +31,9 @@ from shapely import ops
 
 import toolkit.waterfront as twf
 from toolkit.config import Source
+from toolkit.datasets import fetch
 from toolkit.errors import InputError
+from toolkit.export import run_record
 from toolkit.io import DataWarning, read_layer
 from toolkit.network import grid_network
 from toolkit.snapping import snap_points
@@ -39,10 +44,12 @@ from toolkit.waterfront import (
     absent_reason,
     absent_summary,
     analyse_waterfront,
+    bank_water,
     block_waterfront,
     coast_lines,
     land_area,
     shoreline,
+    split_land,
     water_polygons,
     waterfront_access,
 )
@@ -51,6 +58,8 @@ from helpers import augmented_graph
 
 XUHUI_LINE_KM = 9.8  # the Xuhui piece of the centreline (data README)
 WIDTH_M = 400.0
+#: Geofabrik water classes the default study takes out of the land (wetland stays land).
+LAND_WATER = ("water", "riverbank", "reservoir", "dock")
 
 
 def _river(**where) -> RiverSource:
@@ -58,7 +67,14 @@ def _river(**where) -> RiverSource:
 
 
 @pytest.fixture(scope="module")
-def cfg() -> WaterfrontConfig:
+def cfg(xuhui) -> WaterfrontConfig:
+    """The default study's waterfront: the Huangpu's riverbank polygons, ponds and creeks as other water."""
+    return xuhui.study.waterfront
+
+
+@pytest.fixture(scope="module")
+def centre_cfg() -> WaterfrontConfig:
+    """The Huangpu as its centreline with an assumed width (the default study's bank before water polygons)."""
     return WaterfrontConfig(rivers=[_river()])
 
 
@@ -75,36 +91,106 @@ def centreline(xuhui) -> shapely.Geometry:
 
 
 @pytest.fixture(scope="module")
+def raw_water(xuhui) -> gpd.GeoDataFrame:
+    """Geofabrik's water polygons read with geopandas alone, in the study CRS (the reference side)."""
+    return gpd.read_file(fetch("geofabrik_water_a")).to_crs(xuhui.crs)
+
+
+@pytest.fixture(scope="module")
 def wf(cfg, district, xuhui):
     return analyse_waterfront(cfg, district, xuhui.network, xuhui.blocks, threshold_m=1000.0)
 
 
+@pytest.fixture(scope="module")
+def wf_centre(centre_cfg, district, xuhui):
+    return analyse_waterfront(centre_cfg, district, xuhui.network, xuhui.blocks, threshold_m=1000.0)
+
+
 # ------------------------------------------------------------------ the bank
-def test_xuhui_bank_is_the_west_bank_of_the_huangpu(wf, centreline, district):
-    assert wf.present
-    assert len(wf.shore) == 1 and wf.shore["kind"].tolist() == ["bank"]
-    bank = wf.shore.geometry.iloc[0]
+def test_the_bank_polygons_are_the_huangpu(cfg, raw_water, district, xuhui):
+    """The four OSM ids of the study are exactly the riverbanks near Xuhui that the 黄浦江 waterway runs through.
+
+    Geofabrik drops the names of riverbank polygons; its waterway lines keep them.
+    """
+    ids = set(cfg.water[0].where["osm_id"])
+    ways = gpd.read_file(fetch("geofabrik_waterways")).to_crs(xuhui.crs)
+    huangpu = shapely.union_all(ways.loc[ways["name"] == "黄浦江"].geometry.values)
+    near = raw_water.loc[(raw_water["fclass"] == "riverbank")
+                         & raw_water.intersects(district.geometry.iloc[0].buffer(cfg.corridor_m))]
+    carried = near.geometry.intersection(huangpu).length
+    # each of them carries kilometres of the river's line, every other riverbank near Xuhui none
+    assert set(near.loc[carried > 1000, "osm_id"]) == ids
+    assert (carried[~near["osm_id"].isin(ids)] == 0).all()
+
+
+def test_bank_comes_from_the_water_polygons(wf, xuhui):
+    s = xuhui.details["waterfront"]
+    assert s["bank_source"] == "water polygons (dataset:geofabrik_water_a, 4 polygons)"
+    assert run_record(xuhui)["waterfront"]["bank_source"] == s["bank_source"]
+    assert wf.summary["bank_source"] == s["bank_source"]
+    assert set(wf.water["kind"]) == {"water", "other"}
+    assert (bank_water(wf.water)["kind"] == "water").all() and len(bank_water(wf.water)) == 4
+    # the study's bank (its area clipped to the street data only) is the district's whole bank
+    assert s["bank_length_m"] == pytest.approx(wf.summary["bank_length_m"], abs=1)
+
+
+def test_bank_length_matches_the_riverbank_outline(wf, cfg, raw_water, district):
+    """The bank is the outline of the Huangpu polygons inside the district, measured here with shapely alone."""
+    river = shapely.union_all(raw_water.loc[raw_water["osm_id"].isin(cfg.water[0].where["osm_id"])].geometry.values)
+    ref = shapely.intersection(river.boundary, district.geometry.iloc[0]).length
+    assert wf.summary["bank_length_m"] == pytest.approx(ref, abs=1.0)
+    # Measured on the default study: 13.39 km, against 10.23 km for the offset centreline. The
+    # real bank follows the river's bends and docks and runs ~0.5 km up and down the mouth of
+    # 龙华港, which OSM draws inside the Huangpu's polygon.
+    assert wf.summary["bank_length_m"] == pytest.approx(13394, abs=20)
+    # one bank, plus two slivers of a few metres where the district's outline wanders across it
+    assert wf.shore["length_m"].max() > 0.99 * wf.summary["bank_length_m"]
+    assert wf.shore["kind"].eq("bank").all()
+
+
+def test_bank_is_the_west_bank(wf, cfg, raw_water, district, xuhui):
+    """Every shore point lies on the river's outline, in the district, and on the Xuhui side of the river."""
+    river = shapely.union_all(raw_water.loc[raw_water["osm_id"].isin(cfg.water[0].where["osm_id"])].geometry.values)
+    pts = shapely.points(shapely.get_coordinates(shapely.segmentize(shapely.union_all(wf.shore.geometry.values), 10)))
+    assert shapely.distance(pts, river.boundary).max() < 1e-6
+    assert shapely.contains(district.geometry.iloc[0].buffer(1e-6), pts).all()
+    # The district runs to mid-river, where Pudong begins: the far bank would lie at or over
+    # that line. Measured: the bank is 135-1,266 m from Pudong (the far end at Xuhui's southern
+    # tip, where Minhang lies between; the old centreline stopped 1.1 km short of it).
+    districts = read_layer(fetch("districts"), crs="gcj02").to_crs(xuhui.crs)
+    pudong = districts.loc[districts["name"] == "浦东新区"].geometry.iloc[0]
+    assert shapely.distance(pts, pudong).min() > 100
+
+
+def test_the_centreline_and_width_alternative(wf_centre, centreline, district):
+    """The centreline buffered by 200 m gives an offset line: the default study's bank before water polygons."""
+    assert wf_centre.summary["bank_source"] == "river centreline + width (dataset:huangpu_centreline, 3 lines, 400 m)"
+    assert len(wf_centre.shore) == 1 and wf_centre.shore["kind"].tolist() == ["bank"]
+    bank = wf_centre.shore.geometry.iloc[0]
     assert centreline.length == pytest.approx(9796.4, abs=1)
     # within 5% of the 9.8 km centreline; 4.4% longer because the bank is the
     # outer side of the river's eastward bends at Longhua and the south end
     assert bank.length == pytest.approx(XUHUI_LINE_KM * 1000, rel=0.05)
-    assert wf.summary["bank_length_m"] == pytest.approx(10232, abs=20)
+    assert wf_centre.summary["bank_length_m"] == pytest.approx(10232, abs=20)
     # it is the offset of the centreline by half the width, on the Xuhui side
     pts = shapely.points(shapely.get_coordinates(shapely.segmentize(bank, 10)))
     d = shapely.distance(pts, shapely.union_all(read_layer(
         Source(dataset="huangpu_centreline").resolve()).to_crs(district.crs).geometry.values))
     assert d.min() > 195 and d.max() < 200.01
     assert shapely.contains(district.geometry.iloc[0].buffer(1e-6), pts).all()
+    s = wf_centre.summary  # the figures the default study reported then
+    assert s["share_with_access"] == pytest.approx(0.37, abs=0.05)
+    assert s["n_access_points"] == 7 and s["longest_gap_m"] == pytest.approx(2478, abs=50)
 
 
 def test_clipping_to_the_data_extent_cuts_the_bank_short(cfg, xuhui, wf):
     water = water_polygons(cfg, xuhui.crs, xuhui.area)
     clipped = shoreline(water, xuhui.area)
-    assert clipped["length_m"].sum() == pytest.approx(9301, abs=20)
-    assert clipped["length_m"].sum() < wf.summary["bank_length_m"] - 900
+    assert clipped["length_m"].sum() == pytest.approx(11110, abs=20)  # measured on the default study
+    assert clipped["length_m"].sum() < wf.summary["bank_length_m"] - 2000
 
 
-def test_open_river_ends_are_not_shore(xuhui, district, wf):
+def test_open_river_ends_are_not_shore(xuhui, district, wf_centre):
     """The Xuhui line alone stops at the district corners: its flat caps are data edges, not banks."""
     only = WaterfrontConfig(rivers=[_river(west_bank_district="徐汇区")])
     water = water_polygons(only, xuhui.crs, district)
@@ -116,35 +202,57 @@ def test_open_river_ends_are_not_shore(xuhui, district, wf):
     shore = shoreline(water, district)
     assert shapely.intersection(shapely.union_all(shore.geometry.values), caps.buffer(1)).length < 5
     # the bank itself is the same as with the whole river
-    assert shore["length_m"].max() == pytest.approx(wf.summary["bank_length_m"], abs=1)
+    assert shore["length_m"].max() == pytest.approx(wf_centre.summary["bank_length_m"], abs=1)
 
 
-def test_land_area_leaves_the_river_out(wf, district):
+def test_land_area_leaves_all_water_out(wf, raw_water, district):
+    """The land is the district less the river, ponds and creeks; the river alone gives the shore."""
     d = district.geometry.iloc[0]
-    river_in_district = shapely.intersection(d, shapely.union_all(wf.water.geometry.values)).area
-    assert river_in_district / 1e6 == pytest.approx(2.0, abs=0.2)  # 200 m x ~10 km
-    assert wf.land.area == pytest.approx(d.area - river_in_district, rel=1e-9)
+    wet = shapely.union_all(raw_water.loc[raw_water["fclass"].isin(LAND_WATER)].geometry.values)
+    ref = shapely.intersection(d, wet).area
+    # measured: 3.10 km2 in the unclipped district, 2.65 of it the Huangpu (0.2-0.35 km wide
+    # to mid-river over ~10 km), the rest 49 ponds, park lakes and creeks
+    assert ref / 1e6 == pytest.approx(3.10, abs=0.02)
+    assert wf.land.area == pytest.approx(d.area - ref, rel=1e-6)
     assert not shapely.intersects(wf.land.buffer(-1), shapely.union_all(wf.water.geometry.values))
+    other = wf.summary["other_water"]
+    assert other["polygons"] == (wf.water["kind"] == "other").sum() == 49
+    bank = shapely.union_all(bank_water(wf.water).geometry.values)
+    assert other["area_km2"] == pytest.approx((ref - shapely.intersection(d, bank).area) / 1e6, abs=1e-3)
+
+
+def test_a_pond_is_no_waterfront(cfg, raw_water, xuhui):
+    """A park lake (学思湖) in a small area: land is cut around it, but there is no waterfront, and it says why."""
+    lake = raw_water.loc[raw_water["name"] == "学思湖"].geometry.iloc[0]
+    box = lake.centroid.buffer(400).envelope
+    water = water_polygons(cfg, xuhui.crs, box)
+    assert bank_water(water) is None and (water["kind"] == "other").any()
+    res = analyse_waterfront(cfg, box, xuhui.network, xuhui.blocks, threshold_m=1000.0)
+    assert not res.present and set(res.summary) == {"status", "reason"}
+    assert "geofabrik_water_a" in res.summary["reason"] and "not waterfront" in res.summary["reason"]
+    assert split_land(box, water).water_m2 >= lake.area - 1e-6
 
 
 # ------------------------------------------------------------------ access
 def test_access_along_the_bank(wf, xuhui):
     s = wf.summary
     assert s["status"] == "measured"
-    # the shared network has no footways (no riverside promenade), so less
-    # than half the bank has a street within 100 m
     assert 0 < s["share_with_access"] <= 1
-    assert s["share_with_access"] == pytest.approx(0.37, abs=0.05)
+    # Measured on the default study's real bank (the offset centreline gave 37%, 7 points, a
+    # 2.48 km gap): the shared network has no footways (no riverside promenade), so under half
+    # the bank has a street within 100 m.
+    assert s["share_with_access"] == pytest.approx(0.478, abs=0.01)
     assert s["access_length_m"] == pytest.approx(s["share_with_access"] * s["bank_length_m"], abs=1)
-    assert s["longest_gap_m"] == pytest.approx(2478, abs=50)
+    assert s["longest_gap_m"] == pytest.approx(2639, abs=50)
     assert s["n_gaps"] == 7
-    assert s["n_access_points"] == 7
-    assert s["mean_access_spacing_m"] == pytest.approx(747, abs=10)
-    assert s["max_access_spacing_m"] == pytest.approx(3210, abs=20)
-    # the Dapu Road, Longyao Road and Middle Ring tunnels cross under the river; most are
-    # foot=no, so nobody walks them and they are not in the network: 2 street edges remain
-    assert s["n_crossings_excluded"] == 2
-    assert any("中环路" in n for n in s["notes"])
+    assert s["n_access_points"] == 11
+    assert s["mean_access_spacing_m"] == pytest.approx(860, abs=10)
+    assert s["max_access_spacing_m"] == pytest.approx(3490, abs=20)
+    # The Dapu Road, Longyao Road and Middle Ring tunnels cross under the river; most are foot=no,
+    # so nobody walks them and they are not in the network: the Middle Ring's two edges remain.
+    # 龙腾大道 bridges the mouth of 龙华港, which the river's polygon takes in: two more.
+    assert s["n_crossings_excluded"] == 4
+    assert any("中环路" in n and "龙腾大道" in n for n in s["notes"])
 
 
 def test_segments_cover_the_bank_exactly(wf, cfg):
@@ -152,10 +260,14 @@ def test_segments_cover_the_bank_exactly(wf, cfg):
     assert seg["length_m"].sum() == pytest.approx(wf.summary["bank_length_m"], abs=0.1)
     assert np.allclose(seg.geometry.length, seg["length_m"], atol=1e-6)
     assert (seg["kind"] == np.where(seg["access"], "access", "gap")).all()
-    assert (seg["access"].to_numpy()[1:] != seg["access"].to_numpy()[:-1]).all()  # runs alternate
-    assert (seg.loc[~seg["access"], "length_m"] >= cfg.min_gap_m).all()
+    for _, runs in seg.groupby("reach_id"):
+        a = runs["access"].to_numpy()
+        assert (a[1:] != a[:-1]).all()  # runs alternate along each reach
+        assert np.allclose(runs["start_m"].to_numpy()[1:], runs["end_m"].to_numpy()[:-1])
+    # a gap shorter than min_gap_m survives only as a whole reach: the slivers of a few metres
+    long_reach = seg["reach_id"].map(seg.groupby("reach_id")["length_m"].sum()) >= cfg.min_gap_m
+    assert (seg.loc[~seg["access"] & long_reach, "length_m"] >= cfg.min_gap_m).all()
     assert seg.loc[~seg["access"], "length_m"].max() == pytest.approx(wf.summary["longest_gap_m"], abs=0.1)
-    assert np.allclose(seg["start_m"].to_numpy()[1:], seg["end_m"].to_numpy()[:-1])
 
 
 def test_access_points_are_on_streets_near_the_shore(wf, xuhui, cfg):
@@ -167,16 +279,18 @@ def test_access_points_are_on_streets_near_the_shore(wf, xuhui, cfg):
     streets = xuhui.network.streets()
     on = shapely.distance(np.asarray(ap.geometry.values), np.asarray(streets.geometry.values[ap["street"]]))
     assert on.max() < 1e-6
-    assert ap["shore_pos_m"].is_monotonic_increasing
     assert ap["access_id"].tolist() == list(range(len(ap)))
     # no two access points closer than the de-duplication distance
     xy = shapely.get_coordinates(ap.geometry.values)
     dd = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
     assert dd[np.triu_indices(len(xy), 1)].min() >= cfg.dedup_m
     assert "龙腾大道" in set(ap["name"])  # the riverside avenue of the West Bund
-    gaps = np.diff(ap["shore_pos_m"].to_numpy())
-    assert wf.summary["mean_access_spacing_m"] == pytest.approx(gaps.mean(), abs=0.1)
-    assert wf.summary["max_access_spacing_m"] == pytest.approx(gaps.max(), abs=0.1)
+    spacing = []
+    for _, g in ap.groupby("reach_id"):
+        assert g["shore_pos_m"].is_monotonic_increasing
+        spacing += np.diff(g["shore_pos_m"].to_numpy()).tolist()
+    assert wf.summary["mean_access_spacing_m"] == pytest.approx(np.mean(spacing), abs=0.1)
+    assert wf.summary["max_access_spacing_m"] == pytest.approx(np.max(spacing), abs=0.1)
 
 
 def test_block_distances_match_networkx(wf, xuhui):
@@ -194,8 +308,9 @@ def test_block_distances_match_networkx(wf, xuhui):
     for b in pick:
         ref = nx.dijkstra_path_length(G, ("b", int(b)), "shore", weight="length")
         assert d[b] == pytest.approx(ref, abs=0.01)
-    # the bank is the district's east edge: few blocks are within 1 km on foot
-    assert wf.blocks["within_waterfront"].mean() == pytest.approx(0.055, abs=0.02)
+    # the bank is the district's east edge: few blocks are within 1 km on foot (measured: 9.2%,
+    # 5.5% with the centreline's 7 access points)
+    assert wf.blocks["within_waterfront"].mean() == pytest.approx(0.092, abs=0.02)
 
 
 # ------------------------------------------------------------------ bad input / absent
@@ -226,17 +341,21 @@ def test_lines_given_as_water_polygons_are_refused(xuhui):
     assert "rivers" in e.value.fix
 
 
-def test_no_water_in_a_box_in_the_west(cfg, xuhui):
-    box = shapely.box(347_000, 3_449_000, 348_000, 3_450_000)  # 1 km box, 4.5 km from the river
+@pytest.mark.parametrize("which", ["cfg", "centre_cfg"])
+def test_no_water_in_a_box_in_the_west(which, request, xuhui):
+    cfg = request.getfixturevalue(which)
+    box = shapely.box(347_000, 3_449_000, 348_000, 3_450_000)  # 1 km box, 4.5 km from the river, no pond
     assert water_polygons(cfg, xuhui.crs, box) is None
     res = analyse_waterfront(cfg, box, xuhui.network, xuhui.blocks, threshold_m=1000.0)
     assert not res.present
     assert res.summary["status"] == "absent"
     assert set(res.summary) == {"status", "reason"}
-    assert "huangpu_centreline" in res.summary["reason"] and "100 m" in res.summary["reason"]
+    assert cfg.labels()[0] in res.summary["reason"] and "100 m" in res.summary["reason"]
     assert res.blocks is None and res.shore is None
     assert absent_reason(WaterfrontConfig()) is not None
     assert absent_summary("x") == {"status": "absent", "reason": "x"}
+    # ponds and creeks alone are no shore to measure
+    assert not WaterfrontConfig(other_water=cfg.water or [Source(dataset="geofabrik_water_a")]).has_sources
 
 
 # ------------------------------------------------------------------ coastlines (synthetic)

@@ -34,7 +34,7 @@ def _print_summary(result, out: Path | None) -> None:
 
     for cat, r in s.iterrows():
         t.add_row(str(cat), f"{r['threshold_m']} m", str(r["facilities"]), fmt(r["rate_total"]),
-                  fmt(r["rate_65plus"]), "[yellow]no data[/]" if r["status"] == "no data" else "measured")
+                  fmt(r["rate_65plus"]), r["status"] if r["status"] == "complete" else f"[yellow]{r['status']}[/]")
     console.print(t)
     bal = result.population_balance.get("population")
     if bal:
@@ -44,6 +44,18 @@ def _print_summary(result, out: Path | None) -> None:
     if result.no_data:
         console.print(f"[yellow]no data for:[/] {', '.join(result.no_data)} "
                       "(not counted as unserved: add a facilities layer for them)")
+    incomplete = [c for c, r in s.iterrows() if r["status"] not in ("complete", "no data")]
+    if incomplete:
+        console.print(f"[yellow]measured on incomplete data:[/] {', '.join(incomplete)} "
+                      "(rates shown, never counted as a service gap: declare status = \"complete\" for a source "
+                      "you can vouch for)")
+    us = result.details.get("decisions", {}).get("underserved")
+    if us:
+        by = ", ".join(f"{c} {n:,}" for c, n in us.get("by_category", {}).items())
+        console.print(f"underserved: {us['blocks']:,} of {len(result.blocks):,} blocks"
+                      + (f" (blocks missing each complete category among them: {by})" if by else ""))
+        if us.get("note"):
+            console.print(f"[yellow]{us['note']}[/]")
     d = result.details
     if "heritage" in d:
         h = d["heritage"]
@@ -118,6 +130,35 @@ def _batch(batch_file: str, out: str | None, scheduler: str | None, workers: int
     return 1 if report.failed else 0
 
 
+def _profiles(which: str | None) -> int:
+    """``toolkit profiles``: the profiles and the open catalogue; with an argument, one profile's sources."""
+    from .standards import available_profiles, catalogue_table, load_profile, profile_table
+
+    if which is None:
+        profiles = [load_profile(name) for name in available_profiles()]
+        for p in profiles:
+            print(f"{p.name:<24}{p.title}")
+        print("\ncategories (threshold per profile; '>= x ha': smallest facility counted; basic: counts for the "
+              "underserved rule):\n")
+        print(catalogue_table(profiles))
+        print("\nsources: toolkit profiles NAME; a study's own categories: toolkit profiles STUDY.toml")
+        return 0
+    path = Path(which)
+    if path.suffix == ".toml" and path.is_file():
+        import tomllib
+
+        with open(path, "rb") as f:
+            is_study = "study" in tomllib.load(f)
+        if is_study:
+            from .config import load_study
+
+            study = load_study(path)
+            print(profile_table(load_profile(study.profile, study.overrides, source=str(path))))
+            return 0
+    print(profile_table(load_profile(which)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``toolkit`` console script."""
     parser = argparse.ArgumentParser(
@@ -141,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                          help="an existing Dask scheduler (default: a local cluster)")
     p_batch.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default: 2)")
     p_batch.add_argument("--force", action="store_true", help="re-run every run, ignoring the cache")
-    sub.add_parser("profiles", help="list the bundled standards profiles")
+    p_prof = sub.add_parser("profiles", help="list the standards profiles and the category catalogue")
+    p_prof.add_argument("which", nargs="?", default=None, metavar="PROFILE_OR_STUDY",
+                        help="a profile name or TOML, or a study TOML: every threshold with its source "
+                        "(a study's own categories included)")
     sub.add_parser("datasets", help="list the registered datasets and where each resolves")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -153,11 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _run(args.study, args.out, False)
         if args.command == "profiles":
-            from .standards import available_profiles, load_profile
-
-            for name in available_profiles():
-                print(f"{name:<24}{load_profile(name).title}")
-            return 0
+            return _profiles(args.which)
         if args.command == "datasets":
             from .datasets import fetch, registry
 

@@ -178,12 +178,21 @@ class FacilitySource:
     """One facility input and how its rows become categories."""
 
     source: Source
-    kind: str = "osm"  # "osm" (tags), "field" (a type column), "fixed" (one category)
+    # "osm" (tags), "field" (a type column), "fixed" (one category), or an export format with a mapping
+    # table in data/classifiers ("geofabrik", "amap", "baidu": toolkit.facilities.classifier_kinds)
+    kind: str = "osm"
     field: str | None = None
     map: dict[str, str] | None = None
     category: str | None = None
     categories: list[str] | None = None
     name_field: str | None = None
+    #: a user mapping table replacing data/classifiers/<kind>.toml (export kinds only)
+    table: str | None = None
+    #: "complete", "sample" or "unknown" (None: unknown), or a table per category (toolkit.completeness)
+    status: str | dict[str, str] | None = None
+    #: the export's query log: a capped query makes the categories it fed a sample
+    fetch_log: Source | None = None
+    result_cap: int | None = None  # results per query at which the API cuts off (Amap: 200)
 
 
 @dataclass
@@ -249,6 +258,7 @@ class Study:
     decisions: bool = False
     heritage: Any = None  # toolkit.heritage.HeritageConfig
     waterfront: Any = None  # toolkit.waterfront.WaterfrontConfig
+    compounds: Any = None  # toolkit.compounds.CompoundsConfig ([compounds], [population] from_compounds)
     source_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,7 +316,8 @@ def _heritage(raw: dict[str, Any], where: str, base: str | None) -> Any:
 def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
     from .waterfront import RiverSource, WaterfrontConfig
 
-    known = {"water", "rivers", "coastlines", "corridor_m", "access_distance_m", "sample_m", "min_gap_m"}
+    known = {"water", "rivers", "coastlines", "other_water", "corridor_m", "access_distance_m", "sample_m",
+             "min_gap_m"}
     unknown = set(raw) - known
     if unknown:
         raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="waterfront",
@@ -320,11 +331,51 @@ def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
                                   width_m=r.get("width_m"), width_field=r.get("width_field")))
     opts = {k: float(raw[k]) for k in ("corridor_m", "access_distance_m", "sample_m", "min_gap_m") if k in raw}
     return WaterfrontConfig(water=_sources(raw.get("water", []), "waterfront.water", base), rivers=rivers,
-                            coastlines=_sources(raw.get("coastlines", []), "waterfront.coastlines", base), **opts)
+                            coastlines=_sources(raw.get("coastlines", []), "waterfront.coastlines", base),
+                            other_water=_sources(raw.get("other_water", []), "waterfront.other_water", base), **opts)
+
+
+def _compounds(raw: dict[str, Any], where: str, base: str | None) -> Any:
+    """``[compounds]`` and ``[population] from_compounds = { persons_per_m2 = ... }`` as one CompoundsConfig."""
+    from .compounds import CompoundsConfig
+
+    c = raw.get("compounds")
+    fc = raw.get("population", {}).get("from_compounds")
+    if c is None:
+        if fc is not None:
+            raise InputError("from_compounds needs a [compounds] section with the compound table", source=where,
+                             field="population.from_compounds",
+                             fix="add [compounds] source = { path = 'compounds.xlsx', lon = '...', lat = '...' } "
+                             "with floor_area_field = '...'")
+        return None
+    known = {"source", "name_field", "address_field", "floor_area_field", "year_field", "old_before"}
+    unknown = set(c) - known
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="compounds",
+                         fix=f"[compounds] takes: {', '.join(sorted(known))}")
+    if "source" not in c:
+        raise InputError("the compounds need a source", source=where, field="compounds.source",
+                         fix="source = { path = 'compounds.xlsx', lon = 'POINT_X', lat = 'POINT_Y' }")
+    ppm2 = None
+    if fc is not None:
+        if not isinstance(fc, dict) or set(fc) - {"persons_per_m2"}:
+            raise InputError("from_compounds takes one key, persons_per_m2", source=where,
+                             field="population.from_compounds", fix="from_compounds = { persons_per_m2 = 0.027 }")
+        if "persons_per_m2" not in fc:
+            # No default on purpose: residents per m2 differ by city and decade, and a silent
+            # figure would pass for a measurement.
+            raise InputError("residents from compounds need a declared number of persons per m² of floor area",
+                             source=where, field="population.from_compounds.persons_per_m2",
+                             fix="e.g. persons_per_m2 = 0.027 (Shanghai: about 37 m² of housing per resident, "
+                             "Shanghai Statistical Yearbook)")
+        ppm2 = fc["persons_per_m2"]
+    return CompoundsConfig(source=_source(c["source"], "compounds.source", base), name_field=c.get("name_field"),
+                           address_field=c.get("address_field"), floor_area_field=c.get("floor_area_field"),
+                           year_field=c.get("year_field"), old_before=c.get("old_before"), persons_per_m2=ppm2)
 
 
 _STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output",
-               "walkability", "heritage", "waterfront",
+               "walkability", "heritage", "waterfront", "compounds",
                "underserved", "zones", "sites", "selection"}
 
 
@@ -387,10 +438,31 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
                             kind=f.get("kind", "fixed" if "category" in f else "osm"), field=f.get("field"),
                             map=f.get("map"), category=f.get("category"), categories=f.get("categories"),
                             name_field=f.get("name_field"))
-        if fs.kind not in ("osm", "field", "fixed"):
+        if "status" in f:
+            from .completeness import parse_status
+
+            fs.status = parse_status(f["status"], source=where, field=f"{key}.status")
+        if "fetch_log" in f:
+            fs.fetch_log = _source(f["fetch_log"], f"{key}.fetch_log", base_dir)
+        if "result_cap" in f:
+            fs.result_cap = int(f["result_cap"])
+        from .facilities import classifier_kinds, load_classifier, require_declared_crs
+
+        exports = classifier_kinds()
+        if fs.kind not in ("osm", "field", "fixed", *exports):
             raise InputError(f"unknown facility kind {fs.kind!r}", source=where, field=f"{key}.kind",
-                             fix="use 'osm' (classify by OSM tags), 'field' (a type column) "
-                             "or 'fixed' (category = ...)")
+                             fix="use 'osm' (classify by OSM tags), 'field' (a type column), "
+                             f"'fixed' (category = ...) or an export format: {', '.join(exports)}")
+        if "table" in f:
+            if fs.kind not in exports:
+                raise InputError(f"table = ... is for export kinds ({', '.join(exports)}), not {fs.kind!r}",
+                                 source=where, field=f"{key}.table",
+                                 fix="use map = { value = 'category' } with kind = 'field', or drop table")
+            t = Path(str(f["table"])).expanduser()
+            fs.table = str(t if t.is_absolute() or base_dir is None else Path(base_dir) / t)
+        if fs.kind in exports:
+            # an Amap or Baidu CSV says nothing of its datum: refused now, not ~500 m off after the network build
+            require_declared_crs(load_classifier(fs.kind), fs.source.declared_crs(), source=f"{where} {key}")
         if fs.kind == "field" and not fs.field:
             raise InputError("kind = 'field' needs the type column", source=where, field=f"{key}.field",
                              fix="add field = 'landuse_type' (the column holding the type)")
@@ -405,9 +477,10 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         name=st["name"], title=st.get("title", ""), area=area,
         network=_source(net["source"], "network.source", base_dir) if "source" in net else None,
         place=net.get("place"),
-        population={k: _source(v, f"population.{k}", base_dir) for k, v in raw.get("population", {}).items()},
+        population={k: _source(v, f"population.{k}", base_dir) for k, v in raw.get("population", {}).items()
+                    if k != "from_compounds"},
         facilities=facs, profile=std.get("profile", st.get("profile", "shanghai-main-city")),
-        overrides=std.get("overrides", {}), crs=st.get("crs"),
+        overrides=_standards_overrides(std, where), crs=st.get("crs"),
         network_buffer_m=float(net.get("buffer_m", 1000.0)),
         snap_main_only=bool(net.get("snap_main_only", True)),
         network_no_snap=_no_snap(net.get("no_snap"), where),
@@ -437,7 +510,20 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         selection=raw.get("selection", {}),
         decisions=any(k in raw for k in ("underserved", "sites", "selection", "zones")),
         waterfront=_waterfront(raw["waterfront"], where, base_dir) if "waterfront" in raw else None,
+        compounds=_compounds(raw, where, base_dir),
     )
+
+
+def _standards_overrides(std: dict[str, Any], where: str) -> dict[str, Any]:
+    """``[standards.overrides]`` with the study's own ``[standards.categories]`` merged in, checked now."""
+    from .standards import available_profiles, load_profile, study_overrides
+
+    overrides = study_overrides(std, source=where)
+    profile = std.get("profile", "shanghai-main-city")
+    if overrides.get("categories") and isinstance(profile, str) and profile in available_profiles():
+        # a category without labels or threshold fails at load, not at the first step of the run
+        load_profile(profile, overrides, source=where)
+    return overrides
 
 
 def bundled_studies() -> list[str]:

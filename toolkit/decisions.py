@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .completeness import statuses
 from .coverage import CategoryRule, coverage_rates, point_distances
 from .errors import InputError
 from .io import read_layer
@@ -35,7 +36,16 @@ from .sites import (
 )
 from .snapping import Snapped, snap_points
 from .standards import Profile
-from .underserved import UnderservedRule, decision_defaults, grid_zones, roll_up, underserved_blocks, zone_integrity
+from .underserved import (
+    UnderservedRule,
+    compare_underserved,
+    decision_defaults,
+    grid_zones,
+    roll_up,
+    underserved_blocks,
+    underserved_summary,
+    zone_integrity,
+)
 
 
 @dataclass
@@ -97,8 +107,18 @@ def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
     ``facilities`` are the points each category is reached at (``category`` and
     geometry): in a study, the facilities' access points
     (:func:`toolkit.facilities.attach_facilities`), as the coverage step uses.
+    Hubs only add sources, so no distance grows and no rate drops. A category
+    the baseline did not measure (no ``dist_<c>_m`` in ``blocks``) has no
+    before: its before columns are NaN, never a rate of 0.
 
     Returns the after-distances/within columns and a table of rates before and after.
+
+    Examples
+    --------
+    >>> after, table = before_after(result.network, result.blocks, block_snap, access, hubs,
+    ...                             ["park"], result.profile.rules(), 250, 5000)  # doctest: +SKIP
+    >>> (table["rate_total_after"] >= table["rate_total_before"]).all()  # doctest: +SKIP
+    True
     """
     after = pd.DataFrame(index=blocks.index)
     for c in categories:
@@ -107,9 +127,10 @@ def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
         d = point_distances(net, block_snap, fs, limit=search_limit_m)
         after[f"dist_{c}_m"] = d
         after[f"within_{c}"] = d <= rules[c].max_distance_m
-    before = coverage_rates(blocks, categories)
     post = coverage_rates(pd.concat([blocks[["population", "pop_65plus"]] if "pop_65plus" in blocks
                                      else blocks[["population"]], after], axis=1), categories)
+    before = coverage_rates(blocks, [c for c in categories if f"dist_{c}_m" in blocks]).reindex(
+        index=categories, columns=post.columns)
     table = pd.DataFrame({
         "rate_total_before": before["rate_total"], "rate_total_after": post["rate_total"],
         "covered_total_before": before["covered_total"], "covered_total_after": post["covered_total"],
@@ -119,6 +140,99 @@ def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
         table["rate_65plus_after"] = post["rate_65plus"]
     table["newly_covered_total"] = table["covered_total_after"] - table["covered_total_before"]
     return after, table
+
+
+@dataclass
+class AddedFacilities:
+    """What adding facilities to a finished study changes (:func:`added_facilities_effect`)."""
+
+    after: pd.DataFrame  # dist_<c>_m / within_<c> after, for the categories facilities were added to
+    rates: pd.DataFrame  # per category: rates before and after, the baseline's data status
+    underserved: dict[str, Any]  # counts before and after on the baseline's categories and statuses
+    flags_after: pd.DataFrame  # the underserved columns after (toolkit.underserved.underserved_blocks)
+
+
+def baseline_rule(result: Any) -> UnderservedRule:
+    """The underserved rule a finished study used (its run record's), else the study's settings."""
+    rec = (result.details.get("decisions") or {}).get("underserved", {}).get("rule")
+    if rec:
+        return UnderservedRule(**rec)
+    return UnderservedRule.from_config(result.study.underserved)
+
+
+def added_facilities_effect(result: Any, added: gpd.GeoDataFrame) -> AddedFacilities:
+    """Coverage and underserved blocks of a finished study with ``added`` facilities, judged honestly.
+
+    The comparison keeps the baseline's category set, data status and rule: a
+    category that had no data in the baseline gets after-rates but still
+    flags no block (it was not assessed before, so its facilities cannot make
+    anything look worse), and a category measured on incomplete data stays
+    incomplete. Each after-distance is the nearer of the baseline's distance
+    and the nearest added facility, so adding facilities can never lower a
+    rate nor raise the number of underserved blocks.
+
+    Parameters
+    ----------
+    result : StudyResult
+        The baseline run.
+    added : GeoDataFrame
+        Points (any CRS) with a ``category`` column.
+
+    Returns
+    -------
+    AddedFacilities
+
+    Examples
+    --------
+    >>> pts = gpd.GeoDataFrame({"category": ["elderly_care"] * 2}, crs="EPSG:4326",
+    ...                        geometry=gpd.points_from_xy([121.437, 121.445], [31.195, 31.188]))
+    >>> eff = added_facilities_effect(result, pts)  # doctest: +SKIP
+    >>> eff.underserved["blocks_after"] <= eff.underserved["blocks_before"]  # doctest: +SKIP
+    True
+    """
+    if "category" not in added.columns:
+        raise InputError("the added facilities need a 'category' column", field="category",
+                         fix="one category name of data/categories.toml per point")
+    bad = set(added["category"].astype(str)) - set(result.profile.categories)
+    if bad:
+        raise InputError(f"categories not in the profile: {', '.join(sorted(bad))}", field="category",
+                         fix=f"use: {', '.join(result.profile.categories)}")
+    net, blocks, study = result.network, result.blocks, result.study
+    rules = result.profile.rules()
+    added = added.to_crs(blocks.crs)
+    bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m)
+    measured = list(result.categories)
+    status = statuses(result.details.get("data_status") or {})
+    after = pd.DataFrame(index=blocks.index)
+    if hasattr(result.profile, "coverage_sources"):
+        # a point counts where the profile says (a park also for the park size tiers); its size is unknown
+        counted, _ = result.profile.coverage_sources(added.assign(area_m2=np.nan).reset_index(drop=True))
+    else:
+        counted = {c: (added["category"].astype(str) == c).to_numpy() for c in result.profile.categories}
+    for c in result.profile.categories:
+        if c not in counted or not np.asarray(counted[c]).any():
+            continue
+        pts = added.iloc[np.flatnonzero(counted[c])]
+        fs = snap_points(net, gpd.GeoSeries(pts.geometry.values, crs=blocks.crs), max_snap_m=study.facility_max_snap_m)
+        d = point_distances(net, bsnap, fs, limit=study.search_limit_m) if fs.ok.any() \
+            else np.full(len(blocks), np.inf)
+        if f"dist_{c}_m" in blocks:
+            # the nearest of the union is the nearer of the two nearests (NaN, a block not snapped, stays NaN)
+            d = np.minimum(blocks[f"dist_{c}_m"].to_numpy(dtype=float), d)
+        after[f"dist_{c}_m"] = d
+        after[f"within_{c}"] = d <= rules[c].max_distance_m
+    cats = [c[5:-2] for c in after.columns if c.startswith("dist_")]
+    pop_cols = [p for p in ("population", "pop_65plus") if p in blocks]
+    post = coverage_rates(pd.concat([blocks[pop_cols], after], axis=1), cats)
+    before = coverage_rates(blocks, [c for c in cats if c in measured]).reindex(index=cats, columns=post.columns)
+    rates = pd.DataFrame({"baseline_status": [status.get(c, "no data") if c in measured else "no data" for c in cats],
+                          "rate_total_before": before["rate_total"], "rate_total_after": post["rate_total"]},
+                         index=pd.Index(cats, name="category"))
+    if "rate_65plus" in post:
+        rates["rate_65plus_before"] = before["rate_65plus"]
+        rates["rate_65plus_after"] = post["rate_65plus"]
+    under, flags = compare_underserved(blocks, after, measured, rules, baseline_rule(result), status)
+    return AddedFacilities(after=after, rates=rates, underserved=under, flags_after=flags)
 
 
 def ranking_stability(base: pd.Series, other: pd.Series, top: int = 10) -> dict[str, float]:
@@ -173,19 +287,23 @@ def _threshold_variants(profile: Profile, categories: list[str]) -> dict[str, di
 def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
                   facilities: gpd.GeoDataFrame, block_snap: Snapped, measured: list[str], profile: Profile,
                   land: Any, layers: dict[str, gpd.GeoDataFrame],
-                  waterfront_access: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """The decisions step of a study: adds block columns and layers, returns the run.json section."""
+                  waterfront_access: gpd.GeoDataFrame | None = None,
+                  data_status: Mapping[str, Any] | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """The decisions step of a study: adds block columns and layers, returns the run.json section.
+
+    ``data_status`` is the run's ``details["data_status"]``
+    (:func:`toolkit.completeness.study_data_status`): only its complete
+    categories can make a block underserved. Without it no category is taken
+    as complete and no block is flagged: a caller must say what it trusts.
+    """
     rules = profile.rules()
+    status = statuses(data_status or {})
     urule = UnderservedRule.from_config(study.underserved)
-    blocks = blocks.join(underserved_blocks(blocks, measured, rules, urule))
-    summary: dict[str, Any] = {
-        "underserved": {
-            "rule": {k: v for k, v in urule.__dict__.items()},
-            "blocks": int(blocks["underserved"].sum()),
-            "population": float(blocks["affected_pop"].sum()),
-            "pop_65plus": float(blocks["affected_65plus"].sum()),
-            "by_missing": blocks.loc[blocks["underserved"], "n_missing"].value_counts().sort_index().to_dict(),
-        }}
+    if "basic_categories" not in (study.underserved or {}):
+        # categories may declare basic = true/false; a study's own list decides alone
+        urule.basic_categories = profile.basic_categories(urule.basic_categories)
+    blocks = blocks.join(underserved_blocks(blocks, measured, rules, urule, status))
+    summary: dict[str, Any] = {"underserved": underserved_summary(blocks, measured, urule, status)}
     # zones roll-up
     if study.zones is not None:
         zones = read_layer(study.zones.resolve(), **study.zones.reader_options()).to_crs(blocks.crs)
@@ -295,10 +413,14 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
     hubs = sites.loc[sites["selected"], ["geometry"]]
     after_cols, ba = before_after(net, blocks, block_snap, facilities, hubs, cats, rules,
                                   study.facility_max_snap_m, study.search_limit_m) if cats else (None, pd.DataFrame())
+    under_ba = None
     if len(ba):
         ba["predicted_newly_covered_total"] = pd.Series(predicted)
+        ba["data_status"] = pd.Series({c: status.get(c, "unknown") for c in cats})
         for c in cats:
             blocks[f"within_{c}_after"] = after_cols[f"within_{c}"]
+        # judged on the baseline's categories and statuses: hubs can only lower the count
+        under_ba, _ = compare_underserved(blocks, after_cols, measured, rules, urule, status)
     obj_gap = (exact.objective - greedy.objective) / exact.objective if exact.objective > 0 else 0.0
     summary["selection"] = {
         "categories": cats, "categories_without_data": skipped, "k": sel_settings.k, "budget": sel_settings.budget,
@@ -307,6 +429,8 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
         "chosen": chosen.method, "selected_site_ids": [int(s) for s in sites.loc[sites["selected"], "site_id"]],
         "before_after": ba.reset_index().rename(columns={"index": "category"}).to_dict(orient="records"),
     }
+    if under_ba is not None:
+        summary["selection"]["underserved_before_after"] = under_ba
     if not cats:
         summary["selection"]["status"] = "empty: none of the selection categories has data in this study"
     # sensitivity

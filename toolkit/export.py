@@ -65,6 +65,9 @@ def run_record(result: StudyResult) -> dict[str, Any]:
         "facilities": result.details.get("facilities"),
         "population": result.population_balance,
         "coverage": {"measured": result.categories, "no_data": result.no_data, "rates": rates},
+        # per category: complete / sample / unknown / suspect / no data, why, and each source's part;
+        # only complete categories can make a block underserved (toolkit.completeness)
+        "data_status": result.details.get("data_status", {}),
         "heritage": result.details.get("heritage", {"status": "absent",
                                                       "reason": "no [heritage] section in the study"}),
         "walkability": result.details.get("walkability"),
@@ -72,6 +75,8 @@ def run_record(result: StudyResult) -> dict[str, Any]:
                                                         "reason": "no [underserved]/[sites]/[selection] section"}),
         "waterfront": result.details.get("waterfront", {"status": "absent",
                                                           "reason": "no [waterfront] section in the study"}),
+        "compounds": result.details.get("compounds", {"status": "absent",
+                                                        "reason": "no [compounds] section in the study"}),
         "notes": result.notes,
     })
 
@@ -190,7 +195,7 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     try:
         formats = list(dict.fromkeys(study.formats or ["gpkg"]))
         layers = output_layers(result)
-        styles = default_styles(layers, lang=study.lang)
+        styles = default_styles(layers, lang=study.lang, catalogue=result.profile.catalogue)
         files: list[str] = []
         if "gpkg" in formats:
             gpkg = tmp / f"{name}.gpkg"

@@ -1,4 +1,12 @@
-"""Service facilities per category, from OpenStreetMap tags or user layers.
+"""Service facilities per category, from OpenStreetMap tags, the exports planners get, or user layers.
+
+Each source format has its reader and classifier: OSM tags (the ``osm`` rules
+of ``data/categories.toml``), Geofabrik's free shapefiles (``fclass``), Amap
+exports (``typecode``, GCJ-02) and Baidu exports (``detail_info.tag``, BD-09),
+the last three through the mapping tables of ``data/classifiers/`` (a source
+for every rule; a user table may replace them). A feature matching several
+categories is a facility of each, and the facilities layer records the rule
+that placed it (``rule``).
 
 A facility is a point (a shop, a bus stop) or an area (a park, a school
 compound). An area is entered at its edge, not at its middle: its *access
@@ -9,22 +17,28 @@ seeded from all of them (:func:`attach_facilities`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from .datasets import data_toml
+from .datasets import data_dir, data_toml
 from .errors import InputError
 from .snapping import Snapped, snap_points
 from .standards import Category, categories
 
-FACILITY_COLUMNS = ["facility_id", "category", "name", "source", "source_id", "osm_type", "area_m2", "entrances",
-                    "geometry"]
+FACILITY_COLUMNS = ["facility_id", "category", "name", "source", "source_id", "rule", "osm_type", "area_m2",
+                    "entrances", "geometry"]
 
 #: Spacing (m) of the candidate access points along an area's boundary. The
 #: Global Healthy & Sustainable City Indicators (GHSCI) take public open space
@@ -45,24 +59,182 @@ _AREA_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
 
 # ------------------------------------------------------------ classification
-def _rule_mask(gdf: pd.DataFrame, rule: str) -> np.ndarray:
-    mask = np.ones(len(gdf), dtype=bool)
+# Every classifier returns a long table of *matches*: one row per (feature, category), with the
+# position of the feature in its layer (``row``) and the rule that placed it there (``rule``). A
+# feature matching two categories is a facility of each (a pharmacy that Amap also files as a clinic,
+# a nine-year school), and the facilities layer says which rule made each one.
+MATCH_COLUMNS = ["row", "category", "rule"]
+
+#: Rule operators, longest first where one starts another (``!~`` before ``~``, ``^=`` before ``=``).
+_OPS = ("!~", "^=", "~", "=")
+# Bracketed text is a branch or locator suffix in Chinese POI names ("药房(徐家汇店)", "(东门)"): a word
+# found only there says where the place is, not what it is.
+_BRACKETS = r"[(（\[【][^)）\]】]*[)）\]】]"
+
+
+def parse_rule(rule: str) -> list[tuple[str, str, str]]:
+    """Split a rule into its ``(key, operator, value)`` parts.
+
+    A rule is parts joined with ``&``, all of which must hold: ``key=value``
+    (one of the cell's listed values equals ``value``), ``key^=value`` (one
+    starts with it), ``key~word`` (the text, bracketed parts left out,
+    contains ``word``, case-insensitively), ``key!~word`` (it does not) and
+    ``key`` (the cell is not empty).
+
+    Examples
+    --------
+    >>> parse_rule("typecode=080402&name!~疗养院")
+    [('typecode', '=', '080402'), ('name', '!~', '疗养院')]
+    >>> parse_rule("amenity")
+    [('amenity', '', '')]
+    """
+    parts = []
     for part in rule.split("&"):
-        key, _, value = part.partition("=")
-        if key not in gdf.columns:
-            return np.zeros(len(gdf), dtype=bool)
-        col = gdf[key]
-        if not value:
-            mask &= col.notna().to_numpy(dtype=bool)
+        part = part.strip()
+        hits = [(part.find(op), -len(op), op) for op in _OPS if op in part]
+        if not hits:
+            parts.append((part, "", ""))
             continue
-        s = col.astype("string")
-        hit = s.eq(value).fillna(False).to_numpy(dtype=bool)
-        # OSM lists several values with ';' (isced:level=1;2): any of them matches
-        listed = s.str.contains(";", regex=False).fillna(False).to_numpy(dtype=bool)
-        if listed.any():
-            hit[listed] = [value in (v.strip() for v in x.split(";")) for x in s[listed]]
-        mask &= hit
-    return mask
+        at, _, op = min(hits)  # the operator that comes first; the longer one where two start together
+        parts.append((part[:at].strip(), op, part[at + len(op):].strip()))
+    return parts
+
+
+class _Cells:
+    """A layer's columns as text, split into their listed values, each computed once for all rules."""
+
+    def __init__(self, gdf: pd.DataFrame, sep: str = ";", aliases: Mapping[str, Iterable[str]] | None = None):
+        self.n = len(gdf)
+        self.gdf, self.sep = gdf, sep
+        self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}
+        self._text: dict[str, pd.Series] = {}
+        self._parts: dict[str, pd.Series] = {}
+        self._plain: dict[str, pd.Series] = {}
+
+    def column(self, key: str) -> str | None:
+        """The column holding ``key``: its first alias present, else ``key`` itself."""
+        return next((c for c in (*self.aliases.get(key, ()), key) if c in self.gdf.columns), None)
+
+    def text(self, col: str) -> pd.Series:
+        if col not in self._text:
+            s = self.gdf[col].astype("string").str.strip().reset_index(drop=True)
+            s[s.eq("").fillna(False)] = pd.NA  # an empty cell is no value
+            self._text[col] = s
+        return self._text[col]
+
+    def parts(self, col: str) -> pd.Series:
+        """Listed values (OSM ``1;2``, Amap ``060703|060400``) one per entry, indexed by row position."""
+        if col not in self._parts:
+            s = self.text(col).dropna()
+            if self.sep and s.str.contains(self.sep, regex=False).any():
+                s = s.str.split(self.sep, regex=False).explode().str.strip()
+            self._parts[col] = s
+        return self._parts[col]
+
+    def plain(self, col: str) -> pd.Series:
+        """Lower-case text without its bracketed parts, for ``~`` words."""
+        if col not in self._plain:
+            self._plain[col] = self.text(col).str.replace(_BRACKETS, "", regex=True).str.lower()
+        return self._plain[col]
+
+    def mask(self, rule: str) -> np.ndarray:
+        """Rows matching every part of ``rule``."""
+        mask = np.ones(self.n, dtype=bool)
+        for key, op, value in parse_rule(rule):
+            col = self.column(key)
+            if col is None:
+                if op == "!~":
+                    continue  # a column the layer lacks contains no word
+                return np.zeros(self.n, dtype=bool)
+            if op == "":
+                mask &= self.text(col).notna().to_numpy()
+            elif op in ("=", "^="):
+                p = self.parts(col)
+                ok = p.eq(value) if op == "=" else p.str.startswith(value)
+                hit = np.zeros(self.n, dtype=bool)
+                hit[p.index[ok.fillna(False).to_numpy(dtype=bool)]] = True
+                mask &= hit
+            else:
+                has = self.plain(col).str.contains(value.lower(), regex=False).fillna(False).to_numpy(dtype=bool)
+                mask &= has if op == "~" else ~has
+        return mask
+
+
+def _rule_mask(gdf: pd.DataFrame, rule: str, sep: str = ";") -> np.ndarray:
+    """Rows of ``gdf`` matching one rule (OSM tag columns by default: values listed with ``;``)."""
+    return _Cells(gdf, sep).mask(rule)
+
+
+def match_rules(gdf: pd.DataFrame, rules: Iterable[tuple[str, str]], *, sep: str = ";",
+                aliases: Mapping[str, Iterable[str]] | None = None, cells: _Cells | None = None) -> pd.DataFrame:
+    """Every (row, category) that ``rules`` place, each with the first rule (in order) that placed it.
+
+    Parameters
+    ----------
+    gdf : DataFrame
+        The layer; its columns are what the rule keys name.
+    rules : iterable of (category, rule)
+        In order of preference (see :func:`parse_rule` for the rule language).
+    sep : str
+        How a cell lists several values (``";"`` in OSM tags, ``"|"`` in Amap codes, ``""`` for none).
+    aliases : mapping of str to list of str, optional
+        Columns that may hold a key, the first present winning (``typecode``: ``["typecode", "类型编码"]``).
+    cells : optional
+        The layer already prepared (its ``sep`` and ``aliases``), shared with other rule sets.
+
+    Returns
+    -------
+    DataFrame
+        :data:`MATCH_COLUMNS`: ``row`` (position in ``gdf``), ``category``, ``rule``; sorted by row.
+
+    Examples
+    --------
+    >>> tags = pd.DataFrame({"amenity": ["pharmacy", "clinic"], "healthcare": [None, "centre"]})
+    >>> m = match_rules(tags, [("pharmacy", "amenity=pharmacy"), ("health", "amenity=clinic"),
+    ...                        ("health", "healthcare=centre")])
+    >>> m.values.tolist()  # the clinic is a health centre too: the first rule is the one reported
+    [[0, 'pharmacy', 'amenity=pharmacy'], [1, 'health', 'amenity=clinic']]
+    """
+    cells = cells or _Cells(gdf, sep, aliases)
+    placed: dict[str, np.ndarray] = {}
+    rows, cats, used, order = [], [], [], []
+    for i, (cat, rule) in enumerate(rules):
+        done = placed.setdefault(cat, np.zeros(cells.n, dtype=bool))
+        new = cells.mask(rule) & ~done
+        done |= new
+        idx = np.flatnonzero(new)
+        rows.append(idx)
+        cats.append(np.full(len(idx), cat, dtype=object))
+        used.append(np.full(len(idx), rule, dtype=object))
+        order.append(np.full(len(idx), i))
+    return _matches(rows, cats, used, order)
+
+
+def _matches(rows: list, cats: list, used: list, order: list | None = None) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({"row": np.array([], dtype=np.int64), "category": pd.Series([], dtype=object),
+                             "rule": pd.Series([], dtype=object)})
+    r = np.concatenate(rows).astype(np.int64)
+    o = np.concatenate(order) if order is not None else np.zeros(len(r))
+    keep = np.lexsort((o, r))
+    return pd.DataFrame({"row": r[keep], "category": np.concatenate(cats)[keep],
+                         "rule": np.concatenate(used)[keep]}).reset_index(drop=True)
+
+
+def categories_by_row(matches: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """The matches as one value per row of the layer: categories joined with ``;``, NA for none.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"row": [0, 0], "category": ["a", "b"], "rule": ["x", "y"]})
+    >>> categories_by_row(m, pd.RangeIndex(2)).tolist()
+    ['a;b', <NA>]
+    """
+    out = pd.Series(pd.NA, index=index, dtype="string")
+    if len(matches):
+        joined = matches.groupby("row", sort=True)["category"].agg(";".join)
+        out.iloc[joined.index.to_numpy()] = joined.to_numpy()
+    return out
 
 
 @cache
@@ -78,6 +250,21 @@ def school_level_rules() -> dict[str, Any]:
                              field="rules.categories", fix=f"use: {', '.join(known)}")
         rules.append((tuple(w.lower() for w in r["words"]), tuple(r["categories"])))
     return {"applies_to": raw["applies_to"], "name_keys": tuple(raw["name_keys"]), "rules": tuple(rules)}
+
+
+def _level_word(name: str) -> tuple[tuple[str, ...], str]:
+    low = name.lower()
+    best, best_end, best_len, word = (), -1, 0, ""
+    for words, cats in school_level_rules()["rules"]:
+        for w in words:
+            pos = low.rfind(w)
+            if pos < 0:
+                continue
+            end = pos + len(w)
+            # the level word closest to the end of the name; among words ending together, the longer
+            if end > best_end or (end == best_end and len(w) > best_len):
+                best, best_end, best_len, word = cats, end, len(w), w
+    return best, word
 
 
 def level_from_name(name: str) -> tuple[str, ...]:
@@ -103,61 +290,126 @@ def level_from_name(name: str) -> tuple[str, ...]:
     >>> level_from_name("某某学校")
     ()
     """
-    low = name.lower()
-    best, best_end, best_len = (), -1, 0
-    for words, cats in school_level_rules()["rules"]:
-        for w in words:
-            pos = low.rfind(w)
-            if pos < 0:
-                continue
-            end = pos + len(w)
-            # the level word closest to the end of the name; among words ending together, the longer
-            if end > best_end or (end == best_end and len(w) > best_len):
-                best, best_end, best_len = cats, end, len(w)
-    return best
+    return _level_word(name)[0]
 
 
-def _school_rows(gdf: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
-    """Rows the name rules apply to (schools without ``isced:level``) and the name levels of all rows."""
+def _school_categories(rules: Iterable[tuple[str, str]] = (), applies: str | None = None) -> set[str]:
+    """Categories a school is placed in: by the name rules, or by rules refining ``applies``."""
     cfg = school_level_rules()
-    schools = _rule_mask(gdf, cfg["applies_to"])
-    if "isced:level" in gdf.columns:
-        schools &= gdf["isced:level"].isna().to_numpy()
-    names = pd.Series(pd.NA, index=gdf.index, dtype="string")
-    for key in cfg["name_keys"]:
-        if key in gdf.columns:
-            names = names.fillna(gdf[key].astype("string"))
-    found: list[tuple[str, ...]] = [()] * len(gdf)
-    for i in np.flatnonzero(schools & names.notna().to_numpy()):
-        found[i] = level_from_name(str(names.iloc[i]))
-    return schools, pd.Series(found, index=gdf.index, dtype=object)
-
-
-def _school_categories() -> set[str]:
-    cfg = school_level_rules()
-    tagged = {c.name for c in categories().values() for r in c.osm if r.startswith(cfg["applies_to"])}
+    applies = cfg["applies_to"] if applies is None else applies
+    tagged = {c for c, r in rules if applies and r.startswith(applies)}
     return tagged | {c for _, cats in cfg["rules"] for c in cats}
 
 
-def classify_osm(gdf: pd.DataFrame, only: Iterable[str] | None = None) -> pd.Series:
-    """Category of each OSM feature from its tags (first matching category), NA if none.
+def _name_levels(cells: _Cells, applies: str, name_keys: Iterable[str], wanted: Iterable[str],
+                 placed: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Schools (rows of ``applies``) no rule placed and no level tag gives, placed by the level their name states.
 
-    Schools that no tag rule places and that have no ``isced:level`` are then
-    placed by their name (``data/school_levels.toml``). A school of two levels
-    (九年一贯制) gets both, joined with ``;``: :func:`facilities_from` makes one
-    facility of each.
+    Returns their matches (rule ``<applies>&name~<word>``) and the rows whose name says no level.
+    """
+    schools = cells.mask(applies) & ~placed
+    if "isced:level" in cells.gdf.columns:
+        schools &= cells.gdf["isced:level"].isna().to_numpy()
+    names = pd.Series(pd.NA, index=pd.RangeIndex(cells.n), dtype="string")
+    name_col = None
+    for key in name_keys:
+        col = cells.column(key)
+        if col is not None:
+            names = names.fillna(cells.text(col))
+            name_col = name_col or key
+    wanted = set(wanted)
+    said = np.zeros(cells.n, dtype=bool)
+    rows, cats, used = [], [], []
+    for i in np.flatnonzero(schools & names.notna().to_numpy()):
+        levels, word = _level_word(str(names.iloc[i]))
+        said[i] = bool(levels)
+        for c in levels:
+            if c in wanted:
+                rows.append(np.array([i]))
+                cats.append(np.array([c], dtype=object))
+                used.append(np.array([f"{applies}&{name_col}~{word}"], dtype=object))
+    return _matches(rows, cats, used), schools & ~said
+
+
+def match_osm(gdf: pd.DataFrame, only: Iterable[str] | None = None, *,
+              catalogue: Mapping[str, Category] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every category each OSM feature's tags place it in, with the rule, and the schools of unknown level.
+
+    A feature matching the tag rules of several categories is in each (an
+    ``amenity=community_centre`` with ``social_facility=day_care`` is a
+    community centre and elderly care). Schools that no tag rule places and
+    that have no ``isced:level`` are then placed by their name
+    (``data/school_levels.toml``): a school of two levels (九年一贯制) gets both.
 
     Parameters
     ----------
     gdf : DataFrame
         One column per OSM tag (as from :func:`toolkit.osm.read_osm_features`).
     only : iterable of str, optional
-        Categories to look for; all of ``data/categories.toml`` by default.
+        Categories to look for; all of ``catalogue`` by default.
+    catalogue : mapping of str to Category, optional
+        The categories known to the run (:attr:`toolkit.standards.Profile.catalogue`);
+        the built-in ones of ``data/categories.toml`` by default.
+
+    Returns
+    -------
+    matches : DataFrame
+        ``row``, ``category``, ``rule`` (see :func:`match_rules`); a school placed by
+        its name has the rule ``amenity=school&name~小学``.
+    unknown : ndarray of bool
+        Schools whose level neither the tags nor the name give ("school, level
+        unknown"); none when no school category is looked for.
+
+    Examples
+    --------
+    >>> tags = pd.DataFrame({"amenity": ["school", "pharmacy"], "name": ["第一小学", None]})
+    >>> match_osm(tags)[0].values.tolist()
+    [[0, 'primary_school', 'amenity=school&name~小学'], [1, 'pharmacy', 'amenity=pharmacy']]
+    """
+    cats = catalogue if catalogue is not None else categories()
+    wanted = [c for c in (list(only) if only is not None else list(cats)) if c in cats]
+    rules = [(c, r) for c in wanted for r in cats[c].osm]
+    cells = _Cells(gdf, ";")
+    matches = match_rules(gdf, rules, cells=cells)
+    unknown = np.zeros(len(gdf), dtype=bool)
+    cfg = school_level_rules()
+    school_cats = _school_categories(rules)
+    if len(gdf) and school_cats & set(wanted):
+        placed = np.zeros(len(gdf), dtype=bool)
+        placed[matches.loc[matches["category"].isin(school_cats), "row"].to_numpy()] = True
+        named, unknown = _name_levels(cells, cfg["applies_to"], cfg["name_keys"], wanted, placed)
+        matches = _matches([matches["row"].to_numpy(), named["row"].to_numpy()],
+                           [matches["category"].to_numpy(), named["category"].to_numpy()],
+                           [matches["rule"].to_numpy(), named["rule"].to_numpy()],
+                           [np.zeros(len(matches)), np.ones(len(named))])
+    return matches, unknown
+
+
+def classify_osm(gdf: pd.DataFrame, only: Iterable[str] | None = None, *,
+                 catalogue: Mapping[str, Category] | None = None) -> pd.Series:
+    """Categories of each OSM feature from its tags (every matching one, joined with ``;``), NA if none.
+
+    The one-value-per-feature view of :func:`match_osm` (which also gives the
+    rule of each match): schools that no tag rule places and that have no
+    ``isced:level`` are placed by their name (``data/school_levels.toml``); a
+    school of two levels (九年一贯制, or ``isced:level=1;2``) gets both, and
+    :func:`facilities_from` makes one facility of each.
+
+    Parameters
+    ----------
+    gdf : DataFrame
+        One column per OSM tag (as from :func:`toolkit.osm.read_osm_features`).
+    only : iterable of str, optional
+        Categories to look for; all of ``catalogue`` by default.
+    catalogue : mapping of str to Category, optional
+        The categories known to the run (a study's own added,
+        :attr:`toolkit.standards.Profile.catalogue`); the built-in ones of
+        ``data/categories.toml`` by default.
 
     Returns
     -------
     Series of str
-        Category names, NA where nothing matched.
+        Category names (``"a;b"`` for two), NA where nothing matched.
 
     Examples
     --------
@@ -165,20 +417,7 @@ def classify_osm(gdf: pd.DataFrame, only: Iterable[str] | None = None) -> pd.Ser
     >>> classify_osm(tags).tolist()
     ['primary_school', <NA>, 'pharmacy']
     """
-    cats = categories()
-    wanted = list(only) if only is not None else list(cats)
-    out = pd.Series(pd.NA, index=gdf.index, dtype="string")
-    for name in wanted:
-        cat: Category = cats[name]
-        for rule in cat.osm:
-            m = _rule_mask(gdf, rule) & out.isna().to_numpy()
-            out[m] = name
-    if len(gdf) and _school_categories() & set(wanted):
-        schools, levels = _school_rows(gdf)
-        todo = np.flatnonzero(schools & out.isna().to_numpy())
-        named = [";".join(c for c in levels.iloc[i] if c in wanted) for i in todo]
-        out.iloc[todo] = [v if v else pd.NA for v in named]
-    return out
+    return categories_by_row(match_osm(gdf, only, catalogue=catalogue)[0], gdf.index)
 
 
 def unknown_school_levels(gdf: pd.DataFrame, category: pd.Series, only: Iterable[str] | None = None) -> np.ndarray:
@@ -205,33 +444,373 @@ def unknown_school_levels(gdf: pd.DataFrame, category: pd.Series, only: Iterable
     [False, True]
     """
     wanted = set(only) if only is not None else set(categories())
-    if not len(gdf) or not (_school_categories() & wanted):
+    school_cats = _school_categories([(c.name, r) for c in categories().values() for r in c.osm])
+    if not len(gdf) or not (school_cats & wanted):
         return np.zeros(len(gdf), dtype=bool)
-    schools, levels = _school_rows(gdf)
-    said = np.array([bool(v) for v in levels], dtype=bool)
-    return schools & category.isna().to_numpy() & ~said
+    cfg = school_level_rules()
+    cells = _Cells(gdf, ";")
+    placed = np.array([pd.notna(v) and bool(set(str(v).split(";")) & school_cats) for v in category], dtype=bool)
+    return _name_levels(cells, cfg["applies_to"], cfg["name_keys"], wanted, placed)[1]
 
 
 def classify_field(gdf: pd.DataFrame, field: str, mapping: dict[str, str] | None = None,
-                   only: Iterable[str] | None = None, source: str = "") -> pd.Series:
+                   only: Iterable[str] | None = None, source: str = "", *,
+                   catalogue: Mapping[str, Category] | None = None) -> pd.Series:
     """Category of each row from a type column (e.g. ``landuse_type``).
 
     ``mapping`` maps values to categories; without it, each category's
-    ``landuse`` list in ``categories.toml`` is used.
+    ``landuse`` list in ``catalogue`` (the run's categories, the built-in
+    ones of ``categories.toml`` by default) is used.
+
+    Examples
+    --------
+    >>> classify_field(pd.DataFrame({"landuse_type": ["park", "water"]}), "landuse_type").tolist()
+    ['park', <NA>]
     """
     if field not in gdf.columns:
         raise InputError(f"type column {field!r} not found", source=source, field=field,
                          fix=f"use one of: {', '.join(map(str, gdf.columns))}")
+    cats = catalogue if catalogue is not None else categories()
     if mapping is None:
-        mapping = {v: c.name for c in categories().values() for v in c.landuse}
-    unknown = set(mapping.values()) - set(categories())
+        mapping = {v: c.name for c in cats.values() for v in c.landuse}
+    unknown = set(mapping.values()) - set(cats)
     if unknown:
         raise InputError(f"unknown categories in the mapping: {', '.join(sorted(unknown))}", source=source,
-                         field="map", fix=f"use: {', '.join(categories())}")
+                         field="map", fix=f"use: {', '.join(cats)}")
     cat = gdf[field].astype("string").map(mapping).astype("string")
     if only is not None:
         cat = cat.where(cat.isin(list(only)))
     return cat
+
+
+# ------------------------------------------------------ source-format tables
+#: Keys of a classifier table's ``[classifier]`` header (see ``data/classifiers/geofabrik.toml``).
+_HEADER_KEYS = {"kind", "title", "source", "column", "aliases", "separator", "crs", "require_crs", "name_column",
+                "id_column", "school_rule"}
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A source format's mapping table: which rows of an export are which facility category.
+
+    Built by :func:`load_classifier` from ``data/classifiers/<kind>.toml`` or a
+    user table of the same shape. ``rules`` are ``(category, rule, source)``
+    in order of preference; see :func:`parse_rule` for the rule language.
+    """
+
+    kind: str
+    path: str
+    title: str = ""
+    source: str = ""
+    column: str = ""
+    aliases: dict[str, tuple[str, ...]] = dc_field(default_factory=dict, hash=False)
+    separator: str = ""
+    crs: str | None = None
+    require_crs: bool = False
+    name_column: str = "name"
+    id_column: str | None = None
+    school_rule: str = ""
+    rules: tuple[tuple[str, str, str], ...] = ()
+
+    def rules_for(self, wanted: Iterable[str], catalogue: Mapping[str, Category] | None = None
+                  ) -> list[tuple[str, str, str]]:
+        """The table's rules of the ``wanted`` categories, then those the catalogue's ``match`` adds.
+
+        A category's ``match`` (``data/categories.toml``, or a study's own
+        category) gives, for this source kind, type values (a Geofabrik
+        ``fclass``; an Amap typecode prefix such as ``"0901"`` or a type
+        string; a Baidu tag prefix) and under ``name`` words the name must also
+        contain; with no type values for this kind the name words alone decide.
+
+        Examples
+        --------
+        >>> amap = load_classifier("amap")
+        >>> amap.rules_for(["pharmacy"])[0][:2]
+        ('pharmacy', 'typecode=090601')
+        >>> canteen = Category("canteen", "Elderly canteen", "长者食堂",
+        ...                    match={"amap": ("0700",), "name": ("长者食堂",)})
+        >>> amap.rules_for(["canteen"], {"canteen": canteen})[0][:2]
+        ('canteen', 'typecode^=0700&name~长者食堂')
+        """
+        cats = catalogue if catalogue is not None else categories()
+        wanted = [c for c in wanted if c in cats]
+        out = [r for r in self.rules if r[0] in wanted]
+        have = {(c, r) for c, r, _ in out}
+        for c in wanted:
+            for rule in self._catalogue_rules(cats[c]):
+                if (c, rule) not in have:
+                    have.add((c, rule))
+                    origin = getattr(cats[c], "origin", "built-in")
+                    where = "data/categories.toml" if origin == "built-in" else origin
+                    out.append((c, rule, f"{where}: [categories.{c}] match"))
+        return out
+
+    def _catalogue_rules(self, cat: Category) -> list[str]:
+        match = getattr(cat, "match", None) or {}
+        types, words = match.get(self.kind, ()), match.get("name", ())
+        if not types and not words:
+            return []
+        firsts = [self._type_rule(v) for v in types] or [""]
+        names = [f"{self.name_column}~{w}" for w in words] or [""]
+        return ["&".join(p for p in (t, n) if p) for t in firsts for n in names]
+
+    def _type_rule(self, value: str) -> str:
+        if any(op in value for op in _OPS):
+            return value  # already a rule
+        if self.kind == "amap":
+            # digits: a typecode prefix ("0901": 090100-090102, every 综合医院 class); else words of the type path
+            return f"{self.column}^={value}" if value.isdigit() else f"type~{value}"
+        if self.kind == "baidu":
+            return f"{self.column}^={value}"
+        return f"{self.column}={value}"
+
+
+def classifier_kinds() -> list[str]:
+    """Source kinds with a bundled mapping table (``data/classifiers/*.toml``).
+
+    Examples
+    --------
+    >>> classifier_kinds()
+    ['amap', 'baidu', 'geofabrik']
+    """
+    return sorted(p.stem for p in (data_dir() / "classifiers").glob("*.toml"))
+
+
+def load_classifier(kind: str | None = None, path: str | os.PathLike | None = None, *,
+                    catalogue: Mapping[str, Category] | None = None) -> Classifier:
+    """The mapping table of a source kind, or a user's table (its missing header keys taken from the kind's).
+
+    Parameters
+    ----------
+    kind : str, optional
+        ``"geofabrik"``, ``"amap"``, ``"baidu"`` (:func:`classifier_kinds`).
+    path : path-like, optional
+        A user table of the same shape as ``data/classifiers/<kind>.toml``; its
+        rules replace the bundled ones.
+    catalogue : mapping of str to Category, optional
+        Categories a user table's rules may name (the run's catalogue, with a
+        study's own); the built-in ones by default, and always for a bundled table.
+
+    Returns
+    -------
+    Classifier
+
+    Raises
+    ------
+    InputError
+        For an unknown kind, a missing or malformed table, or a rule naming an
+        unknown category.
+
+    Examples
+    --------
+    >>> t = load_classifier("geofabrik")
+    >>> t.column, t.rules[0][:2]
+    ('fclass', ('kindergarten', 'fclass=kindergarten'))
+    """
+    kinds = classifier_kinds()
+    if kind is None and path is None:
+        raise InputError("no classifier kind or table given", field="kind", fix=f"use one of: {', '.join(kinds)}")
+    if kind is not None and kind not in kinds and path is None:
+        raise InputError(f"no mapping table for source kind {kind!r}", field="kind",
+                         fix=f"use one of: {', '.join(kinds)}, or give your own with table = 'my_table.toml'")
+    base: dict[str, Any] = {}
+    if kind in kinds:
+        base = _read_table(data_dir() / "classifiers" / f"{kind}.toml")
+    raw = _read_table(Path(path)) if path is not None else base
+    where = str(path) if path is not None else f"data/classifiers/{kind}.toml"
+    head = {**base.get("classifier", {}), **raw.get("classifier", {})}
+    bad = set(head) - _HEADER_KEYS
+    if bad:
+        raise InputError(f"unknown key(s) {', '.join(sorted(bad))} in [classifier]", source=where,
+                         field="classifier", fix=f"use: {', '.join(sorted(_HEADER_KEYS))}")
+    kind = str(head.get("kind", kind or Path(path).stem))
+    # a bundled table names built-in categories; a user's may name the run's own too
+    cats = catalogue if catalogue is not None and path is not None else categories()
+    column = str(head.get("column", ""))
+    rules = []
+    for cat, table in raw.get("rules", {}).items():
+        if cat not in cats:
+            close = difflib.get_close_matches(cat, list(cats), n=1)
+            raise InputError(f"the mapping table names an unknown category {cat!r}", source=where,
+                             field=f"rules.{cat}", fix=f"use one of: {', '.join(cats)}"
+                             + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise InputError(f"[rules.{cat}] must map each rule to its source", source=where, field=f"rules.{cat}",
+                             fix='e.g. "typecode=090601" = "090601 医疗保健服务;医药保健销售店;药房"')
+        for rule, src in table.items():
+            parts = parse_rule(rule)
+            if any(not k for k, _, _ in parts) or any(op and not v for _, op, v in parts):
+                raise InputError(f"cannot read the rule {rule!r}", source=where, field=f"rules.{cat}",
+                                 fix="write key=value, key^=prefix, key~word or key!~word, parts joined with &")
+            # a bare value is a value of the table's column (the OSM meaning, 'key is present', needs a key)
+            rule = "&".join(f"{column}={k}" if not op and column else (f"{k}{op}{v}" if op else k)
+                            for k, op, v in parts)
+            rules.append((cat, rule, src))
+    aliases = {str(k): tuple(v) if isinstance(v, list | tuple) else (str(v),)
+               for k, v in head.get("aliases", {}).items()}
+    return Classifier(kind=kind, path=where, title=str(head.get("title", "")), source=str(head.get("source", "")),
+                      column=column, aliases=aliases, separator=str(head.get("separator", "")),
+                      crs=head.get("crs"), require_crs=bool(head.get("require_crs", False)),
+                      name_column=str(head.get("name_column", "name")), id_column=head.get("id_column"),
+                      school_rule=str(head.get("school_rule", "")), rules=tuple(rules))
+
+
+def _read_table(p: Path) -> dict[str, Any]:
+    if not p.exists():
+        raise InputError("mapping table not found", source=str(p), field="table",
+                         fix="check the path of table = '...' (relative to the study file)")
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"cannot read the mapping table: {exc}", source=str(p), field="table",
+                         fix="check the TOML syntax; rules are quoted keys: \"fclass=pharmacy\" = \"2101 pharmacy\"") \
+            from None
+
+
+def require_declared_crs(classifier: Classifier, declared: Any, *, source: str) -> None:
+    """Refuse a source of a format published in a shifted datum (GCJ-02, BD-09) that declares no CRS.
+
+    A CSV export carries no CRS; read as WGS84, an Amap export lands about
+    500 m off and a Baidu one about 1 km off, with nothing to show for it.
+
+    Examples
+    --------
+    >>> require_declared_crs(load_classifier("amap"), "gcj02", source="pois.csv")
+    >>> require_declared_crs(load_classifier("geofabrik"), None, source="pois.shp")
+    """
+    if classifier.require_crs and declared is None:
+        raise InputError(f"a {classifier.kind} export needs its CRS declared", source=source, field="crs",
+                         fix=f"add crs = '{classifier.crs}' to the source ({classifier.title}); crs = 'EPSG:4326' "
+                         "if it was converted to WGS84 already")
+
+
+class Classified(NamedTuple):
+    """The classification of one layer (:func:`classify_source`)."""
+
+    matches: pd.DataFrame
+    #: rows of a school rule whose level neither a rule nor the name gives
+    unknown_level: np.ndarray
+    #: the rule that selects the layer's schools ("" when the format has none)
+    school_rule: str = ""
+    name_field: str | None = None
+    id_field: str | None = None
+    #: the mapping table used (kind, table, title, source, rules), for the run's report
+    classifier: dict[str, Any] | None = None
+
+
+def classify_table(gdf: pd.DataFrame, classifier: Classifier, only: Iterable[str] | None = None, *,
+                   field: str | None = None, catalogue: Mapping[str, Category] | None = None,
+                   source: str = "") -> Classified:
+    """Classify an export (Geofabrik shapefile, Amap or Baidu table) with its mapping table.
+
+    Parameters
+    ----------
+    gdf : DataFrame
+        The export as read (:func:`toolkit.io.read_layer`).
+    classifier : Classifier
+        From :func:`load_classifier`.
+    only : iterable of str, optional
+        Categories to look for; every category of the catalogue by default.
+    field : str, optional
+        The column holding the table's type values, when the export names it
+        otherwise (``field = "detail_info.tag"``).
+    catalogue : mapping of str to Category, optional
+        The run's categories; the built-in ones by default.
+    source : str
+        The source's label, for errors.
+
+    Returns
+    -------
+    Classified
+        ``matches`` (``row``, ``category``, ``rule``: one per feature and
+        category, a feature of two categories in both) and the schools of
+        unknown level.
+
+    Examples
+    --------
+    >>> pois = pd.DataFrame({"typecode": ["090601|090300", "050100"], "name": ["大药房", "饭店"]})
+    >>> classify_table(pois, load_classifier("amap"), ["health", "pharmacy"]).matches.values.tolist()
+    [[0, 'health', 'typecode=090300'], [0, 'pharmacy', 'typecode=090601']]
+    """
+    cats = catalogue if catalogue is not None else categories()
+    wanted = [c for c in (list(only) if only is not None else list(cats)) if c in cats]
+    aliases = dict(classifier.aliases)
+    if field is not None:
+        if field not in gdf.columns:
+            raise InputError(f"type column {field!r} not found", source=source, field="field",
+                             fix=f"use one of: {', '.join(map(str, gdf.columns))}")
+        aliases[classifier.column] = (field,)
+    cells = _Cells(gdf, classifier.separator, aliases)
+    if len(gdf) and classifier.column and cells.column(classifier.column) is None:
+        names = ", ".join(aliases.get(classifier.column, (classifier.column,)))
+        raise InputError(f"no {classifier.column} column: this does not look like a {classifier.kind} export",
+                         source=source, field="field",
+                         fix=f"name the column holding it with field = '...' (looked for {names}); "
+                         f"columns are: {', '.join(map(str, gdf.columns[:30]))}")
+    rules = [(c, r) for c, r, _ in classifier.rules_for(wanted, cats)]
+    matches = match_rules(gdf, rules, cells=cells)
+    unknown = np.zeros(len(gdf), dtype=bool)
+    school_cats = _school_categories(rules, classifier.school_rule)
+    if len(gdf) and classifier.school_rule and school_cats & set(wanted):
+        placed = np.zeros(len(gdf), dtype=bool)
+        placed[matches.loc[matches["category"].isin(school_cats), "row"].to_numpy()] = True
+        named, unknown = _name_levels(cells, classifier.school_rule, (classifier.name_column,), wanted, placed)
+        matches = _matches([matches["row"].to_numpy(), named["row"].to_numpy()],
+                           [matches["category"].to_numpy(), named["category"].to_numpy()],
+                           [matches["rule"].to_numpy(), named["rule"].to_numpy()],
+                           [np.zeros(len(matches)), np.ones(len(named))])
+    id_field = cells.column(classifier.id_column) if classifier.id_column else None
+    about = {"kind": classifier.kind, "table": classifier.path, "title": classifier.title,
+             "source": classifier.source, "rules": len(rules)}
+    return Classified(matches, unknown, classifier.school_rule, cells.column(classifier.name_column), id_field,
+                      about)
+
+
+def classify_source(raw: pd.DataFrame, kind: str, *, only: Iterable[str] | None = None, field: str | None = None,
+                    mapping: dict[str, str] | None = None, category: str | None = None, table: str | None = None,
+                    catalogue: Mapping[str, Category] | None = None, source: str = "") -> Classified:
+    """Classify one facility source by its kind: ``osm`` tags, a type ``field``, one ``fixed`` category or a table.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The source as read.
+    kind : str
+        ``"osm"``, ``"field"``, ``"fixed"`` or a :func:`classifier_kinds` name
+        (``"geofabrik"``, ``"amap"``, ``"baidu"``).
+    only, field, mapping, category, table, catalogue, source
+        As in the ``[[facilities]]`` entry: categories looked for, the type
+        column, a value-to-category map (``field``), the one category
+        (``fixed``), a user mapping table (table kinds), the run's categories
+        and the source's label.
+
+    Returns
+    -------
+    Classified
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"fclass": ["pharmacy", "bench"], "name": ["药房", None]})
+    >>> classify_source(g, "geofabrik").matches["rule"].tolist()
+    ['fclass=pharmacy']
+    """
+    if kind == "osm":
+        matches, unknown = match_osm(raw, only, catalogue=catalogue)
+        return Classified(matches, unknown, school_level_rules()["applies_to"])
+    if kind == "field":
+        cat = classify_field(raw, field or "", mapping, only, source=source, catalogue=catalogue)
+        ok = np.flatnonzero(cat.notna().to_numpy())
+        values = raw[field].astype("string").to_numpy()[ok] if field else np.array([], dtype=object)
+        return Classified(_matches([ok], [cat.to_numpy()[ok].astype(object)],
+                                   [np.array([f"{field}={v}" for v in values], dtype=object)]),
+                          np.zeros(len(raw), dtype=bool))
+    if kind == "fixed":
+        n = len(raw)
+        return Classified(_matches([np.arange(n)], [np.full(n, category, dtype=object)],
+                                   [np.full(n, "fixed", dtype=object)]), np.zeros(n, dtype=bool))
+    return classify_table(raw, load_classifier(kind, table, catalogue=catalogue), only, field=field,
+                          catalogue=catalogue, source=source)
 
 
 # ------------------------------------------------------------------ schema
@@ -245,45 +824,74 @@ def _osm_type(g: pd.DataFrame, sid: str | None) -> pd.Series:
     return pd.Series(pd.NA, index=g.index, dtype="string")
 
 
-def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | str, *, source: str,
-                    name_field: str | None = None) -> gpd.GeoDataFrame:
-    """Normalise a classified layer into the facilities schema.
+def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | pd.DataFrame | str, *, source: str,
+                    name_field: str | None = None, id_field: str | None = None) -> gpd.GeoDataFrame:
+    """Normalise a classified layer into the facilities schema: one row per (feature, category).
 
     Points stay points and polygons stay polygons (an area is reached at its
     edge, see :func:`access_points`); lines and other shapes are represented by
-    a point on them. A category of the form ``"a;b"`` gives one facility per
-    category.
+    a point on them.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer as read.
+    category : DataFrame, Series or str
+        The matches of a classifier (``row``, ``category``, ``rule``, as from
+        :func:`classify_source`); or one category per row (``"a;b"`` for two,
+        NA for none: the rule is then unknown); or one category for every row
+        (rule ``fixed``).
+    source : str
+        The source's label (``dataset:<name>`` or the path).
+    name_field, id_field : str, optional
+        Columns of the name and of the source's own id; found by their usual
+        names when omitted.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``category``, ``name``, ``source``, ``source_id``, ``rule``,
+        ``osm_type``, ``entrances`` and the geometry, in the layer's CRS.
 
     Examples
     --------
     >>> g = gpd.GeoDataFrame({"name": ["A"]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32651")
     >>> facilities_from(g, "park", source="demo").geom_type.tolist()
     ['Polygon']
+    >>> m = pd.DataFrame({"row": [0, 0], "category": ["park", "sports"], "rule": ["leisure=park", "sport=yes"]})
+    >>> facilities_from(g, m, source="demo")[["category", "rule"]].values.tolist()
+    [['park', 'leisure=park'], ['sports', 'sport=yes']]
     """
-    g = gdf.copy()
-    g["category"] = category if isinstance(category, pd.Series) else pd.Series(category, index=g.index)
-    g = g[g["category"].notna()]
-    if g["category"].astype(str).str.contains(";", regex=False).any():
+    if isinstance(category, pd.DataFrame):
+        m = category
+    else:
+        cat = category if isinstance(category, pd.Series) else pd.Series(category, index=gdf.index)
+        ok = np.flatnonzero(cat.notna().to_numpy())
         # a school of two levels is a facility of each
-        g = g.assign(category=g["category"].astype(str).str.split(";")).explode("category")
-    g = g.reset_index(drop=True)
+        parts = [str(v).split(";") for v in cat.to_numpy()[ok]]
+        rule = "fixed" if isinstance(category, str) else None
+        m = pd.DataFrame({"row": np.repeat(ok, [len(p) for p in parts]).astype(np.int64),
+                          "category": [c for p in parts for c in p], "rule": rule})
+    g = gdf.iloc[m["row"].to_numpy()].reset_index(drop=True)
     if name_field is None:
         name_field = next((c for c in ("name", "name:zh", "title", "nameS", "名称") if c in g.columns), None)
     names = g[name_field].astype("string") if name_field else pd.Series(pd.NA, index=g.index, dtype="string")
-    sid = next((c for c in ("osmid", "@id", "osm_id", "id") if c in g.columns), None)
+    sid = id_field if id_field in g.columns else next((c for c in ("osmid", "@id", "osm_id", "id", "uid")
+                                                        if c in g.columns), None)
     geom = np.asarray(g.geometry.values).copy()
     tid = shapely.get_type_id(geom)
     other = (tid != 0) & ~np.isin(tid, _AREA_TYPES) & ~shapely.is_missing(geom)
     geom[other] = shapely.point_on_surface(geom[other])
     entrances = g["entrances"] if "entrances" in g.columns else pd.Series(None, index=g.index, dtype=object)
     return gpd.GeoDataFrame({
-        "category": g["category"].astype(str),
+        "category": m["category"].astype(str).to_numpy(),
         "name": names,
         "source": source,
-        "source_id": g[sid].astype(str) if sid else g.index.astype(str),
+        "source_id": g[sid].astype(str) if sid else pd.Series(m["row"].astype(str).to_numpy(), index=g.index),
+        "rule": pd.array(m["rule"].to_numpy(), dtype="string"),
         "osm_type": _osm_type(g, sid),
         "entrances": entrances.astype(object),
-    }, geometry=gpd.GeoSeries(geom, index=g.index, crs=g.crs), crs=g.crs)
+    }, geometry=gpd.GeoSeries(geom, index=g.index, crs=gdf.crs), crs=gdf.crs)
 
 
 def combine(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:

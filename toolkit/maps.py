@@ -32,9 +32,9 @@ from folium.map import CustomPane, Layer
 from folium.template import Template
 
 from . import webassets
+from .completeness import status_label
 from .crs import WGS84, from_wgs84
 from .errors import InputError
-from .standards import categories
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -94,6 +94,12 @@ _T: dict[str, tuple[str, str]] = {
     "threshold": ("threshold", "门槛距离"),
     "residents_within": ("residents within", "可达人口比例"),
     "no_data_list": ("no data", "无数据"),
+    "data_status": ("data", "数据"),
+    "status_note": ("only categories with complete data can make a block underserved; the others are "
+                    "measured on incomplete data",
+                    "只有数据完整的类别参与服务短板判定，其余类别的数据不完整，仅供参考"),
+    "driven_by": ("blocks missing each", "缺少各类的街坊"),
+    "missing_incomplete": ("missing (incomplete data)", "缺失(数据不完整)"),
     "none": ("none", "无"),
     "gcj_note": ("Overlays shifted to GCJ-02 to match the Amap basemap (not WGS84)",
                  "叠加图层已偏移至 GCJ-02 以匹配高德底图（非 WGS84）"),
@@ -708,7 +714,7 @@ def _block_data(result: StudyResult, disp: _Display) -> BlockData:
 
 
 def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
-    cats = categories()
+    cats = result.profile.catalogue
     b = result.blocks
     n = max(len(result.categories), 1)
     share = (b["n_within"] / n).to_numpy(dtype=float) if "n_within" in b else np.zeros(len(b))
@@ -760,16 +766,30 @@ def _zone_label(k: str, lang: str) -> str:
 
 
 def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None:
-    cats = categories()
+    cats = result.profile.catalogue
     zh = lang == "zh"
     rows = []
+    ds = result.details.get("data_status", {})
     for i, cat in enumerate(result.categories):
         r = result.rates.loc[cat]
+        st = ds.get(cat, {}).get("status", "measured")
+        # incomplete data are shown, greyed and labelled: their rates are figures, never a service gap
+        look = "color:#1a9641" if st == "complete" else "color:#b35806;font-style:italic"
         rows.append(f"<tr><td><span style='color:{_PALETTE[i % len(_PALETTE)]}'>&#9679;</span> "
                     f"{_html.escape(cats[cat].label(lang))}</td><td>{result.profile.rule(cat).max_distance_m:.0f} m"
-                    f"</td><td>{r['rate_total']:.0%}</td></tr>")
+                    f"</td><td>{r['rate_total']:.0%}</td><td style='{look}' "
+                    f"title='{_html.escape(str(ds.get(cat, {}).get('reason', '')), quote=True)}'>"
+                    f"{_html.escape(status_label(st, lang))}</td></tr>")
     nodata = ", ".join(cats[c].label(lang) for c in result.no_data)
-    extra = []
+    extra = [f"<div style='color:#777'>{_t('status_note', lang)}</div>"] if ds else []
+    us = (result.details.get("decisions") or {}).get("underserved")
+    if us:
+        by = ", ".join(f"{_html.escape(cats[c].label(lang) if c in cats else c)} {n:,}"
+                       for c, n in (us.get("by_category") or {}).items())
+        extra.append(f"<div><b>{_t('underserved', lang)}</b>: {us['blocks']:,} / {len(result.blocks):,}"
+                     + (f" ({_t('driven_by', lang)}: {by})" if by else "")
+                     + (f"<br><span style='color:#b35806'>{_html.escape(us['note'])}</span>" if us.get("note") else "")
+                     + "</div>")
     if "heritage_class" in result.blocks:
         swatches = "".join(f"<span style='background:{c};border:1px solid #777;padding:0 6px'>&nbsp;</span> "
                            f"{_heritage_label(k, lang)} " for k, c in _HERITAGE_COLOURS.items())
@@ -804,7 +824,7 @@ def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None
     title = _html.escape(result.study.title or result.study.name)
     body = (f"<b>{title}</b><br>{_t('profile', lang)}: {_html.escape(result.profile.name)}<br>"
             f"<table><tr><th>{_t('category', lang)}</th><th>{_t('threshold', lang)}</th>"
-            f"<th>{_t('residents_within', lang)}</th></tr>{''.join(rows)}</table>"
+            f"<th>{_t('residents_within', lang)}</th><th>{_t('data_status', lang)}</th></tr>{''.join(rows)}</table>"
             f"<div style='color:#777'>{_t('no_data_list', lang)}: {_html.escape(nodata) or _t('none', lang)}</div>"
             f"{''.join(extra)}")
     m.add_child(_Summary(body))
@@ -911,18 +931,20 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
         for c, d in (("n_missing", 0), ("underserved_reason", None), ("severity", 2)):
             if c in b:
                 cols[c] = _col(b[c], d)
-        if "missing_categories" in b:
-            labels = {k: v.label(lang) for k, v in categories().items()}
-            cols["missing_categories"] = [", ".join(labels.get(k, k) for k in str(v).split(";") if k)
-                                          if isinstance(v, str) else None for v in b["missing_categories"]]
+        labels = {k: v.label(lang) for k, v in result.profile.catalogue.items()}
+        for col in ("missing_categories", "missing_incomplete"):
+            if col in b:
+                cols[col] = [", ".join(labels.get(k, k) for k in str(v).split(";") if k)
+                             if isinstance(v, str) else None for v in b[col]]
         cls = classify(b["severity"], scheme="Quantiles", k=5, mask=b["underserved"])
         colours = ramp(RAMP_REDS, len(cls.bins))
         cols["cls_severity"] = cls.yb.tolist()
         popup = [["block_id", _t("block", lang), None], ["population", _t("population", lang), "int"],
                  ["pop_65plus", _t("pop_65plus", lang), "int"], ["missing_categories", _t("missing", lang), None],
                  ["n_missing", "n missing" if lang != "zh" else "缺失类别数", "int"],
+                 ["missing_incomplete", _t("missing_incomplete", lang), None],
                  ["underserved_reason", _t("reason", lang), None], ["severity", _t("severity", lang), 2]]
-        cats = categories()
+        cats = result.profile.catalogue
         popup += [[f"dist_{c}_m", _t("dist_to", lang, label=cats[c].label(lang)), "int"] for c in result.categories]
         popup = [p for p in popup if p[0] in cols]
         lyr = BlockLayer(data, _t("underserved", lang), cls="cls_severity", colors=colours, filter="underserved",
@@ -936,7 +958,7 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
         s = sites
         pts = disp.points(s).tolist()
         top = np.nanmax(s["score"]) if s["score"].notna().any() else 1.0
-        cats = categories()
+        cats = result.profile.catalogue
         popups, tips, styles = [], [], []
         for _, row in s.iterrows():
             esc = _html.escape

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .completeness import status_label
 from .datasets import data_dir
 from .styles import NO_DATA, LayerStyle, Symbol, class_index, default_styles
 
@@ -492,7 +493,7 @@ def static_maps(result: StudyResult, folder: str | Path, *, formats: Sequence[st
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lang = _figure_lang(lang or result.study.lang)
-    styles = default_styles(_layers(result), lang=lang)
+    styles = default_styles(_layers(result), lang=lang, catalogue=result.profile.catalogue)
     paths = []
     for spec in _map_specs(result, styles, lang):
         fig = map_figure(result, spec, lang=lang)
@@ -523,6 +524,10 @@ _T = {
     "no_data": ("No data", "无数据"),
     "no_data_note": ("No facility data in this study, so not assessed (never counted as 'everyone unserved'):",
                      "本研究缺少以下类别的设施数据，未作评估（不等同于“全部未覆盖”）："),
+    "data_status": ("Data", "数据完整性"),
+    "incomplete_note": ("Measured on incomplete data: their rates are shown but they never make a block "
+                        "underserved (a data gap is not a service gap):",
+                        "以下类别的数据不完整：覆盖率照常列出，但不据此判定服务短板（数据缺口不等于服务缺口）："),
     "heritage": ("Heritage protection", "历史风貌保护"),
     "walk": ("Walkability", "步行友好度"),
     "water": ("Waterfront", "滨水空间"),
@@ -651,12 +656,11 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
     figures are printed, so report.html and run.json always agree.
     """
     from .export import run_record
-    from .standards import categories
 
     rec = dict(record) if record is not None else run_record(result)
     lang = lang or result.study.lang
     flang = _figure_lang(lang)
-    cats = categories()
+    cats = result.profile.catalogue
     zh = lang == "zh"
     b = result.blocks
     pop = rec.get("population") or {}
@@ -682,6 +686,7 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
 
     # ---- coverage
     cov = rec.get("coverage") or {}
+    ds = rec.get("data_status") or {}
     rates = {r["category"]: r for r in cov.get("rates", [])}
     rows = []
     for c in result.profile.categories:
@@ -689,13 +694,21 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
         label = cats[c].label(lang) if c in cats else c
         n = int((result.facilities["category"] == c).sum()) if len(result.facilities) else 0
         thr = f"{rule.max_distance_m:,.0f} m" + (f" ({rule.minutes:g} min)" if rule.minutes else "")
+        st = status_label((ds.get(c) or {}).get("status", "measured" if c in rates else "no data"), lang)
         if c in rates:
-            rows.append([label, thr, n, pct(rates[c].get("rate_total")), pct(rates[c].get("rate_65plus"))])
+            rows.append([label, thr, n, pct(rates[c].get("rate_total")), pct(rates[c].get("rate_65plus")), st])
         else:
-            rows.append([label, thr, n, _tr("no_data", lang), _tr("no_data", lang)])
+            rows.append([label, thr, n, _tr("no_data", lang), _tr("no_data", lang), st])
     parts.append(f"<h2>{_e(_tr('coverage', lang))}</h2>")
     parts.append(_table([_tr("category", lang), _tr("threshold", lang), _tr("n_fac", lang), _tr("rate_total", lang),
-                         _tr("rate_65", lang)], rows, num_cols=(2, 3, 4)))
+                         _tr("rate_65", lang), _tr("data_status", lang)], rows, num_cols=(2, 3, 4)))
+    incomplete = [c for c in result.profile.categories if c in rates and c in ds
+                  and ds[c].get("status") != "complete"]
+    if incomplete:
+        items = "".join(f"<li><b>{_e(cats[c].label(lang) if c in cats else c)}</b>: "
+                        f"{_e(status_label(ds[c]['status'], lang))} ({_e(ds[c].get('reason', ''))})</li>"
+                        for c in incomplete)
+        parts.append(f"<p class='nodata'>{_e(_tr('incomplete_note', lang))}</p><ul class='muted'>{items}</ul>")
     if cov.get("no_data"):
         parts.append(f"<p class='nodata'>{_e(_tr('no_data_note', lang))} "
                      f"{_e(', '.join(cats[c].label(lang) if c in cats else c for c in cov['no_data']))}</p>")
@@ -787,10 +800,24 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
             ("其中65岁以上" if zh else "of whom 65+", _num(us.get("pop_65plus"))),
         ]))
         k, share = _e(rule.get("min_missing", "")), pct(rule.get("elderly_share"))
-        rule_text = (f"规则：缺少至少 {k} 项基本服务，或65岁以上人口超过 {share} 的街坊缺少养老服务。" if zh else
+        rule_text = (f"规则：缺少至少 {k} 项基本服务，或65岁以上人口超过 {share} 的街坊缺少养老服务；"
+                     "只有数据完整的类别参与判定。" if zh else
                      f"Rule: missing at least {k} basic services, or missing elderly care in a block where more "
-                     f"than {share} of residents are 65+.")
+                     f"than {share} of residents are 65+; only categories with complete data count.")
         parts.append(f"<p class='muted'>{rule_text}</p>")
+        if us.get("note"):
+            parts.append(f"<p class='nodata'>{_e(us['note'])}</p>")
+        # what drives the count: per category with complete data, the flagged blocks that miss it
+        byc, bmiss = us.get("by_category") or {}, us.get("blocks_missing") or {}
+        inc = us.get("incomplete") or {}
+        rows = [[cats[c].label(lang) if c in cats else c, status_label("complete", lang), _num(byc.get(c)),
+                 _num(bmiss.get(c))] for c in byc]
+        rows += [[cats[c].label(lang) if c in cats else c, status_label(v.get("status", ""), lang),
+                  "不参与判定" if zh else "never flags", _num(v.get("blocks_beyond"))] for c, v in inc.items()]
+        if rows:
+            head = (["设施类别", "数据完整性", "缺少该类的服务短板街坊", "缺少该类的街坊(有人口)"] if zh else
+                    ["category", "data", "underserved blocks missing it", "populated blocks missing it"])
+            parts.append(_table(head, rows, num_cols=(2, 3)))
         bym = us.get("by_missing") or {}
         if bym:
             parts.append(_table(["missing categories" if not zh else "缺失类别数", _tr("blocks", lang)],
@@ -843,6 +870,11 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
                                   pct(r.get("rate_total_before")), pct(r.get("rate_total_after")),
                                   pct(r.get("rate_65plus_before")), pct(r.get("rate_65plus_after")),
                                   _num(r.get("newly_covered_total"))] for r in ba], num_cols=(1, 2, 3, 4, 5)))
+            uba = sel.get("underserved_before_after") or {}
+            if uba:
+                parts.append(f"<p>{'服务短板街坊' if zh else 'Underserved blocks'}: "
+                             f"{_num(uba.get('blocks_before'))} → {_num(uba.get('blocks_after'))} "
+                             f"({'按基线的类别与数据完整性判定' if zh else _e(uba.get('basis', ''))})</p>")
             parts.append(_img(_bar_chart(
                 [cats[r["category"]].label(flang) if r["category"] in cats else r["category"] for r in ba],
                 {"before": [r.get("rate_total_before") for r in ba], "after": [r.get("rate_total_after") for r in ba]},
@@ -864,7 +896,7 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
 def coverage_map_png(result: StudyResult, dpi: int = 80) -> bytes | None:
     """A small PNG of the coverage map for the report (None when the study has no coverage style)."""
     lang = _figure_lang(result.study.lang)
-    styles = default_styles(_layers(result), lang=lang)
+    styles = default_styles(_layers(result), lang=lang, catalogue=result.profile.catalogue)
     spec = next((s for s in _map_specs(result, styles, lang) if s["slug"] == "coverage"), None)
     if spec is None:
         return None

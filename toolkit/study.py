@@ -26,17 +26,27 @@ import rasterio
 import shapely
 
 from .blocks import enclosed_blocks, user_blocks
+from .completeness import source_report, study_data_status
 from .config import Source, Study
 from .coverage import coverage, coverage_rates, node_distances
 from .crs import WGS84, parse_crs, to_wgs84, utm_crs_for
 from .errors import InputError
-from .facilities import attach_facilities, classify_field, classify_osm, combine, facilities_from, unknown_school_levels
+from .facilities import (
+    attach_facilities,
+    categories_by_row,
+    classifier_kinds,
+    classify_source,
+    combine,
+    facilities_from,
+    load_classifier,
+    require_declared_crs,
+)
 from .io import DataWarning, read_layer
 from .network import WalkNetwork, network_from_osmnx
 from .osm import graph_from_place, read_osm_features
 from .population import population_from_layer, population_per_block
 from .snapping import Snapped, snap_points
-from .standards import Profile, categories, load_profile
+from .standards import Category, Profile, load_profile, source_notes
 
 log = logging.getLogger("toolkit")
 
@@ -209,7 +219,8 @@ def assign_population(study: Study, blocks: gpd.GeoDataFrame,
 
 
 # --------------------------------------------------------------- facilities
-def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tuple[gpd.GeoDataFrame, dict]:
+def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
+                    catalogue: dict[str, Category] | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """All facilities of the study, classified, projected and limited to the reachable area.
 
     Returns the facilities and a report: per source, how many rows were read,
@@ -217,8 +228,11 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
     assembled and how many schools say neither in tags nor name what level
     they are (those are also a :class:`~toolkit.io.DataWarning`). Areas keep
     their polygons: :func:`toolkit.facilities.attach_facilities` reaches them
-    at their edge.
+    at their edge. ``catalogue`` is the run's categories
+    (:attr:`toolkit.standards.Profile.catalogue`, with the study's own); the
+    study's profile's when omitted.
     """
+    cats = catalogue if catalogue is not None else load_profile(study.profile, study.overrides).catalogue
     parts, report = [], []
     shapely.prepare(reach_wgs84)
     for fs in study.facilities:
@@ -226,31 +240,33 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
         label = fs.source.label()
         suffix = path.name.lower()
         if fs.kind == "osm" and suffix.endswith((".osm", ".osm.bz2", ".osm.pbf", ".pbf")):
-            keys = sorted({r.split("&")[0].split("=")[0] for c in (fs.categories or categories())
-                           for r in categories()[c].osm})
+            keys = sorted({r.split("&")[0].split("=")[0] for c in (fs.categories or cats)
+                           for r in cats[c].osm if c in cats})
             # nodes, closed ways and multipolygons: parks, pitches and schools are mostly mapped as areas
             raw = read_osm_features(path, tuple(keys)) if keys else gpd.GeoDataFrame(geometry=[], crs=WGS84)
         else:
+            if fs.kind in classifier_kinds():
+                require_declared_crs(load_classifier(fs.kind, fs.table, catalogue=cats), fs.source.declared_crs(),
+                                     source=label)
             raw = read_layer(path, **fs.source.reader_options())
         only = fs.categories
         if only:
-            bad = set(only) - set(categories())
+            bad = set(only) - set(cats)
             if bad:
                 raise InputError(f"unknown categories {sorted(bad)}", source=study.source_file,
                                  field="facilities.categories",
-                                 fix=f"use: {', '.join(categories())}")
-        unknown = np.zeros(len(raw), dtype=bool)
-        if fs.kind == "osm":
-            cat = classify_osm(raw, only)
-            unknown = unknown_school_levels(raw, cat, only)
-        elif fs.kind == "field":
-            cat = classify_field(raw, fs.field or "", fs.map, only, source=label)
-        else:
-            if fs.category not in categories():
-                raise InputError(f"unknown category {fs.category!r}", source=study.source_file,
-                                 field="facilities.category", fix=f"use: {', '.join(categories())}")
-            cat = pd.Series(fs.category, index=raw.index, dtype="string")
-        fac = facilities_from(raw, cat, source=label, name_field=fs.name_field)
+                                 fix=f"use: {', '.join(cats)}, or define it under [standards.categories.<id>]")
+        if fs.kind == "fixed" and fs.category not in cats:
+            raise InputError(f"unknown category {fs.category!r}", source=study.source_file,
+                             field="facilities.category",
+                             fix=f"use: {', '.join(cats)}, or define it under [standards.categories.<id>]")
+        # one match per (feature, category), each with the rule that made it: a feature of two categories is in both
+        got = classify_source(raw, fs.kind, only=only, field=fs.field, mapping=fs.map, category=fs.category,
+                              table=fs.table, catalogue=cats, source=label)
+        unknown = got.unknown_level
+        cat = categories_by_row(got.matches, raw.index)
+        fac = facilities_from(raw, got.matches, source=label, name_field=fs.name_field or got.name_field,
+                              id_field=got.id_field)
         # intersects, not contains: a park straddling the reach is kept
         inside = shapely.intersects(reach_wgs84, np.asarray(fac.geometry.values))
         entry = {"source": label, "rows": len(raw), "classified": len(fac), "kept_in_reach": int(inside.sum()),
@@ -259,18 +275,23 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry) -> tu
                  "by_category": fac[inside]["category"].value_counts().to_dict()}
         if "broken_areas" in raw.attrs:
             entry["broken_areas"] = int(raw.attrs["broken_areas"])
-        if fs.kind == "osm":
+        if got.classifier:
+            entry["classifier"] = got.classifier  # which mapping table (and whose code list) classified it
+        if got.school_rule:
             lost = unknown & shapely.intersects(reach_wgs84, np.asarray(raw.geometry.values))
             entry["schools_level_unknown"] = int(lost.sum())
             if lost.any():
-                named = raw.loc[lost, "name"].dropna().astype(str).head(5).tolist() if "name" in raw else []
+                name_col = got.name_field or "name"
+                named = raw.loc[lost, name_col].dropna().astype(str).head(5).tolist() if name_col in raw else []
                 n_lost = int(lost.sum())
-                warnings.warn(f"{label}: {n_lost} school{'s' if n_lost > 1 else ''} (amenity=school) without "
+                warnings.warn(f"{label}: {n_lost} school{'s' if n_lost > 1 else ''} ({got.school_rule}) without "
                               "isced:level and with a name that does not say the level: school, level unknown, "
                               "not counted as a kindergarten, "
                               "primary or middle school" + (f" (e.g. {', '.join(named)})" if named else "")
                               + "; add isced:level in OSM or list them in a facilities layer", DataWarning,
                               stacklevel=2)
+        # what the source declares (and its query log shows) about how complete each of its categories is
+        entry["data_status"] = source_report(fs, raw, cat, entry["by_category"])
         report.append(entry)
         parts.append(fac[inside])
     return combine(parts, crs), {"sources": report}
@@ -305,23 +326,42 @@ class StudyResult:
             self.streets = self.network.streets()
 
     def summary(self) -> pd.DataFrame:
-        """Coverage rate per category (total and 65+), thresholds and facility counts."""
-        cats = categories()
+        """Coverage rate per category (total and 65+), thresholds, facility counts and data status.
+
+        ``status`` is the category's data status (``complete``, ``sample``,
+        ``unknown``, ``suspect`` or ``no data``, see :mod:`toolkit.completeness`);
+        ``flags_underserved`` says whether it may make a block underserved (only
+        complete data can; the others are measured on incomplete data, their
+        rates shown but never counted as a service gap); ``underserved_missing``
+        is how many underserved blocks miss it, which explains the underserved
+        count category by category (NA for categories that cannot flag, or
+        without a decisions step).
+        """
+        cats = self.profile.catalogue
+        counted = self.details.get("facilities", {}).get("coverage_sources", {})
+        ds = self.details.get("data_status", {})
+        by_cat = (self.details.get("decisions") or {}).get("underserved", {}).get("by_category", {})
         rows = []
         for c in self.profile.categories:
             rule = self.profile.rule(c)
             n = int((self.facilities["category"] == c).sum()) if len(self.facilities) else 0
+            # a size tier or a lower tier counts other categories' facilities, less the too small
+            n = counted[c]["facilities"] if c in counted else n
             row = {"category": c, "label": cats[c].label(self.study.lang), "threshold_m": round(rule.max_distance_m),
                    "facilities": n}
             if c in self.rates.index:
                 row["rate_total"] = self.rates.loc[c, "rate_total"]
                 row["rate_65plus"] = self.rates.loc[c].get("rate_65plus", np.nan)
-                row["status"] = "measured"
+                row["status"] = ds.get(c, {}).get("status", "measured")
             else:
                 row["rate_total"] = row["rate_65plus"] = np.nan
                 row["status"] = "no data"
+            row["flags_underserved"] = row["status"] == "complete"
+            row["underserved_missing"] = by_cat.get(c)
             rows.append(row)
-        return pd.DataFrame(rows).set_index("category")
+        out = pd.DataFrame(rows).set_index("category")
+        out["underserved_missing"] = pd.array(out["underserved_missing"].tolist(), dtype="Int64")
+        return out
 
     def plot(self, category: str | None = None, ax=None, **kwargs):
         """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach)."""
@@ -379,7 +419,7 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
     notes: list[str] = []
     details: dict[str, Any] = {}
     with _timed(timings, "standards", progress):
-        profile = load_profile(study.profile, study.overrides)
+        profile = load_profile(study.profile, study.overrides, source=study.source_file)
     with _timed(timings, "area", progress):
         area_w = study_area(study)
         geom_w = area_w.geometry.iloc[0]
@@ -454,7 +494,7 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             blocks["population"] = 1.0
     with _timed(timings, "facilities", progress):
         reach = gpd.GeoSeries([area_geom.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
-        fac, fac_report = load_facilities(study, crs, reach)
+        fac, fac_report = load_facilities(study, crs, reach, catalogue=profile.catalogue)
         details["facilities"] = fac_report
     with _timed(timings, "snapping", progress):
         bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m)
@@ -474,11 +514,16 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         blocks["snap_leg_m"] = np.round(bsnap.leg, 2)
     with _timed(timings, "coverage", progress):
         rules = profile.rules()
-        snaps = {}
-        for c in rules:
-            m = (access["category"] == c).to_numpy()
-            if m.any() and fsnap.ok[m].any():
-                snaps[c] = fsnap.subset(m)
+        # a category is reached at the access points of the facilities it counts: its own, those of the
+        # categories it is served_by, less the ones too small for it (area_m2 per facility_id)
+        counted, details["facilities"]["coverage_sources"] = profile.coverage_sources(fac)
+        notes += source_notes(details["facilities"]["coverage_sources"])
+        pos = {c: np.flatnonzero(access["facility_id"].isin(fac["facility_id"].to_numpy()[counted[c]]).to_numpy())
+               for c in rules}
+        snaps = {c: fsnap.subset(p) for c, p in pos.items() if len(p) and fsnap.ok[p].any()}
+        # one row per access point and category it counts for: the decisions step re-measures from these
+        cov_access = access.iloc[np.concatenate([np.zeros(0, dtype=np.int64), *pos.values()])].assign(
+            category=np.repeat(np.array(list(pos), dtype=object), [len(p) for p in pos.values()]))
         cov = coverage(net, blocks, bsnap, snaps, rules, search_limit_m=study.search_limit_m)
         measured = [c for c in rules if c in snaps]
         no_data = [c for c in rules if c not in snaps]
@@ -487,8 +532,19 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         blocks["n_within"] = blocks[within].sum(axis=1).astype(int) if within else 0
         blocks["n_measured"] = len(measured)
         rates = coverage_rates(blocks, measured)
+        # a data gap is not a service gap: only categories with complete data may flag a block
+        details["data_status"] = study_data_status(
+            study, profile, measured, details["facilities"]["sources"], fac, area_geom, blocks, counted=counted,
+            drawn={c: r.get("from", [c]) for c, r in details["facilities"]["coverage_sources"].items()})
     streets = net.streets()
     layers: dict[str, gpd.GeoDataFrame] = {}
+    if study.compounds is not None:
+        from .compounds import compounds_overlay
+
+        with _timed(timings, "compounds", progress):
+            raster = balance.get("population", {}).get("in_area")
+            blocks, details["compounds"] = compounds_overlay(study.compounds, blocks, area_geom, layers, notes,
+                                                             raster_in_area=raster)
     if study.heritage is not None:
         with _timed(timings, "heritage", progress):
             blocks, streets, details["heritage"] = heritage_overlay(study, blocks, streets, area_geom, crs, layers)
@@ -505,8 +561,8 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         with _timed(timings, "decisions", progress):
             # the before/after coverage is seeded like the coverage step: from every access point
             blocks, details["decisions"] = run_decisions(
-                study, net, blocks, streets, access, bsnap, measured, profile, land, layers,
-                waterfront_access=layers.get("waterfront_access"))
+                study, net, blocks, streets, cov_access, bsnap, measured, profile, land, layers,
+                waterfront_access=layers.get("waterfront_access"), data_status=details["data_status"])
     inputs = _inputs(study)
     return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
                        facilities=fac, rates=rates, categories=measured, no_data=no_data,
@@ -648,9 +704,14 @@ def _inputs(study: Study) -> list[dict[str, str]]:
 def summary_text(result: StudyResult) -> str:
     """A plain-text summary (used by the CLI when rich is unavailable and in tests)."""
     s = result.summary()
-    lines = [f"{'category':<20}{'threshold':>10}{'facilities':>11}{'total':>8}{'65+':>8}  status"]
+    lines = [f"{'category':<20}{'threshold':>10}{'facilities':>11}{'total':>8}{'65+':>8}  {'data':<9}"
+             "underserved missing it"]
     for c, r in s.iterrows():
         tot = "-" if np.isnan(r["rate_total"]) else f"{r['rate_total']:.1%}"
         old = "-" if np.isnan(r["rate_65plus"]) else f"{r['rate_65plus']:.1%}"
-        lines.append(f"{c:<20}{r['threshold_m']:>8} m{r['facilities']:>11}{tot:>8}{old:>8}  {r['status']}")
+        if r["flags_underserved"]:
+            why = "-" if pd.isna(r["underserved_missing"]) else f"{r['underserved_missing']:,}"
+        else:
+            why = "measured on incomplete data: never flags" if r["status"] != "no data" else "not assessed"
+        lines.append(f"{c:<20}{r['threshold_m']:>8} m{r['facilities']:>11}{tot:>8}{old:>8}  {r['status']:<9}{why}")
     return "\n".join(lines)

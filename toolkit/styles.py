@@ -273,11 +273,17 @@ def _streets_style(streets: gpd.GeoDataFrame, lang: str) -> LayerStyle:
                       attr=attr, classes=classes, description="protected roads and pedestrian-hostile streets")
 
 
-def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en") -> list[LayerStyle]:
-    """The styles of every spatial layer: exactly one ``default`` per layer, first in the list."""
+def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en",
+                   catalogue: Mapping[str, Any] | None = None) -> list[LayerStyle]:
+    """The styles of every spatial layer: exactly one ``default`` per layer, first in the list.
+
+    ``catalogue`` labels the facility categories (the run's
+    :attr:`toolkit.standards.Profile.catalogue`, with a study's own); the
+    built-in categories when omitted.
+    """
     from .standards import categories
 
-    cats = categories()
+    cats = catalogue if catalogue is not None else categories()
     out: list[LayerStyle] = []
     for name, gdf in layers.items():
         kind = geometry_kind(gdf) if gdf is not None and len(gdf) else None
@@ -318,6 +324,17 @@ def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en") -> 
             out.append(LayerStyle(name, "waterfront access", "singleSymbol", kind,
                                   title=_t(lang, "Waterfront access points", "滨水可达点"),
                                   symbol=_base(kind, "#1f78b4", size=3.0, outline="#ffffff")))
+        elif name == "compounds" and "old" in gdf:
+            out.append(LayerStyle(
+                name, "compounds", "categorizedSymbol", kind, title=_t(lang, "Residential compounds", "居住小区"),
+                attr="old", description="residential compounds: built before compounds.old_before (orange) or after",
+                classes=_bool_classes(kind, (_t(lang, "old (renewal candidate)", "老旧小区"), "#e6550d"),
+                                      (_t(lang, "newer", "较新小区"), "#3182bd"),
+                                      _t(lang, "year unknown", "年代不详"), size=1.8, outline="#ffffff")))
+        elif name == "compounds":
+            out.append(LayerStyle(name, "compounds", "singleSymbol", kind,
+                                  title=_t(lang, "Residential compounds", "居住小区"),
+                                  symbol=_base(kind, "#3182bd", size=1.8, outline="#ffffff")))
         elif name == "zones" and "underserved_pop" in gdf:
             out.append(graduated(name, "zones", kind, "underserved_pop", gdf["underserved_pop"], RAMP_REDS,
                                  title=_t(lang, "Residents in underserved blocks", "服务不足街坊人口"), digits=0,

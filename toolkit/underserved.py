@@ -1,8 +1,11 @@
 """Underserved blocks: who, how many, what is missing, how far; and roll-ups by zone.
 
 The rule is data (``data/decisions.toml``) and a study may override any value.
-Only categories that have data are considered: a category without facilities
-in the study says nothing about who is served.
+A data gap is not a service gap: only categories whose facility data are
+*complete* (:mod:`toolkit.completeness`) can make a block underserved. A
+category without facilities says nothing about who is served, and neither does
+a sample or a layer of unknown completeness: those are measured and reported
+(``missing_incomplete``) but never flag a block.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .completeness import can_flag
 from .coverage import CategoryRule
 from .crs import ensure_projected
 from .datasets import data_toml
@@ -41,6 +45,7 @@ class UnderservedRule:
     elderly_share: float = 0.20
     elderly_weight: float = 1.0
     distance_cap: float = 3.0
+    suspect_below: float = 0.1
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None = None) -> UnderservedRule:
@@ -54,12 +59,37 @@ class UnderservedRule:
         d.update(raw)
         if int(d["min_missing"]) < 1:
             raise InputError("min_missing must be at least 1", field="underserved.min_missing", fix="e.g. 2")
+        if not 0 <= float(d["suspect_below"]) <= 1:
+            raise InputError("suspect_below is a share of the expected facilities, between 0 and 1",
+                             field="underserved.suspect_below", fix="e.g. 0.1 (a tenth); 0 turns the check off")
         return cls(**d)
 
 
+def flagging_categories(measured: list[str], status: Mapping[str, str] | None) -> list[str]:
+    """The measured categories that may make a block underserved: those with complete data.
+
+    ``status`` maps a category to its data status (``None`` vouches for every
+    measured category, for data the caller knows to be complete).
+
+    Examples
+    --------
+    >>> flagging_categories(["transit", "park"], {"transit": "complete", "park": "unknown"})
+    ['transit']
+    >>> flagging_categories(["transit", "park"], None)
+    ['transit', 'park']
+    """
+    if status is None:
+        return list(measured)
+    return [c for c in measured if can_flag(status.get(c))]
+
+
 def underserved_blocks(blocks: pd.DataFrame, measured: list[str], rules: Mapping[str, CategoryRule],
-                       rule: UnderservedRule) -> pd.DataFrame:
+                       rule: UnderservedRule, status: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Flag underserved blocks and explain each flag.
+
+    Only categories with complete data (``status[c] == "complete"``) can flag
+    a block; the other measured categories are listed in
+    ``missing_incomplete`` when out of reach, as figures, never as a gap.
 
     Parameters
     ----------
@@ -71,51 +101,181 @@ def underserved_blocks(blocks: pd.DataFrame, measured: list[str], rules: Mapping
     rules : mapping
         Threshold per category.
     rule : UnderservedRule
+    status : mapping, optional
+        Category to data status (a run's ``details["data_status"]`` through
+        :func:`toolkit.completeness.statuses`). ``None`` vouches for every
+        measured category (use it only for data known to be complete).
 
     Returns
     -------
     DataFrame on ``blocks.index``
-        ``missing_categories`` (';'-joined, measured categories not within
-        reach), ``n_missing``, ``n_missing_basic``, ``underserved``,
-        ``underserved_reason``, ``affected_pop``, ``affected_65plus``,
-        ``severity`` (sum over missing categories of
-        (residents + elderly_weight x residents 65+) x min(distance / threshold,
-        distance_cap), in thousands).
+        ``missing_categories`` (';'-joined complete categories not within
+        reach), ``n_missing``, ``n_missing_basic``, ``missing_incomplete`` and
+        ``n_missing_incomplete`` (the same for categories measured on
+        incomplete data), ``underserved``, ``underserved_reason``,
+        ``affected_pop``, ``affected_65plus``, ``severity`` (sum over the
+        missing complete categories of (residents + elderly_weight x residents
+        65+) x min(distance / threshold, distance_cap), in thousands).
+
+    Examples
+    --------
+    >>> from toolkit.coverage import CategoryRule
+    >>> b = pd.DataFrame({"population": [100.0], "dist_park_m": [900.0], "within_park": [False],
+    ...                   "dist_transit_m": [800.0], "within_transit": [False]})
+    >>> rules = {c: CategoryRule(c, 300.0) for c in ("park", "transit")}
+    >>> r = UnderservedRule(basic_categories=["park", "transit"], min_missing=2)
+    >>> underserved_blocks(b, ["park", "transit"], rules, r, {"park": "complete", "transit": "complete"}
+    ...                    )["underserved"].tolist()
+    [True]
+    >>> u = underserved_blocks(b, ["park", "transit"], rules, r, {"park": "sample", "transit": "complete"})
+    >>> u["underserved"].tolist(), u["missing_incomplete"].tolist()
+    ([False], ['park'])
     """
     pop = blocks["population"].to_numpy(dtype=float)
     old = blocks["pop_65plus"].to_numpy(dtype=float) if "pop_65plus" in blocks else np.zeros(len(blocks))
-    missing = np.zeros((len(blocks), len(measured)), dtype=bool)
+    flagging = flagging_categories(measured, status)
+    incomplete = [c for c in measured if c not in flagging]
+
+    def missing_of(cats: list[str]) -> np.ndarray:
+        m = np.zeros((len(blocks), len(cats)), dtype=bool)
+        for j, c in enumerate(cats):
+            assessed = ~np.isnan(blocks[f"dist_{c}_m"].to_numpy(dtype=float))
+            m[:, j] = assessed & ~blocks[f"within_{c}"].to_numpy(dtype=bool)
+        return m
+
+    missing = missing_of(flagging)
+    missing_inc = missing_of(incomplete)
     severity = np.zeros(len(blocks))
-    for j, c in enumerate(measured):
+    for j, c in enumerate(flagging):
         d = blocks[f"dist_{c}_m"].to_numpy(dtype=float)
-        assessed = ~np.isnan(d)
-        missing[:, j] = assessed & ~blocks[f"within_{c}"].to_numpy(dtype=bool)
         ratio = np.minimum(np.where(np.isfinite(d), d, np.inf) / rules[c].max_distance_m, rule.distance_cap)
         severity += np.where(missing[:, j], (pop + rule.elderly_weight * old) * ratio, 0.0)
-    basic = np.array([c in rule.basic_categories for c in measured], dtype=bool)
+    basic = np.array([c in rule.basic_categories for c in flagging], dtype=bool)
     n_missing = missing.sum(axis=1)
     n_basic = missing[:, basic].sum(axis=1) if basic.any() else np.zeros(len(blocks), dtype=int)
     share65 = np.divide(old, pop, out=np.zeros(len(pop)), where=pop > 0)
     by_count = n_basic >= rule.min_missing
     by_elderly = np.zeros(len(blocks), dtype=bool)
-    if rule.elderly_category in measured:
-        by_elderly = missing[:, measured.index(rule.elderly_category)] & (share65 > rule.elderly_share)
+    if rule.elderly_category in flagging:
+        by_elderly = missing[:, flagging.index(rule.elderly_category)] & (share65 > rule.elderly_share)
     flagged = (by_count | by_elderly) & (pop > 0)
-    names = np.array(measured, dtype=object)
-    missing_str = [";".join(names[row]) for row in missing]
+
+    def joined(cats: list[str], m: np.ndarray) -> list[str]:
+        names = np.array(cats, dtype=object)
+        return [";".join(names[row]) for row in m]
+
     reason = np.where(by_count & by_elderly, "basic services and elderly care",
                       np.where(by_count, f"misses >= {rule.min_missing} basic services",
                                np.where(by_elderly, "elderly care in an aged block", "")))
     return pd.DataFrame({
-        "missing_categories": missing_str,
+        "missing_categories": joined(flagging, missing),
         "n_missing": n_missing,
         "n_missing_basic": n_basic,
+        "missing_incomplete": joined(incomplete, missing_inc),
+        "n_missing_incomplete": missing_inc.sum(axis=1),
         "underserved": flagged,
         "underserved_reason": np.where(flagged, reason, ""),
         "affected_pop": np.where(flagged, pop, 0.0),
         "affected_65plus": np.where(flagged, old, 0.0),
         "severity": severity / 1000.0,
     }, index=blocks.index)
+
+
+def underserved_summary(blocks: pd.DataFrame, measured: list[str], rule: UnderservedRule,
+                        status: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The run.json section of the underserved step, explained category by category.
+
+    ``blocks`` carry the columns of :func:`underserved_blocks`. Besides the
+    counts, ``by_category`` gives, for each category that can flag (complete
+    data, and basic or the elderly category), how many underserved blocks miss
+    it: what drives the count, and ``blocks_missing`` how many populated
+    blocks miss it at all (flagged or not). ``incomplete`` lists the categories measured
+    on incomplete data with their status and how many populated blocks lie
+    beyond their threshold: figures, not gaps. ``note`` says when the rule
+    cannot be met at all with the complete categories there are.
+
+    Examples
+    --------
+    >>> b = pd.DataFrame({"population": [10.0, 5.0], "underserved": [True, False], "affected_pop": [10.0, 0.0],
+    ...                   "affected_65plus": [2.0, 0.0], "n_missing": [2, 0],
+    ...                   "missing_categories": ["park;transit", ""], "missing_incomplete": ["", "culture"]})
+    >>> s = underserved_summary(b, ["park", "transit", "culture"],
+    ...                         UnderservedRule(basic_categories=["park", "transit", "culture"]),
+    ...                         {"park": "complete", "transit": "complete", "culture": "unknown"})
+    >>> s["blocks"], s["by_category"], s["incomplete"]["culture"]["blocks_beyond"]
+    (1, {'park': 1, 'transit': 1}, 1)
+    """
+    flagging = flagging_categories(measured, status)
+    drivers = [c for c in flagging if c in rule.basic_categories or c == rule.elderly_category]
+    u = blocks["underserved"].to_numpy(dtype=bool)
+    populated = blocks["population"].to_numpy(dtype=float) > 0
+
+    def listed(col: str, c: str) -> np.ndarray:
+        return np.fromiter((c in str(v).split(";") for v in blocks[col]), bool, len(blocks))
+
+    out: dict[str, Any] = {
+        "rule": dict(rule.__dict__),
+        "blocks": int(u.sum()),
+        "population": float(blocks["affected_pop"].sum()),
+        "pop_65plus": float(blocks["affected_65plus"].sum()),
+        "by_missing": blocks.loc[u, "n_missing"].value_counts().sort_index().to_dict(),
+        "categories_flagging": drivers,
+        "by_category": {c: int((u & listed("missing_categories", c)).sum()) for c in drivers},
+        "blocks_missing": {c: int((populated & listed("missing_categories", c)).sum()) for c in drivers},
+        "incomplete": {c: {"status": (status or {}).get(c, "unknown"),
+                           "blocks_beyond": int((populated & listed("missing_incomplete", c)).sum())}
+                       for c in measured if c not in flagging},
+    }
+    n_basic = sum(c in rule.basic_categories for c in flagging)
+    if n_basic < rule.min_missing and rule.elderly_category not in flagging:
+        out["note"] = (f"only {n_basic} basic categor{'y has' if n_basic == 1 else 'ies have'} complete data "
+                       f"({', '.join(c for c in flagging if c in rule.basic_categories) or 'none'}) and the rule "
+                       f"needs {rule.min_missing} missing, and elderly care has no complete data: no block can be "
+                       "shown to be underserved. This is a statement about the data, not that residents are "
+                       "served: declare complete sources to assess more categories")
+    return out
+
+
+def compare_underserved(before: pd.DataFrame, after: pd.DataFrame, measured: list[str],
+                        rules: Mapping[str, CategoryRule], rule: UnderservedRule,
+                        status: Mapping[str, str] | None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Underserved blocks before and after a change, both judged on the baseline's categories and statuses.
+
+    ``after`` holds the changed ``dist_<c>_m`` / ``within_<c>`` columns (on
+    ``before.index``); the other columns come from ``before``. Categories new
+    in ``after`` (no data in the baseline) and those the baseline measured on
+    incomplete data do not flag in either, so adding facilities can only
+    lower the count: a category going from "no data" to "measured" adds no
+    flags.
+
+    Returns the comparison (for run.json) and the after-flags
+    (:func:`underserved_blocks` columns).
+
+    Examples
+    --------
+    >>> from toolkit.coverage import CategoryRule
+    >>> b = pd.DataFrame({"population": [100.0], "dist_park_m": [900.0], "within_park": [False],
+    ...                   "dist_transit_m": [800.0], "within_transit": [False]})
+    >>> a = pd.DataFrame({"dist_park_m": [100.0], "within_park": [True],
+    ...                   "dist_elderly_care_m": [900.0], "within_elderly_care": [False]})
+    >>> r = UnderservedRule(basic_categories=["park", "transit", "elderly_care"], min_missing=2)
+    >>> cmp, _ = compare_underserved(b, a, ["park", "transit"], {c: CategoryRule(c, 300.0) for c in
+    ...                           ("park", "transit", "elderly_care")}, r, {"park": "complete", "transit": "complete"})
+    >>> cmp["blocks_before"], cmp["blocks_after"], cmp["not_in_baseline"]
+    (1, 0, ['elderly_care'])
+    """
+    merged = before.copy()
+    shared = [c for c in after.columns if c in merged.columns]
+    merged[shared] = after[shared].reindex(merged.index)
+    u0 = underserved_blocks(before, measured, rules, rule, status)
+    u1 = underserved_blocks(merged, measured, rules, rule, status)
+    new = sorted({c[5:-2] for c in after.columns if c.startswith("dist_") and c.endswith("_m")} - set(measured))
+    return {
+        "basis": "the baseline's categories and data status",
+        "blocks_before": int(u0["underserved"].sum()), "blocks_after": int(u1["underserved"].sum()),
+        "population_before": float(u0["affected_pop"].sum()), "population_after": float(u1["affected_pop"].sum()),
+        "not_in_baseline": new,
+    }, u1
 
 
 def grid_zones(area: shapely.Geometry, size_m: float, crs) -> gpd.GeoDataFrame:

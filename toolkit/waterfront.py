@@ -4,6 +4,9 @@ The module turns three kinds of water data into one *shoreline* on the study's
 land side and measures it against the walking network:
 
 * ``water``: polygons (OSM ``natural=water``, ``waterway=riverbank``...), used as they are;
+* ``other_water``: polygons cut out of the land like ``water`` (ponds, creeks, lakes in
+  parks) whose edges are *not* shore: the waterfront is the bank of the water that
+  matters to the study (the Huangpu), and a pond in a park is no waterfront;
 * ``rivers``: centrelines with a width, buffered by half the width with flat
   ends. No width is ever assumed: a river without ``width_m`` (or a width
   column) is an :class:`~toolkit.errors.InputError`;
@@ -129,11 +132,16 @@ class WaterfrontConfig:
     Parameters
     ----------
     water : list of Source
-        Water polygons (``natural=water``, riverbanks, lakes, docks).
+        Water polygons whose edge is the waterfront (``natural=water``, riverbanks,
+        lakes, docks), e.g. the Huangpu's riverbank polygons.
     rivers : list of RiverSource
         River centrelines with a width.
     coastlines : list of Source
         Coastline lines with the land on their left (OSM convention).
+    other_water : list of Source
+        Water polygons removed from the land (no blocks are drawn on them) whose
+        edges are not waterfront: ponds, creeks, park lakes. A polygon listed in
+        both ``water`` and ``other_water`` is bank water.
     corridor_m : float
         Width of the band of land along the shore; a shore point whose nearest
         street in the band is within this distance has access.
@@ -151,6 +159,7 @@ class WaterfrontConfig:
     water: list[Source] = field(default_factory=list)
     rivers: list[RiverSource] = field(default_factory=list)
     coastlines: list[Source] = field(default_factory=list)
+    other_water: list[Source] = field(default_factory=list)
     corridor_m: float = 100.0
     access_distance_m: float = 50.0
     sample_m: float = 10.0
@@ -176,11 +185,14 @@ class WaterfrontConfig:
 
     @property
     def has_sources(self) -> bool:
-        """True when at least one water, river or coastline layer is configured."""
+        """True when at least one water, river or coastline layer (a shore) is configured.
+
+        ``other_water`` alone is no shore: it only takes land away.
+        """
         return bool(self.water or self.rivers or self.coastlines)
 
     def labels(self) -> list[str]:
-        """Short descriptions of all configured layers, for reports."""
+        """Short descriptions of the layers giving the shore (water, rivers, coastlines), for reports."""
         return ([s.label() for s in self.water] + [r.source.label() for r in self.rivers]
                 + [s.label() for s in self.coastlines])
 
@@ -416,7 +428,7 @@ def _river_polygons(lines: np.ndarray, widths: np.ndarray,
 
 
 def water_polygons(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None) -> gpd.GeoDataFrame | None:
-    """Water as polygons: the ``water`` layers plus the rivers buffered by half their width.
+    """Water as polygons: the ``water`` layers, the rivers buffered by half their width, and ``other_water``.
 
     Coastlines add nothing here: they are shorelines already (see
     :func:`coast_lines`).
@@ -435,7 +447,8 @@ def water_polygons(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None
     GeoDataFrame or None
         One row per input feature that has water near the area, on a new
         ``water_id`` index, with ``source`` (layer label), ``source_row`` (its
-        row label there), ``kind`` (``'water'`` or ``'river'``) and ``width_m``
+        row label there), ``kind`` (``'water'``, ``'river'`` or ``'other'``,
+        the ``other_water`` that is land removed but no shore) and ``width_m``
         (rivers). ``attrs["open_ends"]`` holds the flat caps where a river line
         stops (a data edge, not a shore); :func:`shoreline` leaves them out.
         ``None`` when no layer is configured or none has water within
@@ -446,17 +459,24 @@ def water_polygons(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None
     InputError
         A river without a width, a water layer without polygons, a river layer
         without lines.
+
+    Examples
+    --------
+    >>> cfg = WaterfrontConfig(water=[Source(dataset="geofabrik_water_a", where={"fclass": "riverbank"})])
+    >>> water_polygons(cfg, "EPSG:32651", district)["kind"].unique()  # doctest: +SKIP
+    array(['water'], dtype=object)
     """
     ensure_projected(crs, "the waterfront CRS")
     clip = _area_geom(area, crs).buffer(cfg.corridor_m) if area is not None else None
     frames = []
-    for src in cfg.water:
-        gdf, where = _read(src, crs)
-        gdf = _keep_types(gdf, _POLY_TYPES, where=where, what="polygon",
-                          fix="give water polygons here; river centrelines go under rivers (with width_m), "
-                          "coastlines under coastlines")
-        frames.append(pd.DataFrame({"source": src.label(), "source_row": gdf.index, "kind": "water",
-                                    "width_m": np.nan, "geometry": np.asarray(gdf.geometry.values)}))
+    for kind, sources in (("water", cfg.water), ("other", cfg.other_water)):
+        for src in sources:
+            gdf, where = _read(src, crs)
+            gdf = _keep_types(gdf, _POLY_TYPES, where=where, what="polygon",
+                              fix="give water polygons here; river centrelines go under rivers (with width_m), "
+                              "coastlines under coastlines")
+            frames.append(pd.DataFrame({"source": src.label(), "source_row": gdf.index, "kind": kind,
+                                        "width_m": np.nan, "geometry": np.asarray(gdf.geometry.values)}))
     open_ends: list[shapely.LineString] = []
     for rs in cfg.rivers:
         gdf, where = _read(rs.source, crs)
@@ -478,6 +498,10 @@ def water_polygons(cfg: WaterfrontConfig, crs: Any, area: AreaLike | None = None
     if not frames:
         return None
     df = pd.concat(frames, ignore_index=True)
+    # A feature selected as bank water and again as other water (a filter by class keeps the
+    # river too) is bank water, once: it must not be counted, or cut out, twice.
+    key = df["source"].astype(str) + "\x00" + df["source_row"].astype(str)
+    df = df.loc[~((df["kind"] == "other") & key.isin(key[df["kind"] == "water"]))]
     geoms = np.asarray(df["geometry"].to_numpy(), dtype=object)
     if clip is not None:
         shapely.prepare(clip)
@@ -672,7 +696,36 @@ def _warn_if_reversed(lines: np.ndarray, area: shapely.Geometry, where: str) -> 
 
 
 # --------------------------------------------------------------- shoreline
-def _water_union(water: gpd.GeoDataFrame | None) -> shapely.Geometry | None:
+def bank_water(water: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """The rows of :func:`water_polygons` whose edges are shore: all but the ``other_water``.
+
+    Parameters
+    ----------
+    water : GeoDataFrame or None
+        From :func:`water_polygons`.
+
+    Returns
+    -------
+    GeoDataFrame or None
+        ``None`` when no bank water is left.
+
+    Examples
+    --------
+    >>> bank_water(water_polygons(cfg, crs, district))["kind"].unique()  # doctest: +SKIP
+    array(['water'], dtype=object)
+    """
+    if water is None or len(water) == 0:
+        return None
+    if "kind" not in water.columns:
+        return water
+    out = water.loc[water["kind"] != "other"]
+    return out if len(out) else None
+
+
+def _water_union(water: gpd.GeoDataFrame | None, bank: bool = True) -> shapely.Geometry | None:
+    """The union of the bank water (``bank``) or of all water, land cut-outs included."""
+    if bank:
+        water = bank_water(water)
     if water is None or len(water) == 0:
         return None
     u = shapely.union_all(np.asarray(water.geometry.values))
@@ -812,7 +865,7 @@ def split_land(area: AreaLike, water: gpd.GeoDataFrame | None,
     area : GeoDataFrame, GeoSeries or shapely geometry
         The study area (bare geometries in the CRS of ``water`` / ``coast``).
     water : GeoDataFrame or None
-        From :func:`water_polygons`.
+        From :func:`water_polygons` (its ``other_water`` rows are removed too).
     coast : GeoDataFrame, optional
         From :func:`coast_lines` (land on the left of each line).
 
@@ -824,7 +877,8 @@ def split_land(area: AreaLike, water: gpd.GeoDataFrame | None,
     a = _area_geom(area, frame.crs if frame is not None else getattr(area, "crs", None))
     total = float(a.area)
     wet = shapely.Polygon()
-    u = _water_union(water)
+    # Ponds and creeks hold no residents either: all water leaves the land, not only the bank water.
+    u = _water_union(water, bank=False)
     if u is not None:
         wet = shapely.intersection(a, u)
         a = shapely.difference(a, u)
@@ -1526,12 +1580,74 @@ def absent_reason(cfg: WaterfrontConfig, water: gpd.GeoDataFrame | None = None,
     """
     if not cfg.has_sources:
         return "no water layer is configured (waterfront water, rivers and coastlines are all empty)"
-    if (water is None or len(water) == 0) and (coast is None or len(coast) == 0):
-        return (f"none of the water layers ({', '.join(cfg.labels())}) has water within "
-                f"{cfg.corridor_m:g} m of the study area")
+    if bank_water(water) is None and (coast is None or len(coast) == 0):
+        reason = (f"none of the water layers ({', '.join(cfg.labels())}) has water within "
+                  f"{cfg.corridor_m:g} m of the study area")
+        n_other = int((water["kind"] == "other").sum()) if water is not None and "kind" in water.columns else 0
+        if n_other:
+            # Said, so that a pond on the map is not read as a waterfront the tool missed.
+            reason += (f"; {n_other} other water polygon{'s' * (n_other != 1)} (other_water: ponds, creeks) "
+                       "lie there, taken out of the land but not waterfront")
+        return reason
     if shore is not None and len(shore) == 0:
         return "there is water near the study area but none of its shore lies inside the area"
     return None
+
+
+def bank_source(water: gpd.GeoDataFrame | None, coast: gpd.GeoDataFrame | None = None) -> str | None:
+    """Which data the shore was drawn from, in words, for run.json (``waterfront.bank_source``).
+
+    Water polygons and a centreline buffered by an assumed width give banks of
+    very different certainty, so the record says which it was.
+
+    Parameters
+    ----------
+    water : GeoDataFrame or None
+        From :func:`water_polygons` (``other_water`` rows are not shore and not named).
+    coast : GeoDataFrame, optional
+        From :func:`coast_lines`.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"water polygons (dataset:geofabrik_water_a, 4 polygons)"`` or
+        ``"river centreline + width (dataset:huangpu_centreline, 5 lines, 400 m)"``,
+        joined with ``"; "`` when several layers give shore; ``None`` without any.
+
+    Examples
+    --------
+    >>> bank_source(water_polygons(WaterfrontConfig(rivers=[RiverSource(
+    ...     Source(dataset="huangpu_centreline"), width_m=400)]), "EPSG:32651"))  # doctest: +SKIP
+    'river centreline + width (dataset:huangpu_centreline, 5 lines, 400 m)'
+    """
+    parts = []
+    w = bank_water(water)
+    if w is not None:
+        for src, g in w.groupby("source", sort=False):
+            if (g["kind"] == "river").any():
+                widths = sorted(set(np.round(g["width_m"].dropna().to_numpy(dtype=float), 1).tolist()))
+                wtxt = f"{widths[0]:g} m" if len(widths) == 1 else f"{widths[0]:g}-{widths[-1]:g} m"
+                parts.append(f"river centreline + width ({src}, {len(g)} line{'s' * (len(g) != 1)}, {wtxt})")
+            else:
+                parts.append(f"water polygons ({src}, {len(g)} polygon{'s' * (len(g) != 1)})")
+    if coast is not None and len(coast):
+        for src, g in coast.groupby("source", sort=False):
+            parts.append(f"coastlines ({src}, {len(g)} line{'s' * (len(g) != 1)})")
+    return "; ".join(parts) if parts else None
+
+
+def _other_water_summary(water: gpd.GeoDataFrame | None, area: shapely.Geometry) -> dict[str, Any] | None:
+    """How much ``other_water`` (no shore, land removed) lies in the area, beyond the bank water."""
+    if water is None or "kind" not in water.columns or not (water["kind"] == "other").any():
+        return None
+    other = water.loc[water["kind"] == "other"]
+    wet = shapely.intersection(shapely.union_all(np.asarray(other.geometry.values)), area)
+    u = _water_union(water)
+    if u is not None:
+        wet = shapely.difference(wet, u)
+    return {"sources": list(dict.fromkeys(other["source"])), "polygons": len(other),
+            "area_km2": round(float(wet.area) / 1e6, 3),
+            "note": "removed from the land (no blocks are drawn on it); its edges are not waterfront"}
 
 
 def absent_summary(reason: str) -> dict[str, Any]:
@@ -1585,7 +1701,10 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
     -------
     WaterfrontResult
         With ``summary["status"] == "absent"`` and a ``reason`` when there is
-        no water or no shore in the area.
+        no water or no shore in the area. A measured summary adds to
+        :func:`waterfront_access`'s ``bank_source`` (:func:`bank_source`) and,
+        with ``other_water``, ``other_water`` (polygons and km² taken out of
+        the land beyond the bank water).
     """
     if blocks is not None and threshold_m is None:
         raise ValueError("threshold_m is needed to measure blocks")
@@ -1602,6 +1721,10 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
     if reason:
         return WaterfrontResult(summary=absent_summary(reason), water=water, coast=coast, land=land)
     segments, points, summary = waterfront_access(shore, net.streets(), cfg, water)
+    summary["bank_source"] = bank_source(water, coast)
+    other = _other_water_summary(water, a)
+    if other is not None:
+        summary["other_water"] = other
     per_block = None
     if blocks is not None:
         per_block = block_waterfront(net, blocks, points, float(threshold_m),  # type: ignore[arg-type]
