@@ -36,7 +36,7 @@ README_XUHUI = 1714  # ../shared/data/README.md: "17,836 points (Xuhui 1,714, Hu
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    return pd.read_excel(fetch("residential_compounds"))
+    return pd.read_excel(fetch("residential_compounds"), engine="calamine")
 
 
 @pytest.fixture(scope="module")

@@ -196,3 +196,17 @@ def test_geopackage_has_decision_layers(xuhui, tmp_path):
     assert sites["selected"].sum() == 5
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "Underserved blocks" in html and "Candidate sites (ranked)" in html
+
+
+def test_kendall_tau_b_equals_scipy():
+    """The pairwise numpy tau-b against scipy's (the reference), with ties and without."""
+    from scipy import stats
+
+    from toolkit.decisions import kendall_tau_b
+
+    rng = np.random.default_rng(3)
+    for n, ties in ((2, False), (10, False), (125, True), (400, True)):
+        x = rng.integers(0, 20, n).astype(float) if ties else rng.random(n)
+        y = x + rng.normal(0, 5 if ties else 0.3, n)
+        y = np.round(y) if ties else y
+        assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)

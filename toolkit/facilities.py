@@ -230,11 +230,17 @@ def categories_by_row(matches: pd.DataFrame, index: pd.Index) -> pd.Series:
     >>> categories_by_row(m, pd.RangeIndex(2)).tolist()
     ['a;b', <NA>]
     """
-    out = pd.Series(pd.NA, index=index, dtype="string")
+    out = np.full(len(index), None, dtype=object)
     if len(matches):
-        joined = matches.groupby("row", sort=True)["category"].agg(";".join)
-        out.iloc[joined.index.to_numpy()] = joined.to_numpy()
-    return out
+        rows = matches["row"].to_numpy()
+        cats = matches["category"].to_numpy(dtype=object)
+        n = np.bincount(rows, minlength=len(index))
+        single = n[rows] == 1
+        # most features match one category: assigned at once; only the others are joined
+        out[rows[single]] = cats[single]
+        for r, group in pd.Series(cats[~single]).groupby(rows[~single], sort=True):
+            out[r] = ";".join(group)
+    return pd.Series(out, index=index, dtype="string")
 
 
 @cache

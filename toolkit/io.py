@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from .crs import WGS84, parse_crs, to_wgs84
@@ -50,6 +51,7 @@ def read_layer(
     encoding: str | None = None,
     records: str | None = None,
     where: dict[str, Any] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read any supported layer into WGS84.
 
@@ -72,6 +74,12 @@ def read_layer(
         For JSON that is not GeoJSON: the key holding the list of records.
     where : dict, optional
         Keep rows whose column equals the value (or is in the list of values).
+    bbox : tuple, optional
+        WGS84 (lon_min, lat_min, lon_max, lat_max): a vector file in geographic
+        coordinates is read only around it (GDAL's spatial filter, with a margin
+        wide enough for GCJ-02 and BD-09 offsets), so a district reads what lies
+        near it of a city-wide layer. Other files are read whole. The result may
+        then be empty.
 
     Returns
     -------
@@ -89,7 +97,7 @@ def read_layer(
     elif (suffix == ".json" and records is not None) or (suffix == ".json" and _is_records_json(p)):
         gdf = read_json_records(p, crs=crs, lon=lon, lat=lat, records=records)
     else:
-        gdf = read_vector(p, crs=crs, layer=layer)
+        gdf = read_vector(p, crs=crs, layer=layer, bbox=bbox)
     if where:
         gdf = filter_rows(gdf, where, source=_name(p))
     return gdf
@@ -113,14 +121,33 @@ def filter_rows(gdf: gpd.GeoDataFrame, where: dict[str, Any], *, source: str) ->
     return gdf.loc[mask]
 
 
-def read_vector(path: str | os.PathLike, *, crs: Any = None, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Read a vector file with pyogrio, repair invalid geometries, return WGS84."""
+#: Degrees added around a read's bbox: GCJ-02 and BD-09 lie up to about 1 km from WGS84.
+BBOX_MARGIN_DEG = 0.02
+
+
+def read_vector(path: str | os.PathLike, *, crs: Any = None, layer: str | None = None,
+                bbox: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file with pyogrio, repair invalid geometries, return WGS84.
+
+    ``bbox`` (WGS84) limits the read of a file in geographic coordinates to
+    the features near it; see :func:`read_layer`.
+    """
     p = Path(path)
+    window = None
     try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+        if bbox is not None:
+            import pyogrio
+
+            file_crs = pyogrio.read_info(p, layer=layer).get("crs")
+            if file_crs and pyproj.CRS.from_user_input(file_crs).is_geographic:
+                m = BBOX_MARGIN_DEG
+                window = (bbox[0] - m, bbox[1] - m, bbox[2] + m, bbox[3] + m)
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio", bbox=window)
     except Exception as exc:
         raise InputError(f"cannot read the layer: {exc}", source=_name(p), field=layer,
                          fix="check that the file is a valid GPKG/GeoJSON/Shapefile") from None
+    if len(gdf) == 0 and window is not None:
+        return to_wgs84(gdf, crs, source=_name(p))  # nothing near the study: reported as 0 kept
     if len(gdf) == 0:
         raise InputError("the layer is empty (no features)", source=_name(p), field=layer,
                          fix="export the layer again with its features, or remove it from the study")

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyproj
@@ -24,6 +23,9 @@ from scipy.sparse import csgraph
 
 from .crs import ensure_projected
 from .errors import InputError
+
+if TYPE_CHECKING:  # networkx costs 0.2 s to import: only the functions that build graphs load it
+    import networkx as nx
 
 #: Lengths below this are raised to it so that zero-length edges survive in the
 #: sparse matrix (an explicit zero would be indistinguishable from "no edge").
@@ -238,6 +240,8 @@ class WalkNetwork:
 
     def to_networkx(self) -> nx.MultiGraph:
         """An undirected networkx MultiGraph with ``length`` on every edge (for checks and peers)."""
+        import networkx as nx
+
         G = nx.MultiGraph()
         G.add_nodes_from((i, {"x": self.x[i], "y": self.y[i]}) for i in range(self.n_nodes))
         G.add_edges_from((int(a), int(b), {"length": float(w)})

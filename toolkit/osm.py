@@ -18,15 +18,17 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # networkx costs 0.2 s to import: only the functions that build graphs load it
+    import networkx as nx
 
 
 def _suffix(p: Path) -> str:

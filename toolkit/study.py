@@ -248,7 +248,8 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
             if fs.kind in classifier_kinds():
                 require_declared_crs(load_classifier(fs.kind, fs.table, catalogue=cats), fs.source.declared_crs(),
                                      source=label)
-            raw = read_layer(path, **fs.source.reader_options())
+            # a city-wide layer (Geofabrik: all of Shanghai) is read only around the reach
+            raw = read_layer(path, **fs.source.reader_options(), bbox=tuple(reach_wgs84.bounds))
         only = fs.categories
         if only:
             bad = set(only) - set(cats)
