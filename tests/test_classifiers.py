@@ -318,7 +318,7 @@ def test_an_export_without_its_datum_is_refused(tmp_path):
 def test_baidu_bd09_export_lands_on_the_published_wgs84_positions(shared, tmp_path):
     # the compounds table gives each compound in BD-09 (经度bd, lat纬度bd) and, converted by its
     # publisher, in WGS84 (POINT_X, POINT_Y): an independent conversion to check against
-    comp = pd.read_excel(shared / "residential_compounds_points.xlsx", nrows=40)
+    comp = pd.read_excel(shared / "residential_compounds_points.xlsx", nrows=40, engine="calamine")
     comp = comp.dropna(subset=["经度bd", "lat纬度bd", "POINT_X", "POINT_Y"]).head(12).reset_index(drop=True)
     tags = ["医疗;药店", "教育培训;幼儿园", "医疗;综合医院", "购物;超市", "政府机构;居民委员会", "美食;中餐厅"]
     export = pd.DataFrame({
