@@ -97,3 +97,37 @@ def test_file_claiming_4326_read_with_override(shared):
     over = read_layer(shared / "fengmao_areas_gcj02.geojson", crs="gcj02")
     d = as_is.to_crs(32651).centroid.distance(over.to_crs(32651).centroid)
     assert (d > 300).all() and (d < 700).all()
+
+
+@pytest.mark.parametrize(("crs", "ok"), [("EPSG:3857", False), ("EPSG:32651", True), ("EPSG:32650", True),
+                                         ("EPSG:4547", True)])
+def test_a_crs_that_stretches_distances_is_refused(tmp_path, crs, ok):
+    """Web Mercator is 'projected' but 17% long in Shanghai (sec 31.2 deg = 1.169, the published scale
+    factor); the neighbouring UTM zone (0.2%) and CGCS2000 / 3-degree GK (0.6%) are fine."""
+    from toolkit.cli import main
+
+    (tmp_path / "s.toml").write_text(f"""
+[study]
+name = "merc"
+crs = "{crs}"
+[area]
+bbox = [121.43, 31.19, 121.45, 31.21]
+[network]
+source = {{ dataset = "xuhui_roads" }}
+[output]
+map = false
+report = false
+""", encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["run", str(tmp_path / "s.toml"), "--out", str(out)])
+    if ok:
+        assert code == 0
+    else:
+        assert code == 2
+        assert not out.exists() or not any(out.iterdir())
+    import toolkit.crs as tc
+
+    err = tc.scale_error(crs, shapely.box(121.43, 31.19, 121.45, 31.21))
+    assert (err <= tc.MAX_SCALE_ERROR) == ok
+    if crs == "EPSG:3857":
+        assert err == pytest.approx(1 / np.cos(np.radians(31.2)) - 1, abs=2e-3)

@@ -222,6 +222,31 @@ def utm_crs_for(geom_wgs84: shapely.Geometry) -> pyproj.CRS:
     return pyproj.CRS.from_epsg(epsg)
 
 
+#: Largest stretch of distances a study CRS may have at the study area (1%): a CRS beyond it (Web
+#: Mercator: 17% in Shanghai) makes every walk and coverage rate wrong with no other sign.
+MAX_SCALE_ERROR = 0.01
+
+
+def scale_error(crs: Any, geom_wgs84: shapely.Geometry) -> float:
+    """Largest relative error of a distance measured in ``crs`` over the area (its centre and corners).
+
+    Examples
+    --------
+    >>> area = shapely.box(121.38, 31.10, 121.50, 31.23)
+    >>> round(scale_error("EPSG:3857", area), 3)
+    0.169
+    >>> scale_error("EPSG:32651", area) < 0.001
+    True
+    """
+    c = shapely.centroid(geom_wgs84)
+    x0, y0, x1, y1 = geom_wgs84.bounds
+    lon = np.array([c.x, x0, x0, x1, x1])
+    lat = np.array([c.y, y0, y1, y0, y1])
+    f = pyproj.Proj(pyproj.CRS.from_user_input(crs)).get_factors(lon, lat)
+    k = np.concatenate([np.asarray(f.meridional_scale), np.asarray(f.parallel_scale)])
+    return float(np.max(np.abs(k - 1.0)))
+
+
 def ensure_projected(obj: Any, what: str = "input") -> None:
     """Raise if ``obj`` (a GeoDataFrame, GeoSeries or CRS) is not in a metric CRS.
 

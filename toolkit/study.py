@@ -29,7 +29,7 @@ from .blocks import enclosed_blocks, user_blocks
 from .completeness import source_report, study_data_status
 from .config import Source, Study
 from .coverage import coverage, coverage_rates, node_distances
-from .crs import WGS84, parse_crs, to_wgs84, utm_crs_for
+from .crs import MAX_SCALE_ERROR, WGS84, parse_crs, scale_error, to_wgs84, utm_crs_for
 from .errors import InputError
 from .facilities import (
     attach_facilities,
@@ -89,6 +89,13 @@ def analysis_crs(study: Study, area_wgs84: shapely.Geometry) -> pyproj.CRS:
         if isinstance(crs, str) or not crs.is_projected:
             raise InputError(f"study.crs {study.crs!r} is not a projected CRS", field="study.crs",
                              fix="use a metric CRS such as 'EPSG:32651', or leave it out for the UTM zone")
+        err = scale_error(crs, area_wgs84)
+        if err > MAX_SCALE_ERROR:
+            raise InputError(f"study.crs {study.crs!r} stretches distances by {err:.1%} at the study area "
+                             "(Web Mercator does at any latitude but the equator): every walk and coverage "
+                             "rate would be wrong", source=study.source_file, field="study.crs",
+                             fix=f"use the area's UTM zone ({utm_crs_for(area_wgs84).to_string()}) or a local "
+                             "projected CRS, or leave study.crs out")
         return crs
     return utm_crs_for(area_wgs84)
 
