@@ -97,3 +97,33 @@ def test_raster_without_crs_names_the_file(tmp_path):
     with pytest.raises(InputError) as e:
         tk.run_study(_study(tmp_path, 'population = { path = "nocrs.tif" }'))
     assert "nocrs.tif" in str(e.value) and "coordinate reference system" in str(e.value)
+
+
+def test_all_nodata_raster_is_an_error_naming_the_file(tmp_path):
+    lon0, lat0 = TO_WGS.transform(X0, Y0 + 800)
+    with rasterio.open(tmp_path / "empty.tif", "w", driver="GTiff", height=10, width=10, count=1, dtype="float32",
+                       crs="EPSG:4326", nodata=-1.0, transform=from_origin(lon0, lat0, 0.001, 0.001)) as dst:
+        dst.write(np.full((10, 10), -1.0, dtype="float32"), 1)
+    with pytest.raises(InputError) as e:
+        tk.run_study(_study(tmp_path, 'population = { path = "empty.tif" }'))
+    assert "empty.tif" in str(e.value) and "no residents" in str(e.value) and e.value.fix
+
+
+def test_far_rows_and_a_cut_network_are_reported(tmp_path):
+    """Rows at (0, 0) or with a latitude of 3.12 are counted and named; an area twice the network's is said."""
+    _raster(tmp_path / "pop.tif", "EPSG:4326")
+    lon, lat = TO_WGS.transform(X0 + 300, Y0 + 300)
+    (tmp_path / "fac.csv").write_text(f"name,lon,lat\na,{lon},{lat}\nzero,0,0\ntypo,{lon},3.12\n", encoding="utf-8")
+    _study(tmp_path, 'population = { path = "pop.tif" }')
+    x0, y0 = TO_WGS.transform(X0 + 20, Y0 + 20)
+    x1, y1 = TO_WGS.transform(X0 + 1400, Y0 + 1400)  # the street grid covers 750 m of these 1,400 m
+    text = (tmp_path / "s.toml").read_text(encoding="utf-8")
+    text = text.replace(text[text.index("bbox = "):text.index("\n", text.index("bbox = "))],
+                        f"bbox = [{x0}, {y0}, {x1}, {y1}]\nclip_to_data = false")
+    text += '\n[[facilities]]\nsource = { path = "fac.csv" }\nkind = "fixed"\ncategory = "pharmacy"\n'
+    (tmp_path / "s.toml").write_text(text, encoding="utf-8")
+    r = tk.run_study(tk.load_study(tmp_path / "s.toml"))  # data warnings become the run's notes
+    far = [m for m in r.notes if "km from the study area" in m]
+    assert len(far) == 1 and "fac.csv: 2 rows" in far[0] and "(0.0000, 0.0000)" in far[0]
+    cut = [m for m in r.notes if "cover only" in m]
+    assert len(cut) == 1 and "grid.osm" in cut[0]

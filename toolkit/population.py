@@ -115,6 +115,12 @@ def population_per_block(blocks: gpd.GeoDataFrame, area: shapely.Geometry,
         vals = grid.values
         per_block = np.bincount(bzi, weights=vals[bci] * bshare, minlength=len(zones))
         in_area = float((vals[aci] * ashare).sum())
+        if not in_area > 0:
+            # an all-nodata or all-zero grid would run to the end as "0 residents (nan aged 65+)"
+            raise InputError(f"the population raster holds no residents in the study area (sum {in_area:g}; "
+                             f"{len(aci)} cells overlap it, all nodata or zero)", source=str(path),
+                             field=f"population.{col}",
+                             fix="check the raster's nodata value and CRS, and that it covers the study area")
         out[col] = per_block
         balance[col] = {"in_area": round(in_area, 1), "in_blocks": round(float(per_block.sum()), 1),
                         "outside_blocks": round(in_area - float(per_block.sum()), 1),

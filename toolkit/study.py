@@ -277,6 +277,7 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
                               id_field=got.id_field)
         # intersects, not contains: a park straddling the reach is kept
         inside = shapely.intersects(reach_wgs84, np.asarray(fac.geometry.values))
+        _warn_far_rows(raw, reach_wgs84, label)
         entry = {"source": label, "rows": len(raw), "classified": len(fac), "kept_in_reach": int(inside.sum()),
                  "areas_in_reach": int(np.isin(shapely.get_type_id(np.asarray(fac.geometry.values)[inside]),
                                                (3, 6)).sum()),
@@ -303,6 +304,38 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
         report.append(entry)
         parts.append(fac[inside])
     return combine(parts, crs), {"sources": report}
+
+
+def _warn_network_coverage(study: Study, net: WalkNetwork, area_wgs84: shapely.Geometry) -> None:
+    """A network that covers only part of the study area is a cut file, not a district without streets."""
+    hull = gpd.GeoSeries([shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))], crs=net.crs)
+    area = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(net.crs).iloc[0]
+    share = shapely.intersection(hull.iloc[0], area).area / area.area if area.area > 0 else 1.0
+    if share < 0.8:
+        src = study.network.label() if study.network is not None else f"place {study.place!r}"
+        warnings.warn(f"{src}: the streets cover only {share:.0%} of the study area ({area.area / 1e6:.1f} km2): "
+                      "the OSM file looks cut short of the area; results hold for the part it covers (extract "
+                      "the whole area, or set [area] to what the file covers)", DataWarning, stacklevel=2)
+
+
+#: Rows further than this from the study area (in degrees, about 200 km) are not a city-wide layer's
+#: other districts but wrong coordinates: (0, 0), a latitude of 3.12 for 31.2...
+FAR_DEG = 2.0
+
+
+def _warn_far_rows(raw: gpd.GeoDataFrame, reach_wgs84: shapely.Geometry, label: str) -> None:
+    """Count and name the rows of a facility source that lie far outside the study area."""
+    g = np.asarray(raw.geometry.values)
+    if len(g) == 0:
+        return
+    far = shapely.distance(reach_wgs84, g) > FAR_DEG
+    if far.any():
+        rows = np.flatnonzero(far)
+        pts = shapely.point_on_surface(g[rows[:3]])
+        where = ", ".join(f"row {r} at ({p.x:.4f}, {p.y:.4f})" for r, p in zip(rows[:3], pts, strict=True))
+        warnings.warn(f"{label}: {len(rows)} rows lie more than {FAR_DEG * 100:.0f} km from the study area "
+                      f"and were not used (e.g. {where}): check their coordinates (swapped, missing, "
+                      "or a typo)", DataWarning, stacklevel=2)
 
 
 # ---------------------------------------------------------------- the result
@@ -442,6 +475,7 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
                          "(kept, see streets.component)"
                          + ("; blocks and facilities are attached to the main part only" if net.snap_main_only
                             else ""))
+    _warn_network_coverage(study, net, geom_w)
     unclipped_w = geom_w
     hull = None
     if study.area.clip_to_data:
