@@ -210,3 +210,27 @@ def test_kendall_tau_b_equals_scipy():
         y = x + rng.normal(0, 5 if ties else 0.3, n)
         y = np.round(y) if ties else y
         assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+
+
+def test_user_zones_named_by_their_own_field_reach_the_report(xuhui):
+    """The README's own example, [zones] id_field = "name": the report lists the zones by that field (it once
+    raised KeyError 'zone_id' after the whole analysis)."""
+    import dataclasses
+
+    import geopandas as gpd
+    import shapely
+
+    from toolkit.report import html_report
+    from toolkit.underserved import roll_up
+
+    x0, y0, x1, y1 = xuhui.blocks.total_bounds
+    xm = (x0 + x1) / 2
+    zones = gpd.GeoDataFrame({"name": ["西片", "东片"]},
+                             geometry=[shapely.box(x0, y0, xm, y1), shapely.box(xm, y0, x1, y1)], crs=xuhui.crs)
+    blocks = xuhui.blocks.assign(underserved=np.arange(len(xuhui.blocks)) % 3 == 0)
+    table = roll_up(blocks, zones, xuhui.categories, zone_field="name")
+    assert set(table["name"]) <= {"西片", "东片", "unassigned"} and table["blocks"].sum() == len(blocks)
+    study = dataclasses.replace(xuhui.study, zone_id_field="name")
+    result = dataclasses.replace(xuhui, study=study, blocks=blocks, layers={**xuhui.layers, "zones": table})
+    html = html_report(result)
+    assert "西片" in html and "东片" in html

@@ -825,9 +825,11 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
         zones = result.layers.get("zones")
         if zones is not None and "underserved_pop" in zones and len(zones):
             top = zones.sort_values("underserved_pop", ascending=False).head(5)
+            # the roll-up names its id column after the user's zones (id_field = "name"), else zone_id
+            zid = next((c for c in (result.study.zone_id_field, "zone_id") if c and c in zones), zones.columns[0])
             parts.append(_table(["zone", "underserved blocks", "residents", "65+", "worst blocks"] if not zh else
                                 ["单元", "服务不足街坊", "人口", "65岁以上", "最严重街坊"],
-                                [[r["zone_id"], _num(r.get("underserved_blocks")), _num(r.get("underserved_pop")),
+                                [[r[zid], _num(r.get("underserved_blocks")), _num(r.get("underserved_pop")),
                                   _num(r.get("underserved_65plus")), r.get("worst_blocks") or ""]
                                  for _, r in top.iterrows()], num_cols=(1, 2, 3)))
 
