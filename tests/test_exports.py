@@ -306,3 +306,21 @@ def test_class_index_follows_qgis_matching():
     root = ET.fromstring(to_qml(grad))
     assert [r.get("label") for r in root.iter("range")] == ["a", "b"]
     assert root.find("renderer-v2/classificationMethod").get("id") == "Custom"
+
+
+def test_a_rerun_keeps_the_users_own_files(xuhui, tmp_path):
+    """A planner's notes in the output folder survive a rerun; the toolkit's own files are replaced."""
+    import dataclasses
+
+    res = dataclasses.replace(xuhui, study=dataclasses.replace(xuhui.study, write_map=False, report=False))
+    folder = res.save(tmp_path)
+    (folder / "my_notes.txt").write_text("给街道的意见", encoding="utf-8")
+    (folder / "photos").mkdir()
+    (folder / "photos" / "site_13.jpg").write_bytes(b"\xff\xd8jpeg")
+    (folder / "schema.md").write_text("stale", encoding="utf-8")  # a file of the toolkit's: replaced
+    again = res.save(tmp_path)
+    assert again == folder
+    assert (folder / "my_notes.txt").read_text(encoding="utf-8") == "给街道的意见"
+    assert (folder / "photos" / "site_13.jpg").read_bytes() == b"\xff\xd8jpeg"
+    assert (folder / "schema.md").read_text(encoding="utf-8") != "stale"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no stray temporary folders

@@ -146,6 +146,29 @@ def write_csv(gdf, path: Path) -> Path:
     return path
 
 
+def _toolkit_files(folder: Path) -> set[str]:
+    """The files the toolkit wrote into ``folder`` last time (its run.json lists them); none when unknown."""
+    try:
+        rec = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        return {str(f) for f in rec["outputs"]["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _carry_over_user_files(final: Path, tmp: Path) -> None:
+    """Copy into the new output every file of the old one the toolkit did not write (a planner's notes).
+
+    Copied, not moved: if the swap fails, the previous folder is still whole.
+    """
+    ours = _toolkit_files(final)
+    for p in final.rglob("*"):
+        rel = p.relative_to(final).as_posix()
+        if not p.is_file() or rel in ours or (tmp / rel).exists():
+            continue
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, tmp / rel)
+
+
 def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool | None = None) -> Path:
     """Write ``<out_dir>/<study>/``: data layers, styles, data dictionary, maps, report and run.json.
 
@@ -236,6 +259,7 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
         with open(tmp / "run.json", "w", encoding="utf-8") as f:
             json.dump(record, f, ensure_ascii=False, indent=2, default=_json_default)
         if final.exists():
+            _carry_over_user_files(final, tmp)
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=out_dir))
             final.rename(old / name)
             tmp.rename(final)
