@@ -306,11 +306,14 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
     return combine(parts, crs), {"sources": report}
 
 
-def _warn_network_coverage(study: Study, net: WalkNetwork, area_wgs84: shapely.Geometry) -> None:
-    """A network that covers only part of the study area is a cut file, not a district without streets."""
-    hull = gpd.GeoSeries([shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))], crs=net.crs)
+def _warn_network_coverage(study: Study, net: WalkNetwork, hull_m: shapely.Geometry,
+                           area_wgs84: shapely.Geometry) -> None:
+    """A network that covers only part of the study area is a cut file, not a district without streets.
+
+    ``hull_m`` is the convex hull of the network's nodes, in the network's CRS.
+    """
     area = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(net.crs).iloc[0]
-    share = shapely.intersection(hull.iloc[0], area).area / area.area if area.area > 0 else 1.0
+    share = shapely.intersection(hull_m, area).area / area.area if area.area > 0 else 1.0
     if share < 0.8:
         src = study.network.label() if study.network is not None else f"place {study.place!r}"
         warnings.warn(f"{src}: the streets cover only {share:.0%} of the study area ({area.area / 1e6:.1f} km2): "
@@ -475,12 +478,13 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
                          "(kept, see streets.component)"
                          + ("; blocks and facilities are attached to the main part only" if net.snap_main_only
                             else ""))
-    _warn_network_coverage(study, net, geom_w)
+    # the extent of the streets: judged against the area, and what the area is clipped to
+    hull_m = shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))
+    _warn_network_coverage(study, net, hull_m, geom_w)
     unclipped_w = geom_w
     hull = None
     if study.area.clip_to_data:
         with _timed(timings, "clip", progress):
-            hull_m = shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))
             hull = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
             extent = hull
             for src in study.population.values():
