@@ -57,6 +57,7 @@ from . import __version__
 from .config import FOLDER_NAME_RULE, Source, Study, bundled_studies, check_folder_name, iter_sources, study_from_dict
 from .datasets import data_dir, fetch, registry, sha256sum
 from .errors import InputError
+from .outfolder import check_output_folder
 
 CACHE_FILE = ".cache_key"
 SUMMARY_FILE = "batch_run.json"
@@ -753,6 +754,7 @@ def run_batch(batch: Batch | str | Path, out: str | Path | None = None, *, sched
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     t0 = time.perf_counter()
     if not isinstance(batch, Batch):
@@ -760,7 +762,8 @@ def run_batch(batch: Batch | str | Path, out: str | Path | None = None, *, sched
     if workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}", field="--workers", fix="e.g. --workers 2")
     out = Path(out) if out is not None else Path("maps") / batch.name
-    out.mkdir(parents=True, exist_ok=True)
+    # a read-only or full output folder fails the batch now, not each run after its analysis
+    check_output_folder(out, batch.runs[0].run_id if batch.runs else "index")
     hasher, rules = _Hasher(), _rules_digest()
     results: dict[str, dict[str, Any]] = {}
     todo: list[BatchRun] = []
@@ -790,9 +793,10 @@ def run_batch(batch: Batch | str | Path, out: str | Path | None = None, *, sched
                 results[summary["run"]] = summary
                 ok = summary["status"] == "ok"
                 secs = summary.get("seconds")
-                bar.console.print(f"{'[green]done[/]' if ok else '[red]FAILED[/]'} {summary['run']}"
-                                  + (f" in {secs:.1f} s" if secs is not None else "")
-                                  + ("" if ok else f": {summary.get('error')}"), highlight=False)
+                # plain text, not rich markup: the [field] of an error message is no style tag to drop
+                bar.console.print(Text.assemble(("done", "green") if ok else ("FAILED", "red"), f" {summary['run']}",
+                                                f" in {secs:.1f} s" if secs is not None else "",
+                                                "" if ok else f": {summary.get('error')}"), highlight=False)
                 bar.update(task, advance=1, description=f"{batch.name}: {summary['run']} {summary['status']}")
 
             executor = _execute(todo, out, scheduler, workers, done)

@@ -18,6 +18,7 @@ from .errors import ToolkitError
 
 def _print_summary(result, out: Path | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -25,7 +26,7 @@ def _print_summary(result, out: Path | None) -> None:
         console = Console(width=120)  # logs and CI: do not wrap the table at 80 columns
     s = result.summary()
     title = result.study.title or result.study.name
-    t = Table(title=f"{title}  (profile: {result.profile.name}, CRS {result.crs.to_string()})")
+    t = Table(title=f"{escape(title)}  (profile: {result.profile.name}, CRS {result.crs.to_string()})")
     for col, justify in (("category", "left"), ("threshold", "right"), ("facilities", "right"),
                          ("residents within", "right"), ("aged 65+ within", "right"), ("status", "left")):
         t.add_column(col, justify=justify)
@@ -55,7 +56,7 @@ def _print_summary(result, out: Path | None) -> None:
         console.print(f"underserved: {us['blocks']:,} of {len(result.blocks):,} blocks"
                       + (f" (blocks missing each complete category among them: {by})" if by else ""))
         if us.get("note"):
-            console.print(f"[yellow]{us['note']}[/]")
+            console.print(f"[yellow]{escape(us['note'])}[/]")
     d = result.details
     if "heritage" in d:
         h = d["heritage"]
@@ -76,9 +77,9 @@ def _print_summary(result, out: Path | None) -> None:
                           f"street access, longest gap {w['longest_gap_m']:,.0f} m, {w['n_access_points']} access "
                           f"points; {w['blocks_within']} blocks within {w['threshold_m']:.0f} m")
         else:
-            console.print(f"waterfront: [yellow]absent[/] ({w.get('reason')})")
+            console.print(f"waterfront: [yellow]absent[/] ({escape(str(w.get('reason')))})")
     for note in result.notes:
-        console.print(f"[dim]note:[/] {note}")
+        console.print(f"[dim]note:[/] {escape(note)}")
     if out is not None:
         console.print(f"outputs: {out}")
 
@@ -87,10 +88,13 @@ def _run(study_arg: str, out: str, no_map: bool) -> int:
     from rich.console import Console
 
     from .config import load_study
+    from .outfolder import check_output_folder
     from .study import run_study
 
     console = Console(stderr=True)
     study = load_study(study_arg)
+    # a read-only or full output folder is said now, not after the whole analysis
+    check_output_folder(out, study.name)
     with console.status("starting") as status:
         result = run_study(study, progress=lambda step: status.update(f"[bold]{study.name}[/]: {step}..."))
         status.update("writing outputs...")
@@ -101,6 +105,7 @@ def _run(study_arg: str, out: str, no_map: bool) -> int:
 
 def _batch(batch_file: str, out: str | None, scheduler: str | None, workers: int, force: bool) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .batch import run_batch
@@ -112,7 +117,7 @@ def _batch(batch_file: str, out: str | None, scheduler: str | None, workers: int
     if not console.is_terminal:
         console = Console(width=160)
     cats = list(dict.fromkeys(c for r in report.runs for c in (r.get("coverage") or {})))
-    t = Table(title=f"{batch.title or batch.name}: {len(report.runs)} runs in {report.seconds:.1f} s "
+    t = Table(title=f"{escape(batch.title or batch.name)}: {len(report.runs)} runs in {report.seconds:.1f} s "
               f"({report.executor})")
     for col in ("run", "status", "time", "residents", "underserved", *cats):
         t.add_column(col, justify="left" if col in ("run", "status") else "right")
@@ -125,7 +130,7 @@ def _batch(batch_file: str, out: str | None, scheduler: str | None, workers: int
                   *("-" if (r.get("coverage") or {}).get(c) is None else f"{r['coverage'][c]:.1%}" for c in cats))
     console.print(t)
     for r in report.failed:
-        console.print(f"[red]failed[/] {r['run']}: {r['error']}", highlight=False)
+        console.print(f"[red]failed[/] {escape(r['run'])}: {escape(str(r['error']))}", highlight=False)
     console.print(f"index: {report.out / 'index.html'}")
     return 1 if report.failed else 0
 
@@ -188,6 +193,17 @@ def main(argv: list[str] | None = None) -> int:
                         "(a study's own categories included)")
     sub.add_parser("datasets", help="list the registered datasets and where each resolves")
     args = parser.parse_args(argv)
+    previous = _on_sigterm_stop()
+    try:
+        return _dispatch(args)
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         if args.command == "run":
@@ -211,7 +227,30 @@ def main(argv: list[str] | None = None) -> int:
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        print(f"error: {how}: the output being saved was discarded; outputs saved before are unchanged",
+              file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a save in progress is rolled back like Ctrl-C."""
+
+
+def _on_sigterm_stop():
+    """Turn SIGTERM into :class:`Terminated` for this command; returns the handler it replaced."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return None
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":

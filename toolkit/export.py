@@ -7,9 +7,10 @@ into place only when complete, so a failed run never leaves partial output.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
+import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ import pandas as pd
 
 from . import __version__
 from .config import check_folder_name
+from .outfolder import OutputFolderError, check_output_folder, folder_size_mb, make_staging, publish
 
 if TYPE_CHECKING:
     from .study import StudyResult
@@ -146,27 +148,35 @@ def write_csv(gdf, path: Path) -> Path:
     return path
 
 
-def _toolkit_files(folder: Path) -> set[str]:
-    """The files the toolkit wrote into ``folder`` last time (its run.json lists them); none when unknown."""
-    try:
-        rec = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        return {str(f) for f in rec["outputs"]["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
+def _need_mb(result: StudyResult, final: Path) -> float:
+    """Free space to ask for before writing: a generous multiple of the layers' size in memory."""
+    layers = output_layers(result)
+    mem = sum(float(g.memory_usage(deep=True).sum()) for g in layers.values()) / 1e6
+    # GeoPackage + map + any parquet/csv copies are a few times the frames; the old output is held until the swap
+    return max(10.0, 4 * mem * max(1, len(result.study.formats or ["gpkg"]))) + folder_size_mb(final)
 
 
-def _carry_over_user_files(final: Path, tmp: Path) -> None:
-    """Copy into the new output every file of the old one the toolkit did not write (a planner's notes).
+_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_NO_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
-    Copied, not moved: if the swap fails, the previous folder is still whole.
-    """
-    ours = _toolkit_files(final)
-    for p in final.rglob("*"):
-        rel = p.relative_to(final).as_posix()
-        if not p.is_file() or rel in ours or (tmp / rel).exists():
-            continue
-        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(p, tmp / rel)
+
+def _write_failure(exc: BaseException, out_dir: Path) -> str | None:
+    """What to tell the user when writing the outputs failed because of the folder; None for anything else."""
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return f"the disk filled up while the outputs were written ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno in _NO_WRITE:
+        return f"the output folder stopped being writable while the outputs were written ({exc.strerror})"
+    if isinstance(exc, Exception) and not isinstance(exc, OSError | OutputFolderError):
+        # GDAL/SQLite report a full disk in their own words ("database or disk is full", "No space left")
+        text = str(exc).lower()
+        if "disk is full" in text or "no space left" in text or "disk full" in text:
+            return "the disk filled up while the outputs were written"
+        try:
+            if shutil.disk_usage(out_dir).free < 1e6:
+                return "the disk filled up while the outputs were written"
+        except OSError:
+            pass
+    return None
 
 
 def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool | None = None) -> Path:
@@ -211,10 +221,8 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     name = check_folder_name(study.name, source=study.source_file or "Study (built in Python)", field="study.name",
                              fix="rename the study")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
-    tmp.chmod(0o755)  # mkdtemp makes it private; outputs are meant to be shared
+    final = check_output_folder(out_dir, name, need_mb=_need_mb(result, out_dir / name))
+    tmp = make_staging(out_dir, name)
     try:
         formats = list(dict.fromkeys(study.formats or ["gpkg"]))
         layers = output_layers(result)
@@ -258,15 +266,15 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
             write_report(tmp / "report.html", result, record, files=files)
         with open(tmp / "run.json", "w", encoding="utf-8") as f:
             json.dump(record, f, ensure_ascii=False, indent=2, default=_json_default)
-        if final.exists():
-            _carry_over_user_files(final, tmp)
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=out_dir))
-            final.rename(old / name)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    except BaseException:
+            f.flush()
+            os.fsync(f.fileno())
+        publish(tmp, final)
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        problem = _write_failure(exc, out_dir)
+        if problem is not None:
+            raise OutputFolderError(problem, source=str(out_dir),
+                                    fix="free some space or choose another --out folder; the previous output, "
+                                    "if any, is unchanged") from None
         raise
     return final
