@@ -396,9 +396,13 @@ def test_added_distances_match_a_full_recompute(mixed):
     added = _random_points(mixed, np.random.default_rng(11), 10).assign(category="transit")
     eff = added_facilities_effect(mixed, added)
     access = mixed.details["facility_access"]
-    bsnap = snap_points(mixed.network, mixed.blocks.geometry, max_snap_m=mixed.study.block_max_snap_m)
+    # the same legs rules (no leg across water or a road nobody may walk) on both sides
+    obstacles = mixed.details["snap_obstacles"]
+    bsnap = snap_points(mixed.network, mixed.blocks.geometry, max_snap_m=mixed.study.block_max_snap_m,
+                        obstacles=obstacles)
     full, table = before_after(mixed.network, mixed.blocks, bsnap, access, added[["geometry"]], ["transit"],
-                               mixed.profile.rules(), mixed.study.facility_max_snap_m, mixed.study.search_limit_m)
+                               mixed.profile.rules(), mixed.study.facility_max_snap_m, mixed.study.search_limit_m,
+                               obstacles=obstacles)
     a, b = eff.after["dist_transit_m"].to_numpy(), full["dist_transit_m"].to_numpy()
     ok = np.isfinite(a) & np.isfinite(b)
     assert ok.sum() > 0.9 * len(a)

@@ -112,6 +112,13 @@ def _err(problem: str, source: str, where: str, fix: str) -> InputError:
     return InputError(problem, source=source, field=where, fix=fix)
 
 
+def _inner(exc: InputError, source: str) -> str:
+    """An inner error's problem, led by its own file when that is not the batch file (a profile, a study)."""
+    if exc.source and exc.source != source:
+        return f"{exc.source}" + (f" [{exc.field}]" if exc.field else "") + f": {exc.problem}"
+    return exc.problem
+
+
 def _check_name(value: Any, source: str, where: str, fix: str) -> str:
     # the rule of every output folder name (toolkit run applies it too), plus no "__": run folders are
     # "<study>__<scenario>", so a "__" inside either would make two runs' folders ambiguous
@@ -238,7 +245,7 @@ def _apply_scenario(raw: dict[str, Any], sc: Scenario, source: str, where: str) 
     try:
         base_profile = load_profile(std.get("profile", raw.get("study", {}).get("profile", "shanghai-main-city")))
     except InputError as exc:
-        raise _err(exc.problem, source, f"{where}.profile", exc.fix or "") from None
+        raise _err(_inner(exc, source), source, f"{where}.profile", exc.fix or "") from None
     if sc.minutes is not None:
         n = sc.minutes
         overrides = _merge_thresholds(overrides, {"categories": {
@@ -330,7 +337,7 @@ def load_batch(path: str | Path) -> Batch:
             plain = study_from_dict(sraw, base_dir=sbase, source_file=sfile)
         except InputError as exc:
             if ref.get("set"):  # possibly the batch's change: name the batch file
-                raise _err(f"{exc.problem} (with the study's set applied)", source,
+                raise _err(f"{_inner(exc, source)} (with the study's set applied)", source,
                            f"{where}.set" + (f" -> {exc.field}" if exc.field else ""), exc.fix or "") from None
             raise InputError(f"{exc.problem} (study listed in {source} as {where})", source=exc.source,
                              field=exc.field, fix=exc.fix) from None
@@ -348,7 +355,7 @@ def load_batch(path: str | Path) -> Batch:
             except InputError as exc:
                 if exc.source == source:
                     raise
-                raise _err(f"{exc.problem} (scenario applied to study {sname!r})", source,
+                raise _err(f"{_inner(exc, source)} (scenario applied to study {sname!r})", source,
                            f"{swhere}" + (f" -> {exc.field}" if exc.field else ""), exc.fix or "") from None
             run_id = f"{sname}__{sc.name}"
             st.name = run_id

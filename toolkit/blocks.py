@@ -25,7 +25,7 @@ import shapely
 from .crs import ensure_projected
 from .datasets import data_toml
 from .errors import InputError
-from .io import DataWarning
+from .io import DataWarning, column_hint, missing_column_fix
 
 __all__ = ["carriageway_mask", "enclosed_blocks", "street_rules", "tag_rule_mask", "user_blocks"]
 
@@ -131,7 +131,8 @@ def carriageway_mask(streets: Any) -> np.ndarray:
 
 
 def enclosed_blocks(streets: gpd.GeoDataFrame | gpd.GeoSeries, area: shapely.Geometry,
-                    min_area_m2: float = 500.0, barriers: np.ndarray | None = None) -> gpd.GeoDataFrame:
+                    min_area_m2: float = 500.0, barriers: np.ndarray | None = None,
+                    source: str | None = None) -> gpd.GeoDataFrame:
     """Street-enclosed blocks clipped to the study area.
 
     Parameters
@@ -148,6 +149,8 @@ def enclosed_blocks(streets: gpd.GeoDataFrame | gpd.GeoSeries, area: shapely.Geo
     barriers : ndarray of LineString, optional
         Roads that bound blocks but are not in the walk network (at-grade roads
         closed to pedestrians, :attr:`WalkNetwork.barriers`), same CRS.
+    source : str, optional
+        The streets' file, named in the error raised when no block is left.
 
     Returns
     -------
@@ -181,18 +184,18 @@ def enclosed_blocks(streets: gpd.GeoDataFrame | gpd.GeoSeries, area: shapely.Geo
     rp = shapely.point_on_surface(polys)
     shapely.prepare(area)
     polys = polys[shapely.contains(area, rp)]
-    out = _finish(polys, streets.crs, min_area_m2)
+    out = _finish(polys, streets.crs, min_area_m2, area=area, crossing=len(lines), source=source)
     out.attrs["edges_not_enclosing"] = int((~carriage).sum())
     return out
 
 
-def _finish(polys: np.ndarray, crs, min_area_m2: float) -> gpd.GeoDataFrame:
+def _finish(polys: np.ndarray, crs, min_area_m2: float, area: shapely.Geometry | None = None,
+            crossing: int | None = None, source: str | None = None) -> gpd.GeoDataFrame:
     areas = shapely.area(polys)
     keep = areas >= min_area_m2
+    if not keep.any():
+        raise _no_block_error(areas, min_area_m2, area, crossing, source)
     polys, areas = polys[keep], areas[keep]
-    if len(polys) == 0:
-        raise InputError("no block is larger than the minimum block area", field="blocks.min_area_m2",
-                         fix="lower min_area_m2 or check that the streets cover the study area")
     c = shapely.point_on_surface(polys)
     # Stable ids: order by a 10 m grid position, north to south then west to east.
     order = np.lexsort((np.round(shapely.get_x(c), -1), -np.round(shapely.get_y(c), -1)))
@@ -201,6 +204,26 @@ def _finish(polys: np.ndarray, crs, min_area_m2: float) -> gpd.GeoDataFrame:
     gdf.attrs["dropped_slivers"] = int((~keep).sum())
     return gdf.set_index("block_id", drop=False).rename_axis(None)
 
+
+
+def _no_block_error(areas: np.ndarray, min_area_m2: float, area: shapely.Geometry | None, crossing: int | None,
+                    source: str | None) -> InputError:
+    """No block left: say whether the area is too small, the streets miss it, or min_area_m2 is too high."""
+    km2 = f"{area.area / 1e6:.3f} km2" if area is not None else "the study area"
+    if area is not None and area.area < min_area_m2:
+        return InputError(f"the study area is only {area.area:,.0f} m2 (after clipping it to the data), under "
+                          f"blocks.min_area_m2 = {min_area_m2:g}", source=source, field="blocks.min_area_m2",
+                          fix="check that the streets and the population data cover the study area (their "
+                          "extents and CRS), or lower blocks.min_area_m2")
+    if crossing == 0:
+        return InputError(f"no street of the network crosses the study area ({km2}), so no block can be drawn",
+                          source=source, field="network",
+                          fix="check that the street file covers the study area and that the area is where you "
+                          "mean it (its CRS, a bbox in lon/lat)")
+    largest = f"largest {areas.max():,.0f} m2" if len(areas) else "none"
+    return InputError(f"no block of at least {min_area_m2:g} m2: the streets enclose {len(areas)} faces in the "
+                      f"study area ({km2}; {largest})", source=source, field="blocks.min_area_m2",
+                      fix="lower blocks.min_area_m2, or check that the streets cover the study area")
 
 
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
@@ -261,8 +284,9 @@ def user_blocks(gdf: gpd.GeoDataFrame, area: shapely.Geometry, id_field: str | N
     ensure_projected(gdf, "the user blocks")
     if id_field:
         if id_field not in gdf:
-            raise InputError(f"id field {id_field!r} not found", source=source, field=id_field,
-                             fix=f"use one of: {', '.join(map(str, gdf.columns))}")
+            hint = column_hint(id_field, gdf.columns)
+            raise InputError(f"id field {id_field!r} not found" + (f" ({hint})" if hint else ""), source=source,
+                             field=id_field, fix=missing_column_fix(id_field, gdf.columns, "id_field"))
         ids = gdf[id_field].to_numpy()
     else:
         ids = np.arange(1, len(gdf) + 1)

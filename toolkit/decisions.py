@@ -29,8 +29,10 @@ from .sites import (
     candidates_from_osm,
     combine_candidates,
     newly_served,
+    refusal_notes,
     score_sites,
     site_context,
+    site_refusals,
     snap_sites,
 )
 from .snapping import Snapped, snap_points
@@ -100,30 +102,44 @@ def selection_problem(gains: pd.DataFrame, blocks: pd.DataFrame, categories: lis
 
 def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped, facilities: gpd.GeoDataFrame,
                  hubs: gpd.GeoDataFrame, categories: list[str], rules: Mapping[str, CategoryRule],
-                 facility_max_snap_m: float, search_limit_m: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 facility_max_snap_m: float, search_limit_m: float,
+                 obstacles=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coverage recomputed with hubs of ``categories`` opened at ``hubs``.
 
     ``facilities`` are the points each category is reached at (``category`` and
     geometry): in a study, the facilities' access points
     (:func:`toolkit.facilities.attach_facilities`), as the coverage step uses.
-    Hubs only add sources, so no distance grows and no rate drops. A category
-    the baseline did not measure (no ``dist_<c>_m`` in ``blocks``) has no
-    before: its before columns are NaN, never a rate of 0.
+    Rows the baseline refused (``snapped`` False, when the column is there)
+    are left out, and the others and the hubs are snapped with ``obstacles``
+    (the study's ``details["snap_obstacles"]``): a facility the baseline
+    refused for its leg across the river does not count after either, and a
+    hub reaches only the streets its leg can. Hubs only add sources, so no
+    distance grows and no rate drops. A category the baseline did not measure
+    (no ``dist_<c>_m`` in ``blocks``) has no before: its before columns are
+    NaN, never a rate of 0.
 
-    Returns the after-distances/within columns and a table of rates before and after.
+    Returns the after-distances/within columns and a table of rates before and
+    after; ``table.attrs["hubs_refused"]`` maps each hub refused by the snap
+    (its label in ``hubs.index``) to the reason.
 
     Examples
     --------
     >>> after, table = before_after(result.network, result.blocks, block_snap, access, hubs,
-    ...                             ["park"], result.profile.rules(), 250, 5000)  # doctest: +SKIP
+    ...                             ["park"], result.profile.rules(), 250, 5000,
+    ...                             obstacles=result.details["snap_obstacles"])  # doctest: +SKIP
     >>> (table["rate_total_after"] >= table["rate_total_before"]).all()  # doctest: +SKIP
     True
     """
     after = pd.DataFrame(index=blocks.index)
+    if "snapped" in facilities:
+        facilities = facilities[facilities["snapped"].to_numpy(dtype=bool)]
+    hs = snap_points(net, gpd.GeoSeries(hubs.geometry.values, crs=blocks.crs), max_snap_m=facility_max_snap_m,
+                     obstacles=obstacles)
     for c in categories:
-        fac = pd.concat([facilities.loc[facilities["category"] == c, ["geometry"]], hubs[["geometry"]]])
-        fs = snap_points(net, gpd.GeoSeries(fac.geometry.values, crs=blocks.crs), max_snap_m=facility_max_snap_m)
-        d = point_distances(net, block_snap, fs, limit=search_limit_m)
+        fac = facilities.loc[facilities["category"] == c]
+        fs = snap_points(net, gpd.GeoSeries(fac.geometry.values, crs=blocks.crs), max_snap_m=facility_max_snap_m,
+                         obstacles=obstacles)
+        d = point_distances(net, block_snap, _joined(fs, hs), limit=search_limit_m)
         after[f"dist_{c}_m"] = d
         after[f"within_{c}"] = d <= rules[c].max_distance_m
     post = coverage_rates(pd.concat([blocks[["population", "pop_65plus"]] if "pop_65plus" in blocks
@@ -138,7 +154,15 @@ def before_after(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
         table["rate_65plus_before"] = before["rate_65plus"]
         table["rate_65plus_after"] = post["rate_65plus"]
     table["newly_covered_total"] = table["covered_total_after"] - table["covered_total_before"]
+    table.attrs["hubs_refused"] = {k: str(r) for k, r, ok in zip(hubs.index, hs.reason, hs.ok, strict=True) if not ok}
     return after, table
+
+
+def _joined(a: Snapped, b: Snapped) -> Snapped:
+    """Two snap results as one, ``a``'s points first (a fresh positional index)."""
+    return Snapped(pd.RangeIndex(len(a) + len(b)),
+                   *(np.concatenate([getattr(a, f), getattr(b, f)])
+                     for f in ("edge", "d_u", "d_v", "leg", "ok", "x", "y", "reason", "reattached")))
 
 
 @dataclass
@@ -149,6 +173,10 @@ class AddedFacilities:
     rates: pd.DataFrame  # per category: rates before and after, the baseline's data status
     underserved: dict[str, Any]  # counts before and after on the baseline's categories and statuses
     flags_after: pd.DataFrame  # the underserved columns after (toolkit.underserved.underserved_blocks)
+    # the added points not used, on ``added``'s index: category, snap_reason, snap_leg_m (empty when all were)
+    refused: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["category", "snap_reason",
+                                                                                "snap_leg_m"]))
+    notes: list[str] = field(default_factory=list)  # what was refused and why, as the run's notes say it
 
 
 def baseline_rule(result: Any) -> UnderservedRule:
@@ -168,7 +196,11 @@ def added_facilities_effect(result: Any, added: gpd.GeoDataFrame) -> AddedFacili
     anything look worse), and a category measured on incomplete data stays
     incomplete. Each after-distance is the nearer of the baseline's distance
     and the nearest added facility, so adding facilities can never lower a
-    rate nor raise the number of underserved blocks.
+    rate nor raise the number of underserved blocks. Blocks and added points
+    are snapped with the baseline's obstacles (``details["snap_obstacles"]``):
+    an added point on the far bank reaches no street across the river, and a
+    point refused (too far, in water, every leg across water or a road nobody
+    may walk) is listed in ``refused`` and ``notes`` and counts nowhere.
 
     Parameters
     ----------
@@ -199,7 +231,10 @@ def added_facilities_effect(result: Any, added: gpd.GeoDataFrame) -> AddedFacili
     net, blocks, study = result.network, result.blocks, result.study
     rules = result.profile.rules()
     added = added.to_crs(blocks.crs)
-    bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m)
+    obstacles = (result.details or {}).get("snap_obstacles")
+    bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m, obstacles=obstacles)
+    asnap = snap_points(net, gpd.GeoSeries(added.geometry.values, crs=blocks.crs),
+                        max_snap_m=study.facility_max_snap_m, obstacles=obstacles)
     measured = list(result.categories)
     status = statuses(result.details.get("data_status") or {})
     after = pd.DataFrame(index=blocks.index)
@@ -211,8 +246,7 @@ def added_facilities_effect(result: Any, added: gpd.GeoDataFrame) -> AddedFacili
     for c in result.profile.categories:
         if c not in counted or not np.asarray(counted[c]).any():
             continue
-        pts = added.iloc[np.flatnonzero(counted[c])]
-        fs = snap_points(net, gpd.GeoSeries(pts.geometry.values, crs=blocks.crs), max_snap_m=study.facility_max_snap_m)
+        fs = asnap.subset(np.asarray(counted[c], dtype=bool))
         d = point_distances(net, bsnap, fs, limit=study.search_limit_m) if fs.ok.any() \
             else np.full(len(blocks), np.inf)
         if f"dist_{c}_m" in blocks:
@@ -231,7 +265,13 @@ def added_facilities_effect(result: Any, added: gpd.GeoDataFrame) -> AddedFacili
         rates["rate_65plus_before"] = before["rate_65plus"]
         rates["rate_65plus_after"] = post["rate_65plus"]
     under, flags = compare_underserved(blocks, after, measured, rules, baseline_rule(result), status)
-    return AddedFacilities(after=after, rates=rates, underserved=under, flags_after=flags)
+    no = ~asnap.ok
+    refused = pd.DataFrame({"category": added["category"].astype(str).to_numpy()[no],
+                            "snap_reason": asnap.reason[no], "snap_leg_m": np.round(asnap.leg[no], 2)},
+                           index=added.index[no])
+    return AddedFacilities(after=after, rates=rates, underserved=under, flags_after=flags, refused=refused,
+                           notes=refusal_notes(refused.index, refused["snap_reason"], study.facility_max_snap_m,
+                                                 "added facilities", id_name="row"))
 
 
 def ranking_stability(base: pd.Series, other: pd.Series, top: int = 10) -> dict[str, float]:
@@ -310,13 +350,24 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
                   facilities: gpd.GeoDataFrame, block_snap: Snapped, measured: list[str], profile: Profile,
                   land: Any, layers: dict[str, gpd.GeoDataFrame],
                   waterfront_access: gpd.GeoDataFrame | None = None,
-                  data_status: Mapping[str, Any] | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+                  data_status: Mapping[str, Any] | None = None, obstacles=None,
+                  notes: list[str] | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """The decisions step of a study: adds block columns and layers, returns the run.json section.
 
     ``data_status`` is the run's ``details["data_status"]``
     (:func:`toolkit.completeness.study_data_status`): only its complete
     categories can make a block underserved. Without it no category is taken
     as complete and no block is flagged: a caller must say what it trusts.
+
+    ``obstacles`` are the study's ``details["snap_obstacles"]`` (water and
+    roads nobody may walk, :func:`toolkit.snapping.leg_obstacles`), the ones
+    ``block_snap`` and the facilities were snapped with: every snap here
+    (candidate sites, waterfront access points, the before/after facilities
+    and hubs) uses them, so that a site or facility on the far bank never
+    reaches a street across the river. Candidate sites refused (too far, in
+    water, legs across water or a barrier) are counted per reason in the
+    section's ``sites`` and described in ``notes`` (the run's notes, appended
+    to) when given.
     """
     rules = profile.rules()
     status = statuses(data_status or {})
@@ -378,8 +429,11 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
     excluded = apply_exclusions(sites, read_layer(study.sites_exclude.resolve(),
                                                   **study.sites_exclude.reader_options())
                                 if study.sites_exclude is not None else None)
-    ssnap = snap_sites(net, sites, settings.max_snap_m)
+    ssnap = snap_sites(net, sites, settings.max_snap_m, obstacles=obstacles)
     sites["snapped"] = ssnap.ok
+    refused_sites, site_notes = site_refusals(sites, ssnap, settings.max_snap_m)
+    if notes is not None:
+        notes += site_notes
     sites["excluded"] = excluded
     ctx = site_context(sites, blocks, streets, settings)
     sites = sites.join(ctx)
@@ -391,7 +445,7 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
         sites.loc[fix, "forbidden_interventions"] = [";".join(dict.fromkeys(
             [*filter(None, f.split(";")), "road_widening"])) for f in sites.loc[fix, "forbidden_interventions"]]
     if waterfront_access is not None and len(waterfront_access):
-        wa = snap_points(net, waterfront_access.geometry)
+        wa = snap_points(net, waterfront_access.geometry, obstacles=obstacles)
         d = point_distances(net, ssnap, wa)
         thr = profile.waterfront_threshold()
         sites["dist_waterfront_m"] = d
@@ -411,6 +465,7 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
     sites["rank"] = sites["score"].rank(ascending=False, method="first").astype("Int64")
     summary["sites"]["excluded"] = int(excluded.sum())
     summary["sites"]["unsnapped"] = int((~ssnap.ok).sum())
+    summary["sites"].update(refused_sites)
     summary["sites"]["weights"] = settings.weights
     summary["sites"]["unused_criteria"] = sc.attrs.get("unused_criteria", [])
     # selection
@@ -434,7 +489,9 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
     predicted = {c: float(pop[cov_units.loc[cov_units["category"] == c, "origin"].to_numpy()].sum()) for c in cats}
     hubs = sites.loc[sites["selected"], ["geometry"]]
     after_cols, ba = before_after(net, blocks, block_snap, facilities, hubs, cats, rules,
-                                  study.facility_max_snap_m, study.search_limit_m) if cats else (None, pd.DataFrame())
+                                  study.facility_max_snap_m, study.search_limit_m, obstacles=obstacles) \
+        if cats else (None, pd.DataFrame())
+    hubs_refused = {int(sites.at[k, "site_id"]): r for k, r in ba.attrs.get("hubs_refused", {}).items()}
     under_ba = None
     if len(ba):
         ba["predicted_newly_covered_total"] = pd.Series(predicted)
@@ -453,6 +510,12 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
     }
     if under_ba is not None:
         summary["selection"]["underserved_before_after"] = under_ba
+    if hubs_refused:
+        # a hub usable as a site (sites.max_snap_m) but beyond network.facility_max_snap_m counts nowhere after
+        summary["selection"]["hubs_not_attached"] = hubs_refused
+        if notes is not None:
+            notes += refusal_notes(list(hubs_refused), list(hubs_refused.values()), study.facility_max_snap_m,
+                                   "selected hubs")
     if not cats:
         summary["selection"]["status"] = "empty: none of the selection categories has data in this study"
     # sensitivity

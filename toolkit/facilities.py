@@ -34,7 +34,7 @@ import shapely
 
 from .datasets import data_dir, data_toml
 from .errors import InputError
-from .snapping import Snapped, snap_points
+from .snapping import REASON_TOO_FAR, Snapped, snap_points
 from .standards import Category, categories
 
 FACILITY_COLUMNS = ["facility_id", "category", "name", "source", "source_id", "rule", "osm_type", "area_m2",
@@ -1056,9 +1056,66 @@ def access_points(facilities: gpd.GeoDataFrame, net, spacing_m: float = ACCESS_S
                             crs=facilities.crs)
 
 
+def snap_refusals(facilities: gpd.GeoDataFrame, access: gpd.GeoDataFrame, snapped: Snapped,
+                  max_snap_m: float, files: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """What :func:`attach_facilities` refused and moved, for the run's details and notes.
+
+    Parameters
+    ----------
+    facilities, access, snapped
+        The three results of :func:`attach_facilities`.
+    max_snap_m : float
+        The snap limit used (for the notes).
+    files : mapping, optional
+        Facility ``source`` label -> file name, so that a note names the file a
+        refused facility came from (a dataset label alone does not).
+
+    Returns
+    -------
+    details : dict
+        ``refused_by_reason`` (facilities, by the reason of their nearest
+        access point), ``access_points_refused_by_reason``,
+        ``access_points_reattached`` (attached to a farther street because the
+        nearest one is across water or a barrier) and ``facilities_reattached``
+        (facilities whose best access point was).
+    notes : list of str
+        One note for the facilities too far from any street, one for those
+        refused for water or barriers, naming their sources.
+    """
+    refused = facilities.loc[~facilities["snapped"].to_numpy(dtype=bool)]
+    reasons = refused["snap_reason"] if "snap_reason" in refused else pd.Series(REASON_TOO_FAR, index=refused.index)
+    best = access["best"].to_numpy(dtype=bool)
+    details = {"refused_by_reason": {str(k): int(v) for k, v in reasons.value_counts().items()},
+               "access_points_refused_by_reason": snapped.refused_by_reason(),
+               "access_points_reattached": int(snapped.reattached.sum()),
+               "facilities_reattached": int((snapped.reattached & best & snapped.ok).sum())}
+
+    def ids(rows: pd.DataFrame) -> str:
+        return ", ".join(map(str, rows["facility_id"][:10])) + (", ..." if len(rows) > 10 else "")
+
+    notes = []
+    far = refused.loc[(reasons == REASON_TOO_FAR).to_numpy()]
+    if len(far):
+        notes.append(f"{len(far)} facilities lie more than {max_snap_m:.0f} m from any "
+                     f"walkable street and were not used (facility_id {ids(far)})")
+    cut = refused.loc[(reasons != REASON_TOO_FAR).to_numpy()]
+    if len(cut):
+        src = cut["source"].astype(str) if "source" in cut else pd.Series("facilities", index=cut.index)
+        files = files or {}
+        per = []
+        for label, rows in cut.groupby(src.to_numpy(), sort=True):
+            name = f"{label} ({files[label]})" if files.get(label) and files[label] not in label else str(label)
+            counts = rows["snap_reason"].value_counts()
+            per.append(f"{name}: " + ", ".join(f"{int(v)} {k}" for k, v in counts.items()))
+        notes.append(f"{len(cut)} facilities were not used because no street within {max_snap_m:.0f} m can be "
+                     f"reached without crossing water or a road nobody may walk: {'; '.join(per)} "
+                     f"(facility_id {ids(cut)})")
+    return details, notes
+
+
 def attach_facilities(facilities: gpd.GeoDataFrame, net, max_snap_m: float = np.inf,
                       spacing_m: float = ACCESS_SPACING_M, max_street_m: float = ACCESS_MAX_STREET_M,
-                      ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Snapped]:
+                      obstacles=None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Snapped]:
     """Find and snap every facility's access points; summarise them per facility.
 
     Parameters
@@ -1070,16 +1127,23 @@ def attach_facilities(facilities: gpd.GeoDataFrame, net, max_snap_m: float = np.
         Access points further than this from every street are refused.
     spacing_m, max_street_m : float
         As in :func:`access_points`.
+    obstacles : optional
+        Water and barriers the access points' legs may not cross, as in
+        :func:`toolkit.snapping.snap_points`. Access points are still found
+        near any street (:func:`access_points`); one whose leg is blocked goes
+        to the nearest street it can reach, or is refused, and an area is then
+        entered at its other access points.
 
     Returns
     -------
     facilities : GeoDataFrame
         One row per facility, with a point geometry (a point on an area, for
         maps), ``access_points`` (how many), and ``snap_leg_m`` / ``snapped``
-        of its best access point (the one nearest a street).
+        / ``snap_reason`` of its best access point (the usable one nearest a
+        street; when none is usable, the nearest one, whose reason it gives).
     access : GeoDataFrame
         One row per access point (see :func:`access_points`) with
-        ``snap_leg_m``, ``snapped`` and ``best``.
+        ``snap_leg_m``, ``snapped``, ``snap_reason`` and ``best``.
     snapped : Snapped
         The access points snapped, in ``access`` order: the coverage sources.
 
@@ -1094,9 +1158,10 @@ def attach_facilities(facilities: gpd.GeoDataFrame, net, max_snap_m: float = np.
     (True, 10.0)
     """
     access = access_points(facilities, net, spacing_m=spacing_m, max_street_m=max_street_m)
-    snap = snap_points(net, access.geometry, max_snap_m=max_snap_m)
+    snap = snap_points(net, access.geometry, max_snap_m=max_snap_m, obstacles=obstacles)
     access["snap_leg_m"] = np.round(snap.leg, 2)
     access["snapped"] = snap.ok
+    access["snap_reason"] = snap.reason
     # per facility, the access point nearest a street among the usable ones
     fpos = pd.Index(facilities["facility_id"].to_numpy()).get_indexer(access["facility_id"].to_numpy()) \
         if "facility_id" in facilities else access["facility_id"].to_numpy() - 1
@@ -1110,11 +1175,14 @@ def attach_facilities(facilities: gpd.GeoDataFrame, net, max_snap_m: float = np.
     n = len(fac)
     leg = np.full(n, np.inf)
     ok = np.zeros(n, dtype=bool)
+    reason = np.full(n, REASON_TOO_FAR, dtype=object)
     leg[fpos[best]] = snap.leg[best]
     ok[fpos[best]] = snap.ok[best]
+    reason[fpos[best]] = snap.reason[best]
     fac["access_points"] = np.bincount(fpos, minlength=n) if len(fpos) else np.zeros(n, dtype=np.int64)
     fac["snap_leg_m"] = np.round(leg, 2)
     fac["snapped"] = ok
+    fac["snap_reason"] = reason
     geo = np.asarray(fac.geometry.values).copy()
     area = np.isin(shapely.get_type_id(geo), _AREA_TYPES)
     geo[area] = shapely.point_on_surface(geo[area])

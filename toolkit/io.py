@@ -41,6 +41,75 @@ def _name(path: str | os.PathLike) -> str:
     return str(path)
 
 
+def quote_columns(columns: Any, n: int = 40) -> str:
+    """Column names for a message, each quoted with ``repr`` so that spaces show: ``'lon ', 'lat'``.
+
+    Examples
+    --------
+    >>> quote_columns(["name", "lon ", "纬度"])
+    "'name', 'lon ', '纬度'"
+    """
+    cols = [str(c) for c in columns]
+    return ", ".join(map(repr, cols[:n])) + (f", ... ({len(cols)} in all)" if len(cols) > n else "")
+
+
+def near_column(wanted: str, columns: Any) -> str | None:
+    """The column that differs from ``wanted`` only by surrounding spaces or by case, if exactly one does."""
+    cols = [str(c) for c in columns]
+    for same in (lambda c: c.strip() == wanted.strip(), lambda c: c.strip().lower() == wanted.strip().lower()):
+        hits = [c for c in cols if c != wanted and same(c)]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def column_hint(wanted: str, columns: Any) -> str:
+    """What is wrong with a name that is not a column, when a column nearly matches it ('' if none does).
+
+    Examples
+    --------
+    >>> column_hint("lon", ["name", "lon ", "lat"])
+    "column 'lon ' has a trailing space"
+    >>> column_hint("Lat", ["lon", "lat"])
+    "column 'lat' differs only in case"
+    """
+    c = near_column(wanted, columns)
+    if c is None:
+        return ""
+    if c.strip() != wanted.strip():
+        return f"column {c!r} differs only in case"
+    lead, trail = c != c.lstrip(), c != c.rstrip()
+    what = "a leading and a trailing space" if lead and trail else "a leading space" if lead else "a trailing space"
+    if wanted != wanted.strip():
+        return f"column {c!r} is without the spaces of {wanted!r}"
+    return f"column {c!r} has {what}"
+
+
+def missing_column_fix(wanted: str, columns: Any, key: str | None = None) -> str:
+    """The fix for a column name that is not in the file: the near match to write, else the columns there are."""
+    c = near_column(wanted, columns)
+    if c is not None:
+        where = f"write {key} = {c!r} in the config" if key else f"name the column {c!r} in the config"
+        return f"{where} (exactly as in the file), or rename the column to {wanted!r} in the file"
+    return f"use one of the columns: {quote_columns(columns)}"
+
+
+def lonlat_extent(geom: shapely.Geometry | tuple[float, float, float, float] | None) -> str:
+    """A WGS84 geometry's (or bounds') extent in words, for messages: ``lon 121.370 to 121.481, lat 31.120 to 31.230``.
+
+    Examples
+    --------
+    >>> lonlat_extent(shapely.box(121.37, 31.12, 121.48, 31.23))
+    'lon 121.370 to 121.480, lat 31.120 to 31.230'
+    """
+    b = geom if isinstance(geom, tuple) else (None if geom is None or geom.is_empty else geom.bounds)
+    if b is None or not np.all(np.isfinite(b)):
+        return "nowhere on the globe (its corners do not convert to lon/lat)"
+    span = min(b[2] - b[0], b[3] - b[1])
+    d = 3 if span >= 0.01 else 4 if span >= 0.001 else 6  # a small extent keeps its two ends apart
+    return f"lon {b[0]:.{d}f} to {b[2]:.{d}f}, lat {b[1]:.{d}f} to {b[3]:.{d}f}"
+
+
 def read_layer(
     path: str | os.PathLike,
     *,
@@ -90,7 +159,7 @@ def read_layer(
     if not p.exists():
         raise InputError("file not found", source=_name(p), fix="check the path in the study config")
     suffix = p.suffix.lower()
-    if suffix in (".csv", ".txt", ".tsv"):
+    if suffix in TEXT_SUFFIXES:
         gdf = read_csv_points(p, crs=crs, lon=lon, lat=lat, encoding=encoding)
     elif suffix in EXCEL_SUFFIXES:
         gdf = read_excel_points(p, crs=crs, lon=lon, lat=lat, sheet=layer)
@@ -114,8 +183,9 @@ def filter_rows(gdf: gpd.GeoDataFrame, where: dict[str, Any], *, source: str) ->
     mask = np.ones(len(gdf), dtype=bool)
     for col, val in where.items():
         if col not in gdf.columns:
-            raise InputError(f"column {col!r} used in a filter does not exist", source=source,
-                             field=col, fix=f"use one of: {', '.join(map(str, gdf.columns[:30]))}")
+            hint = column_hint(str(col), gdf.columns)
+            raise InputError(f"column {col!r} used in a filter does not exist" + (f" ({hint})" if hint else ""),
+                             source=source, field=col, fix=missing_column_fix(str(col), gdf.columns))
         vals = val if isinstance(val, list | tuple | set) else [val]
         mask &= gdf[col].isin(vals).to_numpy()
     return gdf.loc[mask]
@@ -204,23 +274,61 @@ def _rows(rows: np.ndarray, n: int = 10) -> str:
     return s + (", ..." if len(rows) > n else "")
 
 
+#: Suffixes read as delimited text tables (:func:`read_csv_points`).
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+#: Encodings tried, in order, when a text table declares none: UTF-8 (with or without the byte-order mark
+#: Excel and Amap exports start with), then GB18030, the superset of GBK that Chinese exports use.
+TEXT_ENCODINGS = ("utf-8", "gb18030")
+
+
+def text_encoding(path: str | os.PathLike, encoding: str | None = None) -> str | None:
+    """The encoding :func:`read_layer` reads a text table with: the declared one, else the first that decodes.
+
+    ``"utf-8-sig"`` is UTF-8 with a byte-order mark, ``"utf-8"`` without one; ``None`` when no
+    candidate decodes the file (reading it is then an error naming the encodings tried). This is
+    what run.json records as the input's ``encoding``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_bytes("名称,lon,lat\\n".encode("gbk"))
+    >>> text_encoding(p)
+    'gb18030'
+    """
+    if encoding:
+        return encoding
+    data = Path(path).read_bytes()
+    for enc in TEXT_ENCODINGS:
+        try:
+            data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return "utf-8-sig" if enc == "utf-8" and data.startswith(b"\xef\xbb\xbf") else enc
+    return None
+
+
 def _read_text_table(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
-    # utf-8-sig reads UTF-8 with or without the byte-order mark Excel and Amap exports start with
-    encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
-    last: Exception | None = None
+    enc = text_encoding(p, encoding)
+    if enc is None:
+        raise InputError(f"cannot decode the CSV as {' or '.join(TEXT_ENCODINGS)}", source=str(p),
+                         field="encoding", fix="declare its encoding, e.g. encoding = 'gbk' or 'utf-8', in the "
+                         "source, or save it again as UTF-8")
     opts = {"sep": None if p.suffix.lower() == ".txt" else ",",
             "engine": "python" if p.suffix.lower() == ".txt" else "c"}
-    for enc in encodings:
-        try:
-            df = pd.read_csv(p, encoding=enc, **opts)
-            return _keep_leading_zeros(p, df, enc, opts), enc
-        except UnicodeDecodeError as exc:
-            last = exc
-        except pd.errors.EmptyDataError:
-            raise InputError("the CSV file is empty", source=str(p),
-                             fix="export the table again with a header row and data") from None
-    raise InputError(f"cannot decode the CSV as {' or '.join(encodings)} ({last})", source=str(p),
-                     field="encoding", fix="declare encoding = 'gbk' or 'utf-8' in the study config")
+    try:
+        df = pd.read_csv(p, encoding=enc, **opts)
+    except UnicodeDecodeError as exc:  # only a declared encoding can fail here
+        raise InputError(f"cannot decode the CSV as {enc} ({exc})", source=str(p), field="encoding",
+                         fix="declare the file's encoding ('utf-8' or 'gbk'), or leave encoding out to have it "
+                         "detected") from None
+    except LookupError:
+        raise InputError(f"unknown encoding {enc!r}", source=str(p), field="encoding",
+                         fix="use 'utf-8', 'utf-8-sig', 'gbk' or 'gb18030'") from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the CSV file is empty", source=str(p),
+                         fix="export the table again with a header row and data") from None
+    return _keep_leading_zeros(p, df, enc, opts), enc
 
 
 def _keep_leading_zeros(p: Path, df: pd.DataFrame, enc: str, opts: dict[str, Any]) -> pd.DataFrame:
@@ -249,16 +357,43 @@ def _keep_leading_zeros(p: Path, df: pd.DataFrame, enc: str, opts: dict[str, Any
 
 def _pick(columns: list[str], wanted: str | None, names: tuple[str, ...], what: str, p: Path) -> str:
     if wanted is not None:
-        if wanted not in columns:
-            raise InputError(f"the {what} column {wanted!r} does not exist", source=str(p), field=wanted,
-                             fix=f"name one of the columns: {', '.join(columns)}")
-        return wanted
+        if wanted in columns:
+            return wanted
+        near = near_column(wanted, columns)
+        if near is not None and near.strip() == wanted.strip():
+            # Only spaces differ (an exported header "lon "): the name can mean nothing else, and the
+            # columns are found this way when none is declared. Accepted, and said.
+            warnings.warn(f"{p}: {column_hint(wanted, columns)}: read as the declared {what} = {wanted!r} "
+                          "(take the spaces out of the header to make this note go away)", DataWarning,
+                          stacklevel=4)
+            return near
+        hint = column_hint(wanted, columns)
+        raise InputError(f"the {what} column {wanted!r} does not exist" + (f" ({hint})" if hint else ""),
+                         source=str(p), field=what, fix=missing_column_fix(wanted, columns, what))
     lower = {c.strip().lower(): c for c in columns}
     for n in names:
         if n in lower:
             return lower[n]
     raise InputError(f"no {what} column found", source=str(p), field=what,
-                     fix=f"name it with {what} = '...' in the config; columns are: {', '.join(columns)}")
+                     fix=f"name it with {what} = '...' in the config; columns are: {quote_columns(columns)}")
+
+
+#: How rows are numbered in messages: as a spreadsheet shows them (the header is row 1, the
+#: first data row row 2), or, for JSON, as records counted from 1.
+ROWS_SHEET, ROWS_RECORDS = "sheet", "records"
+_ROW_NOTE = {ROWS_SHEET: "rows numbered as in a spreadsheet: the header is row 1",
+             ROWS_RECORDS: "records counted from 1"}
+
+
+def _row_list(pos: np.ndarray, rows: str, n: int = 10) -> str:
+    """Positions (0 = the first data row) as the user finds them in the file: ``rows 3, 5``."""
+    pos = np.asarray(pos)
+    word = "record" if rows == ROWS_RECORDS else "row"
+    return f"{word}{'s' if len(pos) > 1 else ''} {_rows(pos + (1 if rows == ROWS_RECORDS else 2), n)}"
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
 
 
 def points_from_table(
@@ -268,11 +403,16 @@ def points_from_table(
     crs: Any = None,
     lon: str | None = None,
     lat: str | None = None,
+    rows: str = ROWS_SHEET,
 ) -> gpd.GeoDataFrame:
     """Validate lon/lat columns of a table and build WGS84 points.
 
     Swapped columns and out-of-range values are errors naming the rows,
-    because a silently misplaced point is worse than no point.
+    because a silently misplaced point is worse than no point. When only some
+    rows have their lon and lat the other way round, the rows are named and the
+    fix is to correct them; swapping the columns is offered only when every row
+    is swapped. Rows are numbered as a spreadsheet shows them (header = row 1)
+    unless ``rows = "records"`` (JSON: the first record is 1).
     """
     p = Path(source)
     cols = [str(c) for c in df.columns]
@@ -286,38 +426,63 @@ def points_from_table(
         raise InputError("no row has numeric coordinates", source=source, field=f"{lon_c}/{lat_c}",
                          fix="check the coordinate columns hold decimal degrees")
     if bad.any():
-        rows = np.flatnonzero(bad)
         warnings.warn(f"{source}: dropped {bad.sum()} rows without numeric {lon_c}/{lat_c} "
-                      f"(data rows {_rows(rows + 1)})", DataWarning, stacklevel=3)
+                      f"({_row_list(np.flatnonzero(bad), rows)}; {_ROW_NOTE[rows]})", DataWarning, stacklevel=3)
     ok = ~bad
     declared = parse_crs(crs, source=source) if crs is not None else parse_crs(WGS84)
     geographic = isinstance(declared, str) or declared.is_geographic
     if geographic:
-        xv, yv = x[ok], y[ok]
-        lat_out = np.abs(yv) > 90
-        lon_fits_lat = np.abs(xv) <= 90
-        if lat_out.any() and lon_fits_lat[lat_out].all() and (np.abs(yv) <= 180).all():
-            rows = np.flatnonzero(ok)[lat_out]
-            raise InputError(
-                f"latitude values above 90 in {lat_out.sum()} rows (data rows {_rows(rows + 1)}): "
-                f"the {lon_c!r} and {lat_c!r} columns look swapped",
-                source=source, field=f"{lon_c}/{lat_c}",
-                fix=f"declare lon = '{lat_c}' and lat = '{lon_c}' in the config, or swap the columns",
-            )
-        out = (np.abs(xv) > 180) | (np.abs(yv) > 90)
-        if out.any():
-            rows = np.flatnonzero(ok)[out]
-            raise InputError(
-                f"{out.sum()} rows have coordinates out of range (data rows {_rows(rows + 1)}, "
-                f"e.g. lon={xv[out][0]}, lat={yv[out][0]})",
-                source=source, field=f"{lon_c}/{lat_c}",
-                fix="coordinates must be decimal degrees; if they are projected metres, declare their crs",
-            )
+        _check_degrees(x[ok], y[ok], np.flatnonzero(ok), lon_c, lat_c, source, rows)
     gdf = gpd.GeoDataFrame(df.loc[ok].drop(columns=[lon_c, lat_c]),
                            geometry=gpd.points_from_xy(x[ok], y[ok]), crs=None)
     if isinstance(declared, str):
         return to_wgs84(gdf, declared, source=source)
     return to_wgs84(gdf.set_crs(declared), source=source)
+
+
+def _check_degrees(xv: np.ndarray, yv: np.ndarray, pos: np.ndarray, lon_c: str, lat_c: str, source: str,
+                   rows: str) -> None:
+    """Raise on coordinates that cannot be degrees: swapped in every row, in some rows, or out of range."""
+    out = (np.abs(xv) > 180) | (np.abs(yv) > 90)
+    if not out.any():
+        return
+    # a latitude above 90 with a longitude that would be a fine latitude: lon and lat the other way round
+    swapped = (np.abs(yv) > 90) & (np.abs(yv) <= 180) & (np.abs(xv) <= 90)
+    field = f"{lon_c}/{lat_c}"
+    note = _ROW_NOTE[rows]
+
+    def eg(i: int) -> str:
+        return f"{_row_list(pos[[i]], rows)}: {lon_c}={xv[i]:g}, {lat_c}={yv[i]:g}"
+
+    if swapped.all():
+        raise InputError(
+            f"latitude values above 90 in every row ({len(xv)}; e.g. {eg(0)}): "
+            f"the {lon_c!r} and {lat_c!r} columns look swapped",
+            source=source, field=field,
+            fix=f"declare lon = '{lat_c}' and lat = '{lon_c}' in the config, or swap the two columns' headers",
+        )
+    if swapped.any() and not (out & ~swapped).any():
+        n, m = int(swapped.sum()), len(xv)
+        where = _row_list(pos[swapped], rows)
+        raise InputError(
+            f"{n} of {_n(m, 'row')} have their longitude and latitude the other way round: {where} "
+            f"(e.g. {eg(int(np.flatnonzero(swapped)[0]))}); the other {m - n} are in order ({note})",
+            source=source, field=field,
+            fix=f"swap the {lon_c!r} and {lat_c!r} values in {where} of the file, or delete "
+                f"{'them' if n > 1 else 'it'}; do not swap the columns or the lon/lat declaration: that would "
+                f"break the other {_n(m - n, 'row')}",
+        )
+    bad = out & ~swapped
+    k = int(swapped.sum())
+    also = (f"; {k} more {'have their' if k > 1 else 'has its'} longitude and latitude the other way round: "
+            f"{_row_list(pos[swapped], rows)}") if k else ""
+    raise InputError(
+        f"{_n(int(bad.sum()), 'row')} with coordinates out of range: {_row_list(pos[bad], rows)} "
+        f"(e.g. {eg(int(np.flatnonzero(bad)[0]))}){also} ({note})",
+        source=source, field=field,
+        fix="coordinates must be decimal degrees (longitude -180..180, latitude -90..90): correct those rows; "
+            "if the columns are projected metres, declare their crs",
+    )
 
 
 def read_csv_points(
@@ -413,8 +578,15 @@ def read_json_records(
 ) -> gpd.GeoDataFrame:
     """Read a JSON file holding a list of records with lon/lat fields (strings allowed)."""
     p = Path(path)
-    with open(p, encoding="utf-8-sig") as f:
-        raw = json.load(f)
+    try:
+        with open(p, encoding="utf-8-sig") as f:
+            raw = json.load(f)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the JSON is not UTF-8 ({exc})", source=str(p), field="encoding",
+                         fix="save the file again as UTF-8 (JSON files are UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the file is not valid JSON: {exc}", source=str(p),
+                         fix="check the export: it was cut short or is not JSON") from None
     if records is not None:
         if not isinstance(raw, dict) or records not in raw:
             raise InputError(f"no key {records!r} in the JSON", source=str(p), field="records",
@@ -431,4 +603,4 @@ def read_json_records(
     if not rows:
         raise InputError("the JSON holds no records", source=str(p), fix="check the export")
     df = pd.DataFrame.from_records(rows)
-    return points_from_table(df, source=str(p), crs=crs, lon=lon, lat=lat)
+    return points_from_table(df, source=str(p), crs=crs, lon=lon, lat=lat, rows=ROWS_RECORDS)

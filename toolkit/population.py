@@ -20,6 +20,7 @@ import shapely
 
 from .crs import ensure_projected
 from .errors import InputError
+from .io import column_hint, lonlat_extent, missing_column_fix
 
 
 @dataclass
@@ -69,6 +70,71 @@ def read_grid(path: str | Path, crs, band: int = 1) -> RasterGrid:
                       key=(arr.shape, tuple(transform), src_crs.to_string()))
 
 
+@dataclass
+class Footprint:
+    """Where a raster lies: its box in lon/lat, and its own bounds and CRS as the file states them."""
+
+    wgs84: shapely.Geometry
+    bounds: tuple[float, float, float, float]
+    crs: rasterio.crs.CRS | None
+
+
+def raster_footprint(path: str | Path) -> Footprint:
+    """The extent of a raster in WGS84 (its box, converted), with its bounds and CRS as stored.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or it has no CRS.
+    """
+    p = Path(path)
+    try:
+        with rasterio.open(p) as src:
+            b, crs = tuple(src.bounds), src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read the raster: {exc}", source=str(p),
+                         fix="give a GeoTIFF of people per cell") from None
+    if crs is None:
+        raise InputError("the population raster has no coordinate reference system", source=str(p),
+                         fix="assign its CRS (e.g. gdal_edit.py -a_srs EPSG:4326 FILE) and run again")
+    box = shapely.box(*b)
+    # the box's edges, densified, so that a projected raster's footprint keeps its shape in lon/lat
+    box = shapely.segmentize(box, max(b[2] - b[0], b[3] - b[1]) / 16 or 1.0)
+    with np.errstate(all="ignore"):
+        wgs = gpd.GeoSeries([box], crs=crs).to_crs("EPSG:4326").iloc[0]
+    return Footprint(wgs84=wgs, bounds=b, crs=crs)
+
+
+def no_overlap_error(path: str | Path, footprint: Footprint | shapely.Geometry, area_wgs84: shapely.Geometry, *,
+                     field: str, area_label: str = "the study area", what: str = "population raster") -> InputError:
+    """The error for population data lying wholly outside the study area: both extents, and the CRS to check.
+
+    ``footprint`` is a raster's :class:`Footprint`, or the WGS84 extent of a layer. A
+    projected CRS tag on coordinates that are degrees (the usual mistake: a WGS84 grid
+    labelled with a UTM or Web Mercator CRS) is recognised and the right tag suggested.
+    """
+    wgs = footprint.wgs84 if isinstance(footprint, Footprint) else footprint
+    problem = (f"the {what} does not overlap the study area: it covers {lonlat_extent(wgs)}, "
+               f"{area_label} covers {lonlat_extent(area_wgs84)}")
+    fix = (f"check the {what}'s CRS: a wrong CRS label puts the data elsewhere"
+           + ("; or give data that cover the study area" if what != "population raster" else ""))
+    if isinstance(footprint, Footprint):
+        crs, (x0, y0, x1, y1) = footprint.crs, footprint.bounds
+        tag = crs.to_string() if crs is not None else "none"
+        problem += f" (its CRS tag says {tag}; in it, the raster spans x {x0:g} to {x1:g}, y {y0:g} to {y1:g})"
+        degrees = -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90
+        if crs is not None and not crs.is_geographic and degrees:
+            ax0, ay0, ax1, ay1 = area_wgs84.bounds
+            near = x0 <= ax1 + 1 and ax0 - 1 <= x1 and y0 <= ay1 + 1 and ay0 - 1 <= y1
+            fix = (f"the raster's CRS tag is wrong: its coordinates ({x0:.3f} to {x1:.3f}, {y0:.3f} to {y1:.3f}) "
+                   f"are degrees{' of lon/lat at the study area' if near else ''}, not {tag} metres; tag it "
+                   f"EPSG:4326 (gdal_edit.py -a_srs EPSG:4326 {path}) or export it again with its true CRS")
+        else:
+            fix = (f"check the raster's CRS (gdalinfo {path}): if the tag {tag} is wrong, set the right one "
+                   "(gdal_edit.py -a_srs EPSG:<code> FILE); otherwise give a raster that covers the study area")
+    return InputError(problem, source=str(path), field=field, fix=fix)
+
+
 def area_weights(cells: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sparse (cell, zone, share-of-cell-area) triples for areal weighting."""
     tree = shapely.STRtree(zones)
@@ -113,6 +179,10 @@ def population_per_block(blocks: gpd.GeoDataFrame, area: shapely.Geometry,
             cache[key] = (wa, wb)
         (aci, _, ashare), (bci, bzi, bshare) = cache[key]
         vals = grid.values
+        if len(aci) == 0:
+            # a wrong CRS tag puts the whole grid elsewhere: say so, not "no residents"
+            area_w = gpd.GeoSeries([area], crs=blocks.crs).to_crs("EPSG:4326").iloc[0]
+            raise no_overlap_error(path, raster_footprint(path), area_w, field=f"population.{col}")
         per_block = np.bincount(bzi, weights=vals[bci] * bshare, minlength=len(zones))
         in_area = float((vals[aci] * ashare).sum())
         if not in_area > 0:
@@ -139,8 +209,9 @@ def population_from_layer(blocks: gpd.GeoDataFrame, layer: gpd.GeoDataFrame, fie
     """
     ensure_projected(blocks, "the blocks")
     if field not in layer.columns:
-        raise InputError(f"population column {field!r} not found", source=source, field=field,
-                         fix=f"use one of: {', '.join(map(str, layer.columns))}")
+        hint = column_hint(field, layer.columns)
+        raise InputError(f"population column {field!r} not found" + (f" ({hint})" if hint else ""),
+                         source=source, field=field, fix=missing_column_fix(field, layer.columns, "field"))
     vals = pd.to_numeric(layer[field], errors="coerce")
     if vals.isna().any() or (vals < 0).any():
         bad = np.flatnonzero((vals.isna() | (vals < 0)).to_numpy())

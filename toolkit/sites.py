@@ -240,6 +240,80 @@ def site_context(sites: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, streets: gpd
     return out
 
 
-def snap_sites(net: WalkNetwork, sites: gpd.GeoDataFrame, max_snap_m: float) -> Snapped:
-    """Snap candidate sites (by a point on their surface) to the network."""
-    return snap_points(net, sites.geometry, max_snap_m=max_snap_m)
+def snap_sites(net: WalkNetwork, sites: gpd.GeoDataFrame, max_snap_m: float, obstacles=None) -> Snapped:
+    """Snap candidate sites (by a point on their surface) to the network.
+
+    ``obstacles`` (a study's ``details["snap_obstacles"]``, from
+    :func:`toolkit.snapping.leg_obstacles`) are the water and roads nobody may
+    walk that a site's leg to its street may not cross, as for blocks and
+    facilities: a site on the far bank goes to a street of its own bank or is
+    refused (``Snapped.reason``), never attached across the river.
+    """
+    return snap_points(net, sites.geometry, max_snap_m=max_snap_m, obstacles=obstacles)
+
+
+def site_refusals(sites: pd.DataFrame, snapped: Snapped, max_snap_m: float,
+                  what: str = "candidate sites") -> tuple[dict[str, Any], list[str]]:
+    """The sites :func:`snap_sites` refused, by reason, for run.json and the run's notes.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        The sites, in ``snapped`` order; ``site_id`` names them in the notes.
+    snapped : Snapped
+    max_snap_m : float
+        The snap limit used (for the notes).
+    what : str
+        What the rows are, for the notes.
+
+    Returns
+    -------
+    details : dict
+        ``unsnapped_by_reason`` (reason -> count) and ``unsnapped_site_ids``
+        (reason -> the refused ``site_id``), both empty when none was refused.
+    notes : list of str
+        As :func:`refusal_notes`.
+    """
+    ids = sites["site_id"].to_numpy() if "site_id" in sites else np.arange(1, len(sites) + 1)
+    no = ~np.asarray(snapped.ok, dtype=bool)
+    by: dict[str, list[int]] = {}
+    for i, r in zip(ids[no], np.asarray(snapped.reason, dtype=object)[no], strict=True):
+        by.setdefault(str(r), []).append(int(i))
+    details = {"unsnapped_by_reason": {k: len(v) for k, v in by.items()}, "unsnapped_site_ids": by}
+    return details, refusal_notes(ids[no], np.asarray(snapped.reason, dtype=object)[no], max_snap_m, what)
+
+
+def refusal_notes(ids, reasons, max_snap_m: float, what: str, id_name: str = "site_id") -> list[str]:
+    """Notes on refused points, worded as the run's notes on refused facilities.
+
+    One note for those further than ``max_snap_m`` from any street, one for
+    those in water or whose every street within the limit is across water or a
+    road nobody may walk (counts per reason); each lists up to ten ``ids``.
+
+    Examples
+    --------
+    >>> far, cut = refusal_notes([4, 9], ["too far from a street", "leg crosses water"], 250, "candidate sites")
+    >>> far
+    '1 candidate sites lie more than 250 m from any walkable street and were not used (site_id 4)'
+    >>> cut.split(": ")[1]
+    '1 leg crosses water (site_id 9)'
+    """
+    from .snapping import REASON_TOO_FAR
+
+    ids = np.asarray(ids, dtype=object)
+    reasons = pd.Series(np.asarray(reasons, dtype=object), dtype=object)
+
+    def listed(v: np.ndarray) -> str:
+        return ", ".join(map(str, v[:10])) + (", ..." if len(v) > 10 else "")
+
+    notes = []
+    far = (reasons == REASON_TOO_FAR).to_numpy()
+    if far.any():
+        notes.append(f"{int(far.sum())} {what} lie more than {max_snap_m:.0f} m from any walkable street and "
+                     f"were not used ({id_name} {listed(ids[far])})")
+    if (~far).any():
+        per = reasons[~far].value_counts()
+        notes.append(f"{int((~far).sum())} {what} were not used because no street within {max_snap_m:.0f} m can "
+                     "be reached without crossing water or a road nobody may walk: "
+                     + ", ".join(f"{int(v)} {k}" for k, v in per.items()) + f" ({id_name} {listed(ids[~far])})")
+    return notes

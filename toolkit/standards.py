@@ -499,8 +499,17 @@ def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = No
     if not p.exists():
         raise InputError(f"unknown standards profile {str(name_or_path)!r}", field="study.profile",
                          fix=f"use one of: {', '.join(available_profiles())}, or a path to a profile TOML")
-    with open(p, "rb") as f:
-        raw = tomllib.load(f)
+    try:
+        with open(p, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"the profile is not valid TOML: {exc}", source=str(p),
+                         fix="correct the line named (a profile has the shape of data/profiles/*.toml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"the profile cannot be read: {exc}", source=str(p), fix="check the file") from None
+    if not isinstance(raw.get("profile"), dict) or not isinstance(raw["profile"].get("name"), str):
+        raise InputError("the profile has no [profile] table with a name", source=str(p), field="profile.name",
+                         fix="start it with [profile] name = '...' as the bundled profiles do")
     name = raw["profile"]["name"]
     catalogue = dict(categories())
     specs = {}

@@ -22,7 +22,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
-import rasterio
 import shapely
 
 from .blocks import enclosed_blocks, user_blocks
@@ -40,12 +39,22 @@ from .facilities import (
     facilities_from,
     load_classifier,
     require_declared_crs,
+    snap_refusals,
 )
-from .io import DataWarning, read_layer
+from .io import (
+    TEXT_SUFFIXES,
+    DataWarning,
+    column_hint,
+    lonlat_extent,
+    missing_column_fix,
+    read_layer,
+    text_encoding,
+)
 from .network import WalkNetwork, network_from_osmnx
 from .osm import graph_from_place, read_osm_features
-from .population import population_from_layer, population_per_block
-from .snapping import Snapped, snap_points
+from .population import no_overlap_error, population_from_layer, population_per_block
+from .population import raster_footprint as _raster_footprint
+from .snapping import REASON_TOO_FAR, Snapped, leg_obstacles, snap_points
 from .standards import Category, Profile, load_profile, source_notes
 
 log = logging.getLogger("toolkit")
@@ -62,8 +71,10 @@ def study_area(study: Study) -> gpd.GeoDataFrame:
         src = a.boundaries.resolve()
         g = read_layer(src, **a.boundaries.reader_options())
         if a.name_field not in g.columns:
-            raise InputError(f"name field {a.name_field!r} not in the boundaries layer", source=str(src),
-                             field="area.name_field", fix=f"use one of: {', '.join(map(str, g.columns))}")
+            hint = column_hint(a.name_field, g.columns)
+            raise InputError(f"name field {a.name_field!r} not in the boundaries layer"
+                             + (f" ({hint})" if hint else ""), source=str(src), field="area.name_field",
+                             fix=missing_column_fix(a.name_field, g.columns, "name_field"))
         hit = g[g[a.name_field].astype(str) == str(a.name)]
         if hit.empty:
             raise InputError(f"no boundary named {a.name!r}", source=str(src), field="area.name",
@@ -101,14 +112,8 @@ def analysis_crs(study: Study, area_wgs84: shapely.Geometry) -> pyproj.CRS:
 
 
 def raster_footprint(path: str) -> shapely.Geometry:
-    """WGS84 polygon of a raster's extent."""
-    with rasterio.open(path) as src:
-        b = src.bounds
-        crs = src.crs
-    if crs is None:
-        raise InputError("the population raster has no coordinate reference system", source=str(path),
-                         fix="assign its CRS (e.g. gdal_edit.py -a_srs EPSG:4326 FILE) and run again")
-    return gpd.GeoSeries([shapely.box(*b)], crs=crs).to_crs(WGS84).iloc[0]
+    """WGS84 polygon of a raster's extent (:func:`toolkit.population.raster_footprint`)."""
+    return _raster_footprint(path).wgs84
 
 
 def data_footprint(src: Source) -> shapely.Geometry:
@@ -158,7 +163,12 @@ def load_network(study: Study, area_wgs84: shapely.Geometry, crs: Any) -> WalkNe
         if net is not None:
             _NETWORK_CACHE.move_to_end(key)
     if net is None:
-        net = read_walk_network(path, crs, area=keep, rules=rules)
+        try:
+            net = read_walk_network(path, crs, area=keep, rules=rules)
+        except InputError as exc:
+            if exc.field != "network":
+                raise
+            raise _off_network_error(study, exc.problem, str(path), area_wgs84, _file_extent(path)) from None
         with _NETWORK_LOCK:
             _NETWORK_CACHE[key] = net
             while len(_NETWORK_CACHE) > _NETWORK_CACHE_SIZE:
@@ -171,6 +181,44 @@ def load_network(study: Study, area_wgs84: shapely.Geometry, crs: Any) -> WalkNe
     out.__dict__ = dict(net.__dict__)
     out.info = {**net.info, "cache": status}
     return out
+
+
+def _area_label(study: Study) -> str:
+    """The study area as the config gives it, for messages."""
+    a = study.area
+    if a.polygon is not None:
+        return f"the study area ({a.polygon.label()})"
+    if a.boundaries is not None:
+        return f"the study area {a.name!r} ({a.boundaries.label()})"
+    crs = "" if str(a.bbox_crs).upper() in ("EPSG:4326", "4326", "WGS84") else f", bbox_crs {a.bbox_crs}"
+    return f"the study area (bbox {list(a.bbox or [])}{crs})"
+
+
+def _file_extent(path: Any) -> tuple[float, float, float, float] | None:
+    """The WGS84 extent of an OSM file's streets (from its cached way table), None if unknown."""
+    try:
+        from .osm_network import way_table
+
+        b = np.asarray(way_table(path).bounds, dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no located node
+            ext = (np.nanmin(b[:, 0]), np.nanmin(b[:, 1]), np.nanmax(b[:, 2]), np.nanmax(b[:, 3]))
+        return tuple(float(v) for v in ext) if np.all(np.isfinite(ext)) else None
+    except Exception:  # only for the message: never hide the error being reported
+        return None
+
+
+def _off_network_error(study: Study, problem: str, path: str, area_wgs84: shapely.Geometry,
+                       streets: tuple[float, float, float, float] | None, near: bool = False) -> InputError:
+    """The study area lies off the streets file: name the file, the area (as configured) and both extents."""
+    where = f"{_area_label(study)} covers {lonlat_extent(area_wgs84)}"
+    if streets is not None:
+        what = "the streets read near it cover" if near else "the file's streets cover"
+        where += f", {what} {lonlat_extent(streets)}"
+    return InputError(f"{problem}: {where}", source=path, field="network",
+                      fix="give a street file that covers the study area (cut a larger extract, e.g. with "
+                      "osmium extract -b), or set [area] to a place the file covers; a bbox is lon/lat "
+                      "(EPSG:4326) unless bbox_crs says otherwise")
 
 
 _NETWORK_CACHE: OrderedDict[tuple, WalkNetwork] = OrderedDict()
@@ -193,7 +241,8 @@ def build_blocks(study: Study, net: WalkNetwork, area: shapely.Geometry) -> gpd.
         return user_blocks(g, area, id_field=study.block_id_field, source=study.blocks.label())
     # roads closed to pedestrians are no part of the walk but still divide the city
     return enclosed_blocks(net.streets(), area, min_area_m2=study.min_block_area_m2,
-                           barriers=getattr(net, "barriers", None))
+                           barriers=getattr(net, "barriers", None),
+                           source=str(study.network.resolve()) if study.network is not None else None)
 
 
 # --------------------------------------------------------------- population
@@ -227,7 +276,8 @@ def assign_population(study: Study, blocks: gpd.GeoDataFrame,
 
 # --------------------------------------------------------------- facilities
 def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
-                    catalogue: dict[str, Category] | None = None) -> tuple[gpd.GeoDataFrame, dict]:
+                    catalogue: dict[str, Category] | None = None,
+                    net: WalkNetwork | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """All facilities of the study, classified, projected and limited to the reachable area.
 
     Returns the facilities and a report: per source, how many rows were read,
@@ -237,10 +287,14 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
     their polygons: :func:`toolkit.facilities.attach_facilities` reaches them
     at their edge. ``catalogue`` is the run's categories
     (:attr:`toolkit.standards.Profile.catalogue`, with the study's own); the
-    study's profile's when omitted.
+    study's profile's when omitted. With the streets ``net``, each point source
+    read as WGS84 is measured against them (:func:`toolkit.datum_check.check_source`):
+    one that sits on the streets only as GCJ-02 or BD-09 is a DataWarning, and
+    every check is in the report's ``datum_check``, by source.
     """
     cats = catalogue if catalogue is not None else load_profile(study.profile, study.overrides).catalogue
     parts, report = [], []
+    datum: dict[str, dict] = {}
     shapely.prepare(reach_wgs84)
     for fs in study.facilities:
         path = fs.source.resolve()
@@ -278,6 +332,14 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
         # intersects, not contains: a park straddling the reach is kept
         inside = shapely.intersects(reach_wgs84, np.asarray(fac.geometry.values))
         _warn_far_rows(raw, reach_wgs84, label)
+        if net is not None:
+            from .datum_check import check_source
+
+            # GCJ-02 declared as WGS84 is ~490 m off without any error: do the points sit on the streets?
+            # a mixed export (shops inside blocks, stops on the street) is judged by category too
+            checked = check_source(raw, net, fs.source, label=label, path=path, categories=got.matches)
+            if checked is not None:
+                datum[label] = checked
         entry = {"source": label, "rows": len(raw), "classified": len(fac), "kept_in_reach": int(inside.sum()),
                  "areas_in_reach": int(np.isin(shapely.get_type_id(np.asarray(fac.geometry.values)[inside]),
                                                (3, 6)).sum()),
@@ -303,7 +365,7 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
         entry["data_status"] = source_report(fs, raw, cat, entry["by_category"])
         report.append(entry)
         parts.append(fac[inside])
-    return combine(parts, crs), {"sources": report}
+    return combine(parts, crs), {"sources": report, **({"datum_check": datum} if net is not None else {})}
 
 
 def _warn_network_coverage(study: Study, net: WalkNetwork, hull_m: shapely.Geometry,
@@ -314,6 +376,11 @@ def _warn_network_coverage(study: Study, net: WalkNetwork, hull_m: shapely.Geome
     """
     area = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(net.crs).iloc[0]
     share = shapely.intersection(hull_m, area).area / area.area if area.area > 0 else 1.0
+    if area.area > 0 and not hull_m.intersects(area):
+        hull_w = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
+        path = str(study.network.resolve()) if study.network is not None else f"place {study.place!r}"
+        raise _off_network_error(study, "the study area does not overlap the streets", path, area_wgs84,
+                                 hull_w.bounds, near=True)
     if share < 0.8:
         src = study.network.label() if study.network is not None else f"place {study.place!r}"
         warnings.warn(f"{src}: the streets cover only {share:.0%} of the study area ({area.area / 1e6:.1f} km2): "
@@ -487,8 +554,24 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         with _timed(timings, "clip", progress):
             hull = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
             extent = hull
-            for src in study.population.values():
-                extent = shapely.intersection(extent, data_footprint(src))
+            extents = [f"streets {lonlat_extent(hull)}"]
+            for col, src in study.population.items():
+                fp = data_footprint(src)
+                path = src.resolve()
+                if not fp.intersects(geom_w):
+                    raster = path.suffix.lower() in RASTER_SUFFIXES
+                    raise no_overlap_error(path, _raster_footprint(path) if raster else fp, geom_w,
+                                           field=f"population.{col}", area_label=_area_label(study),
+                                           what="population raster" if raster else "population layer")
+                extent = shapely.intersection(extent, fp)
+                extents.append(f"{path.name} {lonlat_extent(fp)}")
+            if not shapely.intersection(extent, geom_w).area > 0:
+                raise InputError("the streets and the population data cover different parts of the study area: "
+                                 f"nothing is left once it is clipped to both ({_area_label(study)} covers "
+                                 f"{lonlat_extent(geom_w)}; {'; '.join(extents)})",
+                                 source=study.source_file, field="area.clip_to_data",
+                                 fix="give streets and population data that cover the same part of the study "
+                                 "area (check their CRS), or set clip_to_data = false")
             before = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
             geom_w = shapely.intersection(geom_w, extent)
             after = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
@@ -540,23 +623,35 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             blocks["population"] = 1.0
     with _timed(timings, "facilities", progress):
         reach = gpd.GeoSeries([area_geom.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
-        fac, fac_report = load_facilities(study, crs, reach, catalogue=profile.catalogue)
+        fac, fac_report = load_facilities(study, crs, reach, catalogue=profile.catalogue, net=net)
         details["facilities"] = fac_report
     with _timed(timings, "snapping", progress):
-        bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m)
+        # a leg straight over the river or a motorway is no walk: legs go to the nearest street reachable
+        # without crossing one, and the run says what they were checked against
+        obstacles, legs_checked = leg_obstacles(
+            net, water, water_reason=None if study.waterfront is not None else "no [waterfront] section in the study")
+        details["snap_obstacles"] = obstacles  # not written to run.json: for notebooks and checks
+        bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m, obstacles=obstacles)
+        details["blocks"].update(legs_checked, refused_by_reason=bsnap.refused_by_reason(),
+                                 reattached=int(bsnap.reattached.sum()))
         # an area is reached at its entrances or the edge facing a street, not at its middle:
         # fsnap holds every access point (the coverage sources), fac one row per facility
-        fac, access, fsnap = attach_facilities(fac, net, max_snap_m=study.facility_max_snap_m)
+        fac, access, fsnap = attach_facilities(fac, net, max_snap_m=study.facility_max_snap_m, obstacles=obstacles)
         details["facilities"]["access_points"] = {str(k): int(v) for k, v in access["kind"].value_counts().items()}
         details["facility_access"] = access  # not written to run.json: for notebooks and checks
-        refused = fac.loc[~fac["snapped"].to_numpy()]
-        if len(refused):
-            ids = ", ".join(map(str, refused["facility_id"][:10])) + (", ..." if len(refused) > 10 else "")
-            notes.append(f"{len(refused)} facilities lie more than {study.facility_max_snap_m:.0f} m from any "
-                         f"walkable street and were not used (facility_id {ids})")
-        if (~bsnap.ok).any():
-            notes.append(f"{int((~bsnap.ok).sum())} blocks lie more than {study.block_max_snap_m:.0f} m from "
+        fac_refused, fac_notes = snap_refusals(fac, access, fsnap, study.facility_max_snap_m,
+                                               files={f.source.label(): f.source.resolve().name
+                                                      for f in study.facilities})
+        details["facilities"].update(legs_checked, **fac_refused)
+        notes += fac_notes
+        far = int((bsnap.reason == REASON_TOO_FAR).sum())
+        if far:
+            notes.append(f"{far} blocks lie more than {study.block_max_snap_m:.0f} m from "
                          "any street: their distances are left empty and they are not counted in coverage rates")
+        if far < (~bsnap.ok).sum():
+            notes.append(f"{int((~bsnap.ok).sum()) - far} blocks reach no street within "
+                         f"{study.block_max_snap_m:.0f} m without crossing water or a road nobody may walk: their "
+                         "distances are left empty and they are not counted in coverage rates")
         blocks["snap_leg_m"] = np.round(bsnap.leg, 2)
     with _timed(timings, "coverage", progress):
         rules = profile.rules()
@@ -593,14 +688,17 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
                                                              raster_in_area=raster)
     if study.heritage is not None:
         with _timed(timings, "heritage", progress):
-            blocks, streets, details["heritage"] = heritage_overlay(study, blocks, streets, area_geom, crs, layers)
+            blocks, streets, details["heritage"] = heritage_overlay(
+                study, blocks, streets, area_geom, crs, layers, net=net,
+                checked=details["facilities"].get("datum_check", {}))
     if study.waterfront is not None:
         with _timed(timings, "waterfront", progress):
             blocks, details["waterfront"] = waterfront_overlay(study, net, blocks, wf_area, profile, layers,
                                                                water, bsnap)
     with _timed(timings, "walkability", progress):
         blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
-                                                                       bsnap, area_geom, access=access)
+                                                                       bsnap, area_geom, access=access,
+                                                                       obstacles=obstacles)
     if study.decisions:
         from .decisions import run_decisions
 
@@ -608,7 +706,8 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             # the before/after coverage is seeded like the coverage step: from every access point
             blocks, details["decisions"] = run_decisions(
                 study, net, blocks, streets, cov_access, bsnap, measured, profile, land, layers,
-                waterfront_access=layers.get("waterfront_access"), data_status=details["data_status"])
+                waterfront_access=layers.get("waterfront_access"), data_status=details["data_status"],
+                obstacles=obstacles, notes=notes)
     inputs = _inputs(study)
     return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
                        facilities=fac, rates=rates, categories=measured, no_data=no_data,
@@ -644,9 +743,15 @@ def waterfront_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame,
 
 
 def heritage_overlay(study: Study, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, area: shapely.Geometry,
-                     crs: pyproj.CRS, layers: dict[str, gpd.GeoDataFrame],
+                     crs: pyproj.CRS, layers: dict[str, gpd.GeoDataFrame], net: WalkNetwork | None = None,
+                     checked: Any = (),
                      ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
-    """Heritage columns on blocks, ``protected_road`` on streets, zone and building layers into ``layers``."""
+    """Heritage columns on blocks, ``protected_road`` on streets, zone and building layers into ``layers``.
+
+    With the streets ``net``, the point registers read as WGS84 (``osm``, ``listed_buildings``,
+    ``relics``; not those labelled in ``checked``) get the facilities' datum check
+    (:func:`toolkit.datum_check.check_sources`), in the summary's ``datum_check``.
+    """
     from .heritage import block_heritage, heritage_summary, load_heritage, protected_roads
 
     cfg = study.heritage
@@ -660,6 +765,10 @@ def heritage_overlay(study: Study, blocks: gpd.GeoDataFrame, streets: gpd.GeoDat
     summary["protected_roads"] = {"names": list(cfg.protected_roads), "unmatched": unmatched,
                                   "street_edges": int(streets["protected_road"].sum()),
                                   "length_m": round(float(streets.loc[streets["protected_road"], "length_m"].sum()), 1)}
+    if net is not None:
+        from .datum_check import check_sources
+
+        summary["datum_check"] = check_sources([cfg.osm, *cfg.listed_buildings, *cfg.relics], net, skip=checked)
     return blocks, streets, summary
 
 
@@ -667,13 +776,16 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
                         facilities: gpd.GeoDataFrame, profile: Profile,
                         block_snap: Snapped,
                         area: shapely.Geometry, access: gpd.GeoDataFrame | None = None,
+                        obstacles=None,
                         ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
     """Walkability components and composites for every block and street segment.
 
     ``access`` are the facilities' access points (from
     :func:`toolkit.facilities.attach_facilities`): each amenity is then counted
     once, at its best access point, and the streets' transit distance starts
-    from every access point of a stop, as the coverage step does.
+    from every access point of a stop, as the coverage step does, snapped
+    with ``obstacles`` (the study's ``details["snap_obstacles"]``) as there: a
+    stop refused for its leg across water is no stop for the streets either.
 
     Returns the blocks and streets with ``walk_*`` columns and a summary for run.json.
     """
@@ -685,9 +797,11 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
     if study.walk_landuse is not None:
         landuse = read_layer(study.walk_landuse.resolve(), **study.walk_landuse.reader_options()).to_crs(net.crs)
         if study.walk_landuse_field not in landuse.columns:
-            raise InputError(f"land-use type column {study.walk_landuse_field!r} not found",
-                             source=study.walk_landuse.label(), field="walkability.landuse_field",
-                             fix=f"use one of: {', '.join(map(str, landuse.columns))}")
+            hint = column_hint(study.walk_landuse_field, landuse.columns)
+            raise InputError(f"land-use type column {study.walk_landuse_field!r} not found"
+                             + (f" ({hint})" if hint else ""), source=study.walk_landuse.label(),
+                             field="walkability.landuse_field",
+                             fix=missing_column_fix(study.walk_landuse_field, landuse.columns, "landuse_field"))
     amenities = facilities[facilities["snapped"]] if len(facilities) else None
     if access is not None:
         # one point per facility, where it meets the street: a park's middle may be 200 m from any gate
@@ -698,7 +812,7 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
                         crs=blocks.crs)
     # blocks and street segments reach the same land uses and amenities: snap and search them once
     sources = walk_sources(net, settings, speeds, landuse=landuse, landuse_field=study.walk_landuse_field,
-                           amenities=amenities)
+                           amenities=amenities, obstacles=obstacles)
     wb = walkability(net, pts, block_snap, settings, speeds, transit_m=transit, faces=block_faces(blocks, net),
                      sources=sources)
     blocks = blocks.join(wb)
@@ -709,7 +823,7 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
     if "transit" in set(stops["category"]):
         # a segment's own distance: the nearer of its two ends, from one node-level Dijkstra
         tr = snap_points(net, stops.loc[stops["category"] == "transit"].geometry,
-                         max_snap_m=study.facility_max_snap_m)
+                         max_snap_m=study.facility_max_snap_m, obstacles=obstacles)
         nd = node_distances(net, tr, limit=study.search_limit_m)
         st_transit = np.minimum(nd[net.u], nd[net.v])
     faces = pd.DataFrame({"walk_block_face_max_m": streets["length_m"].to_numpy()}, index=streets.index)
@@ -744,6 +858,8 @@ def _inputs(study: Study) -> list[dict[str, str]]:
             seen[p]["role"] += f", {role}"
             continue
         seen[p] = {"role": role, "source": s.label(), "file": p, "sha256": s.checksum()}
+        if p.lower().endswith(TEXT_SUFFIXES) and not role.endswith("fetch_log"):  # a log is read as UTF-8 text
+            seen[p]["encoding"] = text_encoding(p, s.encoding)  # the tables' as read: declared, else detected
     return list(seen.values())
 
 

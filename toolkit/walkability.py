@@ -521,7 +521,7 @@ class WalkSources:
 
 def walk_sources(net: WalkNetwork, settings: WalkabilitySettings, speeds: Mapping[str, float],
                  landuse: gpd.GeoDataFrame | None = None, landuse_field: str = "landuse_type",
-                 amenities: gpd.GeoDataFrame | None = None) -> WalkSources:
+                 amenities: gpd.GeoDataFrame | None = None, obstacles=None) -> WalkSources:
     """Snap the land-use points and amenities and find every node within the longest walk of each.
 
     Parameters
@@ -532,6 +532,9 @@ def walk_sources(net: WalkNetwork, settings: WalkabilitySettings, speeds: Mappin
         Walking speed (m/s) per walker; ``adult`` and ``elderly`` are used.
     landuse, landuse_field, amenities
         As in :func:`walkability`.
+    obstacles : optional
+        Water and roads nobody may walk (:func:`toolkit.snapping.leg_obstacles`): a point is never joined to
+        a street across them, as blocks and facilities are not.
     """
     radii = {w: settings.walk_minutes * 60.0 * speeds[w] for w in ("adult", "elderly")}
     r_max = max(radii.values())
@@ -543,7 +546,7 @@ def walk_sources(net: WalkNetwork, settings: WalkabilitySettings, speeds: Mappin
     layers = []
     for col, gdf, classes in todo:
         # searched once at the longer (adult) walk; the elderly walk is a filter of it
-        src = snap_points(net, gdf.geometry, max_snap_m=r_max)
+        src = snap_points(net, gdf.geometry, max_snap_m=r_max, obstacles=obstacles)
         layers.append((col, src, source_node_distances(net, src, r_max), classes))
     return WalkSources(radii=radii, r_max=r_max, layers=layers)
 
