@@ -24,12 +24,15 @@ from toolkit.crs import wgs84_to_bd09, wgs84_to_gcj02
 from toolkit.datum_check import (
     MAX_POINTS,
     MIN_POINTS,
+    _Placements,
+    _verdict,
     check_source,
     check_sources,
     datum_offset_check,
     declared_as_wgs84,
 )
 from toolkit.errors import DataNotFoundError
+from toolkit.facilities import classify_source
 from toolkit.io import DataWarning, read_layer
 from toolkit.network import grid_network
 
@@ -123,6 +126,68 @@ def test_points_beyond_the_streets_are_left_out(net):
     assert c.likely == "wgs84"
 
 
+def _mixed(net, seed: int = 7) -> tuple[gpd.GeoSeries, dict[str, np.ndarray]]:
+    """A mixed export: 150 shops on the streets written in GCJ-02, 450 offices inside blocks (near no street
+    whatever the reading): all points together name no datum."""
+    rng = np.random.default_rng(seed)
+    i = rng.integers(15, SIDE - 16, (450, 2)) + 0.5
+    xy = np.array(ORIGIN) + i * SPACING + rng.uniform(-10, 10, (450, 2))
+    offices = gpd.GeoSeries(shapely.points(xy[:, 0], xy[:, 1]), crs=net.crs).to_crs(4326)
+    shops = _shifted(_near_streets(net, 150, seed=8), wgs84_to_gcj02)
+    return pd.concat([shops, offices], ignore_index=True), {"shop": np.arange(150), "office": np.arange(150, 600)}
+
+
+def test_a_mixed_layer_is_judged_by_category(net):
+    """Issue #14: a whole Amap export (shops inside blocks, stops on the street) names no datum as a whole; its
+    street-following category does, and speaks for the layer when no other category names another datum."""
+    layer, cats = _mixed(net)
+    whole = datum_offset_check(layer, net)
+    assert whole.n_points == MAX_POINTS and (whole.likely, whole.warn) == (None, False)
+    c = datum_offset_check(layer, net, categories=cats)
+    assert (c.likely, c.warn, c.decided_by) == ("gcj02", True, "shop")
+    assert c.n_points == whole.n_points and c.median_m == whole.median_m  # the figures are all points'
+    assert set(c.by_category) == {"shop", "office"} and c.by_category["office"].likely is None
+    assert c.by_category["shop"].n_points == 150 and c.by_category["shop"].ratio_to_controls < 0.2
+    assert "the shop points on their own do" in c.reason
+    msg = c.message("dataset:amap (poi_all.csv)")
+    assert msg.startswith("dataset:amap (poi_all.csv): its shop points sit a median ")
+    assert "all 500 points measured together are too mixed to tell" in msg and "likely in GCJ-02" in msg
+    rec = c.as_dict()
+    assert rec["decided_by"] == "shop" and rec["by_category"]["shop"]["likely"] == "gcj02"
+    json.dumps(rec)
+    # the same classes as a classifier's matches (row, category), as the run passes them
+    matches = pd.DataFrame({"row": np.r_[cats["shop"], cats["office"]],
+                            "category": ["market"] * 150 + ["community_service"] * 450})
+    assert datum_offset_check(layer, net, categories=matches).decided_by == "market"
+
+
+def test_categories_that_disagree_give_no_verdict(net):
+    layer, cats = _mixed(net)
+    stops = _near_streets(net, 150, seed=9)  # on the streets as declared: a WGS84 category
+    layer = pd.concat([layer, stops], ignore_index=True)
+    c = datum_offset_check(layer, net, categories={**cats, "stop": np.arange(600, 750)})
+    assert c.by_category["stop"].likely == "wgs84" and c.by_category["shop"].likely == "gcj02"
+    assert (c.likely, c.warn, c.decided_by) == (None, False, None)
+    assert "its categories disagree (stop: WGS84; shop: GCJ-02)" in c.reason
+    assert c.message("x.csv") == ""
+
+
+def test_categories_are_classified_only_when_needed(net):
+    """All points together name a datum: the categories are not looked at (nor classified: no run time)."""
+    def boom():
+        raise AssertionError("classified although all points together named a datum")
+
+    c = datum_offset_check(_shifted(_near_streets(net, 300, seed=1), wgs84_to_gcj02), net, categories=boom)
+    assert (c.likely, c.by_category, c.decided_by) == ("gcj02", {}, None)
+    layer, cats = _mixed(net)
+    called = []
+    c = datum_offset_check(layer, net, categories=lambda: called.append(1) or cats)
+    assert called == [1] and c.decided_by == "shop"
+    # a category of too few points, or of all points again, is not checked on its own
+    c = datum_offset_check(layer, net, categories={"few": np.arange(MIN_POINTS - 1), "all": np.arange(600)})
+    assert (c.likely, c.by_category) == (None, {})
+
+
 def test_outside_china_there_is_nothing_to_guess():
     milan = grid_network(40, spacing=SPACING, crs="EPSG:32632", origin=(510_000.0, 5_030_000.0), jitter=10.0)
     pts = gpd.GeoSeries(shapely.points(milan.x + 3.0, milan.y), crs=milan.crs).to_crs(4326)
@@ -208,6 +273,22 @@ def test_real_wgs84_layers_are_never_named_otherwise(xuhui_net):
     c = datum_offset_check(pois, xuhui_net)
     print("\nGeofabrik POIs:", c.as_dict())
     assert (c.likely, c.warn) == ("wgs84", False) and c.ratio_to_controls < 0.5
+    # by category too (as the run checks them when all points together do not tell): never a Chinese datum
+    pois_a = read_layer(_shared("geofabrik_pois_a"), bbox=XUHUI_BBOX)
+    lu = read_layer(_shared("landuse_points"))
+    by_category = {"POIs": (pois, classify_source(pois, "geofabrik")),
+                   "POI areas": (shapely.point_on_surface(np.asarray(pois_a.geometry.values)),
+                                 classify_source(pois_a, "geofabrik")),
+                   "land use": (lu, classify_source(lu, "field", field="landuse_type"))}
+    for name, (g, got) in by_category.items():
+        placed = _Placements(g, xuhui_net)
+        for cat, rows in got.matches.groupby("category")["row"]:
+            if np.isin(placed.pos, rows).sum() >= MIN_POINTS:  # each category on its own, whatever the whole says
+                c = _verdict(placed, placed.sample(rows.to_numpy(), MAX_POINTS), MIN_POINTS)
+                print(f"{name}, {cat}: {c.as_dict()}")
+                assert c.likely in (None, "wgs84"), (name, cat)
+        c = datum_offset_check(g, xuhui_net, categories=got)
+        assert not c.warn and c.likely in (None, "wgs84"), name
     landuse = read_layer(_shared("landuse_points"))
     areas = read_layer(_shared("geofabrik_pois_a"), bbox=XUHUI_BBOX)
     heritage = read_layer(_shared("heritage_osm"))
@@ -241,6 +322,27 @@ def test_real_chinese_layers_declared_as_wgs84(xuhui_net):
         c = datum_offset_check(layer, xuhui_net)
         print(f"{name}: {c.as_dict()}")
         assert c.likely in (None, "gcj02"), name
+
+
+def test_real_amap_export_is_named_by_its_categories(xuhui_net):
+    """The whole Amap export declared WGS84 (issue #14: the tester's case) names no datum as a whole: its points
+    are mostly buildings inside blocks. Its stops, and its shops, follow the streets as GCJ-02, and no category
+    follows them in another datum: the layer is named GCJ-02."""
+    amap = read_layer(_shared("amap_poi_xujiahui"), crs="EPSG:4326", lon="lng", lat="lat")  # in memory only
+    every = classify_source(amap, "amap")  # all the catalogue's categories (what the run checks)
+    c = datum_offset_check(amap, xuhui_net, categories=every)
+    print("\nAmap export by category:", c.as_dict())
+    assert c.ratio_to_controls > 0.5  # as a whole: no verdict (0.65 / 0.77 at calibration)
+    assert (c.likely, c.warn, c.decided_by) == ("gcj02", True, "transit")
+    transit = c.by_category["transit"]
+    assert transit.ratio_to_controls < 0.3 and transit.ratio_to_others < 0.35  # 0.18 / 0.23: thresholds 0.5 / 0.5
+    assert all(v.likely in (None, "gcj02") for v in c.by_category.values())
+    # only the study's own categories (community services, health, elderly care, markets): the markets tell
+    study = classify_source(amap, "amap", only=["community_service", "health_centre", "health_station",
+                                                "elderly_care", "market"])
+    c = datum_offset_check(amap, xuhui_net, categories=study)
+    assert (c.likely, c.decided_by) == ("gcj02", "market")
+    assert c.by_category["market"].ratio_to_controls < 0.42  # 0.35 / 0.43: thresholds 0.5 / 0.7
 
 
 # ------------------------------------------------------------ end to end
@@ -309,3 +411,54 @@ def test_run_details_and_run_json_hold_the_check(shifted_run):
     assert record["facilities"]["datum_check"][shifted]["likely"] == "gcj02"
     assert record["facilities"]["datum_check"][plain]["warn"] is False
     assert record["heritage"]["datum_check"][listed]["warn"] is True
+
+
+@pytest.fixture(scope="module")
+def amap_runs():
+    """The bundled study as it is, and with its Amap export declared WGS84 (the tester's case of issue #14)."""
+    try:
+        study = tk.load_study("xuhui")
+    except DataNotFoundError as exc:
+        pytest.skip(f"shared Shanghai data not available: {exc}")
+    amap_file = _shared("amap_poi_xujiahui")  # evaluation data: skipped when there is no local copy
+    amap = [i for i, fs in enumerate(study.facilities) if fs.source.dataset == "amap_poi_xujiahui"]
+    assert len(amap) == 1 and study.facilities[amap[0]].source.declared_crs() == "gcj02"
+    facilities = list(study.facilities)
+    fs = facilities[amap[0]]
+    facilities[amap[0]] = dataclasses.replace(fs, source=dataclasses.replace(fs.source, crs="EPSG:4326"))
+    # the steps the check does not touch are left out (their own tests run them)
+    lean = dict(waterfront=None, compounds=None, decisions=False)
+    runs = {}
+    for name, s in {"as declared": study, "amap as wgs84": dataclasses.replace(study, facilities=facilities)}.items():
+        runs[name] = tk.run_study(dataclasses.replace(s, **lean))
+    return runs, "dataset:amap_poi_xujiahui", amap_file.name
+
+
+def test_run_names_the_amap_export_declared_wgs84(amap_runs):
+    runs, label, file = amap_runs
+    r = runs["amap as wgs84"]
+    notes = [n for n in r.notes if "from the streets as declared" in n]
+    assert len(notes) == 1, r.notes
+    assert notes[0].startswith(f"{label} ({file}): its ") and "the file is likely in GCJ-02" in notes[0]
+    assert "declare crs = 'gcj02'" in notes[0]
+    check = r.details["facilities"]["datum_check"][label]
+    assert (check["likely"], check["warn"], check["declared_crs"]) == ("gcj02", True, "EPSG:4326")
+    assert check["warning"] == notes[0]  # the details (run.json) hold the warning too
+    assert check["ratio_to_controls"] > 0.5  # all points together: no verdict
+    by = check["by_category"][check["decided_by"]]
+    assert by["likely"] == "gcj02" and by["ratio_to_controls"] <= 0.5 and by["n_points"] >= MIN_POINTS
+    assert not any(v["likely"] not in (None, "gcj02") for v in check["by_category"].values())
+    # nothing else changed its verdict: the other sources are checked as in the bundled study
+    plain = runs["as declared"].details["facilities"]["datum_check"]
+    assert {k: v["likely"] for k, v in r.details["facilities"]["datum_check"].items() if k != label} == {
+        k: v["likely"] for k, v in plain.items()}
+
+
+def test_bundled_study_as_declared_has_no_datum_warning(amap_runs):
+    runs, label, _ = amap_runs
+    r = runs["as declared"]
+    assert not [n for n in r.notes if "from the streets as declared" in n or "likely in" in n], r.notes
+    checks = r.details["facilities"]["datum_check"]
+    assert label not in checks  # declared GCJ-02: converted on import, nothing to check
+    assert not any(v["warn"] for v in checks.values()) and checks["dataset:geofabrik_pois"]["likely"] == "wgs84"
+    assert not any(v["warn"] for v in r.details["heritage"]["datum_check"].values())

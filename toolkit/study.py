@@ -333,11 +333,16 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
         inside = shapely.intersects(reach_wgs84, np.asarray(fac.geometry.values))
         _warn_far_rows(raw, reach_wgs84, label)
         if net is not None:
+            from functools import partial
+
             from .datum_check import check_source
 
             # GCJ-02 declared as WGS84 is ~490 m off without any error: do the points sit on the streets?
-            # a mixed export (shops inside blocks, stops on the street) is judged by category too
-            checked = check_source(raw, net, fs.source, label=label, path=path, categories=got.matches)
+            # A mixed export (shops inside blocks, stops on the street) is judged by category too: by all
+            # the catalogue's (classified again, only if all points together do not tell), not only the study's
+            every = got if not only else partial(classify_source, raw, fs.kind, field=fs.field, mapping=fs.map,
+                                                 category=fs.category, table=fs.table, catalogue=cats, source=label)
+            checked = check_source(raw, net, fs.source, label=label, path=path, categories=every)
             if checked is not None:
                 datum[label] = checked
         entry = {"source": label, "rows": len(raw), "classified": len(fac), "kept_in_reach": int(inside.sum()),
