@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 # The maps inline Leaflet and d3 from web/node_modules (toolkit/webassets.py): installed here from the
 # committed lock with npm (Node.js 18+), so the HTML maps never load anything from a CDN.
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the inner loop: everything but the tests that need the whole default study (marker full_study); CI runs `test`
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not full_study and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check toolkit tests bench

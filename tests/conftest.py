@@ -26,6 +26,16 @@ def pytest_configure(config):
         atexit.register(shutil.rmtree, os.environ["TOOLKIT_CACHE"], True)
 
 
+#: fixtures that run the whole default study: a test needing one is in the full lane only (`make test-fast` skips it)
+FULL_STUDY_FIXTURES = {"xuhui"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if FULL_STUDY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.full_study)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """Folder of the shared sample data (resolved through the registry)."""

@@ -18,8 +18,27 @@ from typing import Any
 
 from .datasets import data_dir, fetch, file_sha256, registry
 from .errors import InputError
+from .study_schema import ROOT, SOURCE, SourceDict, check_study_dict
 
-_SOURCE_KEYS = {"dataset", "path", "crs", "layer", "lon", "lat", "encoding", "records", "where", "field"}
+__all__ = [
+    "FOLDER_NAME_MAX_BYTES",
+    "FOLDER_NAME_RULE",
+    "STUDY_KEYS",
+    "AreaConfig",
+    "FacilitySource",
+    "Source",
+    "Study",
+    "bundled_studies",
+    "check_folder_name",
+    "iter_sources",
+    "load_study",
+    "study_from_dict",
+    "study_to_raw",
+    "validate_study",
+]
+
+#: The keys of a data source table (declared in :data:`toolkit.study_schema.SOURCE`).
+_SOURCE_KEYS = set(SOURCE.names())
 
 # ------------------------------------------------------------- folder names
 _FOLDER_NAME_RE = re.compile(r"\w[\w.-]*")
@@ -125,21 +144,9 @@ class Source:
 
 
 def _source(raw: Any, where: str, base: str | None) -> Source:
+    """A :class:`Source` from its checked TOML form (:func:`toolkit.study_schema.check_study_dict`)."""
     if isinstance(raw, str):
         raw = {"dataset": raw} if raw in registry() else {"path": raw}
-    if not isinstance(raw, dict):
-        raise InputError("a data source must be a table like {dataset = '...'} or {path = '...'}",
-                         field=where, fix="e.g. source = { path = 'facilities.csv', crs = 'gcj02' }")
-    unknown = set(raw) - _SOURCE_KEYS
-    if unknown:
-        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", field=where,
-                         fix=f"a source takes: {', '.join(sorted(_SOURCE_KEYS))}")
-    if bool(raw.get("dataset")) == bool(raw.get("path")) and not raw.get("dataset"):
-        raise InputError("a data source needs 'dataset' or 'path'", field=where,
-                         fix="add dataset = '<registered name>' or path = '<file>'")
-    if raw.get("dataset") and raw["dataset"] not in registry():
-        raise InputError(f"no dataset named {raw['dataset']!r}", field=f"{where}.dataset",
-                         fix=f"use one of: {', '.join(sorted(registry()))}, or path = '...'")
     return Source(**raw, base_dir=base)
 
 
@@ -265,6 +272,17 @@ class Study:
         """Plain, JSON-serialisable form (for run.json)."""
         return _plain(asdict(self))
 
+    def validate(self) -> Study:
+        """Check every setting as a study file is checked; see :func:`validate_study`.
+
+        Examples
+        --------
+        >>> Study(name="s", area=AreaConfig(bbox=[121.43, 31.19, 121.45, 31.21]),
+        ...       network=Source(dataset="xuhui_roads")).validate().name
+        's'
+        """
+        return validate_study(self)
+
 
 def iter_sources(obj: Any, role: str = "") -> Iterator[tuple[str, Source]]:
     """Every :class:`Source` inside a study (or any part of it), with where it sits, e.g. ``heritage.osm``."""
@@ -297,12 +315,6 @@ def _sources(raw: Any, key: str, base: str | None) -> list[Source]:
 def _heritage(raw: dict[str, Any], where: str, base: str | None) -> Any:
     from .heritage import HeritageConfig
 
-    known = {"style_areas", "style_name_field", "osm", "listed_buildings", "relics", "protected_roads",
-             "buffer_m", "merge_distance_m"}
-    unknown = set(raw) - known
-    if unknown:
-        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="heritage",
-                         fix=f"[heritage] takes: {', '.join(sorted(known))}")
     return HeritageConfig(
         style_areas=_source(raw["style_areas"], "heritage.style_areas", base) if "style_areas" in raw else None,
         style_name_field=raw.get("style_name_field", "title"),
@@ -316,20 +328,11 @@ def _heritage(raw: dict[str, Any], where: str, base: str | None) -> Any:
 def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
     from .waterfront import RiverSource, WaterfrontConfig
 
-    known = {"water", "rivers", "coastlines", "other_water", "corridor_m", "access_distance_m", "sample_m",
-             "min_gap_m"}
-    unknown = set(raw) - known
-    if unknown:
-        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="waterfront",
-                         fix=f"[waterfront] takes: {', '.join(sorted(known))}")
-    rivers = []
-    for i, r in enumerate(raw.get("rivers", [])):
-        if not isinstance(r, dict) or "source" not in r:
-            raise InputError("a river needs a source and a width", source=where, field=f"waterfront.rivers[{i}]",
-                             fix="rivers = [{ source = { dataset = 'huangpu_centreline' }, width_m = 400 }]")
-        rivers.append(RiverSource(source=_source(r["source"], f"waterfront.rivers[{i}].source", base),
-                                  width_m=r.get("width_m"), width_field=r.get("width_field")))
-    opts = {k: float(raw[k]) for k in ("corridor_m", "access_distance_m", "sample_m", "min_gap_m") if k in raw}
+    rivers = [RiverSource(source=_source(r["source"], f"waterfront.rivers[{i}].source", base),
+                          width_m=r.get("width_m"), width_field=r.get("width_field"))
+              for i, r in enumerate(raw.get("rivers", []))]
+    opts = {k: float(raw[k]) for k in ("corridor_m", "access_distance_m", "sample_m", "min_gap_m", "dedup_m")
+            if k in raw}
     return WaterfrontConfig(water=_sources(raw.get("water", []), "waterfront.water", base), rivers=rivers,
                             coastlines=_sources(raw.get("coastlines", []), "waterfront.coastlines", base),
                             other_water=_sources(raw.get("other_water", []), "waterfront.other_water", base), **opts)
@@ -348,49 +351,58 @@ def _compounds(raw: dict[str, Any], where: str, base: str | None) -> Any:
                              fix="add [compounds] source = { path = 'compounds.xlsx', lon = '...', lat = '...' } "
                              "with floor_area_field = '...'")
         return None
-    known = {"source", "name_field", "address_field", "floor_area_field", "year_field", "old_before"}
-    unknown = set(c) - known
-    if unknown:
-        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", source=where, field="compounds",
-                         fix=f"[compounds] takes: {', '.join(sorted(known))}")
-    if "source" not in c:
-        raise InputError("the compounds need a source", source=where, field="compounds.source",
-                         fix="source = { path = 'compounds.xlsx', lon = 'POINT_X', lat = 'POINT_Y' }")
-    ppm2 = None
-    if fc is not None:
-        if not isinstance(fc, dict) or set(fc) - {"persons_per_m2"}:
-            raise InputError("from_compounds takes one key, persons_per_m2", source=where,
-                             field="population.from_compounds", fix="from_compounds = { persons_per_m2 = 0.027 }")
-        if "persons_per_m2" not in fc:
-            # No default on purpose: residents per m2 differ by city and decade, and a silent
-            # figure would pass for a measurement.
-            raise InputError("residents from compounds need a declared number of persons per m² of floor area",
-                             source=where, field="population.from_compounds.persons_per_m2",
-                             fix="e.g. persons_per_m2 = 0.027 (Shanghai: about 37 m² of housing per resident, "
-                             "Shanghai Statistical Yearbook)")
-        ppm2 = fc["persons_per_m2"]
+    # persons_per_m2 is required by the schema, with no default on purpose: residents per m2 differ
+    # by city and decade, and a silent figure would pass for a measurement
+    ppm2 = fc["persons_per_m2"] if fc is not None else None
     return CompoundsConfig(source=_source(c["source"], "compounds.source", base), name_field=c.get("name_field"),
                            address_field=c.get("address_field"), floor_area_field=c.get("floor_area_field"),
                            year_field=c.get("year_field"), old_before=c.get("old_before"), persons_per_m2=ppm2)
 
 
-_STUDY_KEYS = {"study", "area", "network", "blocks", "population", "facilities", "standards", "output",
-               "walkability", "heritage", "waterfront", "compounds",
-               "underserved", "zones", "sites", "selection"}
+#: The sections of a study TOML (declared in :data:`toolkit.study_schema.SECTIONS`).
+_STUDY_KEYS = set(ROOT.names())
 
 
 def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_file: str | None = None) -> Study:
-    """Build a :class:`Study` from the parsed TOML structure, validating as it goes."""
+    """Build a :class:`Study` from the parsed TOML structure; every section is checked first.
+
+    The declarations of :mod:`toolkit.study_schema` are checked before anything
+    is built (unknown keys with the closest valid name, types, ranges), then the
+    rules that tie keys together, as the study is built. Nothing is read.
+
+    Parameters
+    ----------
+    raw : dict
+        The parsed TOML.
+    base_dir : str, optional
+        The folder relative paths are relative to (the study file's).
+    source_file : str, optional
+        The study file, for messages and ``Study.source_file``.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    InputError
+        Naming the file, the key and the fix.
+
+    Examples
+    --------
+    >>> st = study_from_dict({"study": {"name": "s"}, "area": {"bbox": [121.43, 31.19, 121.45, 31.21]},
+    ...                       "network": {"source": {"dataset": "xuhui_roads"}, "facility_max_snap_m": 300}})
+    >>> st.facility_max_snap_m
+    300.0
+    """
     where = source_file or "study"
-    unknown = set(raw) - _STUDY_KEYS
-    if unknown:
-        raise InputError(f"unknown section(s) [{'], ['.join(sorted(unknown))}]", source=where,
-                         fix=f"sections are: {', '.join(sorted(_STUDY_KEYS))}")
+    check_study_dict(raw, where)
+    return _build(raw, base_dir, source_file, where)
+
+
+def _build(raw: dict[str, Any], base_dir: str | None, source_file: str | None, where: str) -> Study:
+    """The :class:`Study` of a checked TOML structure, checking the rules that tie keys together."""
     st = raw.get("study", {})
-    if "name" not in st:
-        raise InputError("the study has no name", source=where, field="study.name",
-                         fix="add [study] name = 'my_district'")
-    check_folder_name(st["name"], source=where, field="study.name", fix="rename the study, e.g. name = 'my_district'")
     a = raw.get("area", {})
     area = AreaConfig(
         boundaries=_source(a["boundaries"], "area.boundaries", base_dir) if "boundaries" in a else None,
@@ -405,35 +417,29 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
     if area.boundaries and not area.name:
         raise InputError("a boundaries layer needs the name of the feature to use", source=where,
                          field="area.name", fix="add name = '徐汇区' (and name_field if not 'name')")
-    if area.bbox is not None and len(area.bbox) != 4:
-        raise InputError("bbox needs four numbers", source=where, field="area.bbox",
-                         fix="bbox = [lon_min, lat_min, lon_max, lat_max]")
     net = raw.get("network", {})
     blocks = raw.get("blocks", {})
     std = raw.get("standards", {})
     out = raw.get("output", {})
     walk = raw.get("walkability", {})
-    if out.get("lang", "en") not in ("en", "zh"):
-        raise InputError(f"unknown language {out['lang']!r}", source=where, field="output.lang", fix="use 'en' or 'zh'")
-    if out.get("basemap", "offline") not in ("none", "offline", "osm", "cartodb", "amap", "tianditu"):
-        raise InputError(f"unknown basemap {out['basemap']!r}", source=where, field="output.basemap",
-                         fix="use none, offline, osm, cartodb, amap or tianditu")
     if out.get("basemap") == "tianditu" and not out.get("tianditu_key"):
         raise InputError("the Tianditu basemap needs an API key", source=where, field="output.tianditu_key",
                          fix="add tianditu_key = '...' (free from the Tianditu developer site) or pick another basemap")
-    bad_formats = set(out.get("formats", [])) - {"gpkg", "parquet", "csv"}
-    if bad_formats:
-        raise InputError(f"unknown output format(s): {', '.join(sorted(bad_formats))}", source=where,
-                         field="output.formats", fix="formats = ['gpkg', 'parquet', 'csv']")
     from .walkability import WalkabilitySettings
 
+    # the consumers' own readings of their sections, at load rather than at their step of the run
     WalkabilitySettings.from_config({k: v for k, v in walk.items() if k not in ("landuse", "landuse_field")})
+    if any(k in raw for k in ("underserved", "sites", "selection")):
+        from .decisions import SelectionSettings
+        from .sites import SiteSettings
+        from .underserved import UnderservedRule
+
+        UnderservedRule.from_config(raw.get("underserved", {}))
+        SiteSettings.from_config({k: v for k, v in raw.get("sites", {}).items() if k not in ("candidates", "exclude")})
+        SelectionSettings.from_config(raw.get("selection", {}))
     facs = []
     for i, f in enumerate(raw.get("facilities", [])):
         key = f"facilities[{i}]"
-        if "source" not in f:
-            raise InputError("a facility entry needs a source", source=where, field=key,
-                             fix="add source = { dataset = '...' } or { path = '...' }")
         fs = FacilitySource(source=_source(f["source"], f"{key}.source", base_dir),
                             kind=f.get("kind", "fixed" if "category" in f else "osm"), field=f.get("field"),
                             map=f.get("map"), category=f.get("category"), categories=f.get("categories"),
@@ -449,10 +455,6 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
         from .facilities import classifier_kinds, load_classifier, require_declared_crs
 
         exports = classifier_kinds()
-        if fs.kind not in ("osm", "field", "fixed", *exports):
-            raise InputError(f"unknown facility kind {fs.kind!r}", source=where, field=f"{key}.kind",
-                             fix="use 'osm' (classify by OSM tags), 'field' (a type column), "
-                             f"'fixed' (category = ...) or an export format: {', '.join(exports)}")
         if "table" in f:
             if fs.kind not in exports:
                 raise InputError(f"table = ... is for export kinds ({', '.join(exports)}), not {fs.kind!r}",
@@ -550,3 +552,174 @@ def load_study(name_or_path: str | Path) -> Study:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", source=str(p), fix="fix the syntax at the line named") from None
     return study_from_dict(raw, base_dir=str(p.resolve().parent), source_file=str(p))
+
+
+# ------------------------------------------------------------- Python-built studies
+#: Study attributes that are one key of a section: attribute -> (section, key). The other attributes are
+#: whole sections (``area``, ``heritage``, ``waterfront``, ``compounds``, ``facilities``, ``population``,
+#: ``walkability``, ``underserved``, ``sites``, ``selection``), ``decisions`` and ``source_file``.
+STUDY_KEYS: dict[str, tuple[str, str]] = {
+    "name": ("study", "name"), "title": ("study", "title"), "crs": ("study", "crs"),
+    "network": ("network", "source"), "place": ("network", "place"), "network_buffer_m": ("network", "buffer_m"),
+    "snap_main_only": ("network", "snap_main_only"), "network_no_snap": ("network", "no_snap"),
+    "facility_max_snap_m": ("network", "facility_max_snap_m"), "search_limit_m": ("network", "search_limit_m"),
+    "blocks": ("blocks", "source"), "block_id_field": ("blocks", "id_field"),
+    "min_block_area_m2": ("blocks", "min_area_m2"), "block_max_snap_m": ("blocks", "max_snap_m"),
+    "profile": ("standards", "profile"), "overrides": ("standards", "overrides"),
+    "lang": ("output", "lang"), "write_map": ("output", "map"), "basemap": ("output", "basemap"),
+    "tianditu_key": ("output", "tianditu_key"), "formats": ("output", "formats"),
+    "static_maps": ("output", "static_maps"), "report": ("output", "report"),
+    "walk_landuse": ("walkability", "landuse"), "walk_landuse_field": ("walkability", "landuse_field"),
+    "zones": ("zones", "source"), "zone_id_field": ("zones", "id_field"), "zone_grid_m": ("zones", "grid_m"),
+    "site_sources": ("sites", "candidates"), "sites_exclude": ("sites", "exclude"),
+}
+_DECISION_SECTIONS = ("underserved", "zones", "sites", "selection")
+_WHOLE = {"area": "AreaConfig", "heritage": "HeritageConfig", "waterfront": "WaterfrontConfig",
+          "compounds": "CompoundsConfig"}
+
+
+def _as_raw(v: Any) -> Any:
+    """A Source as the table a TOML file would hold (a :class:`~toolkit.study_schema.SourceDict`); lists too."""
+    if isinstance(v, Source):
+        return SourceDict({k: getattr(v, k) for k in SOURCE.names() if getattr(v, k) is not None})
+    if isinstance(v, list | tuple):
+        return [_as_raw(x) for x in v]
+    return v
+
+
+def _table(obj: Any, where: str, cls_name: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config dataclass (AreaConfig, FacilitySource...) as its TOML table; None values left out."""
+    if cls_name not in {c.__name__ for c in type(obj).__mro__} or not hasattr(obj, "__dataclass_fields__"):
+        raise InputError(f"{where} must be a {cls_name}, not {obj!r}", source=None, field=where,
+                         fix=f"build it with {cls_name}(...) (see docs/config.md for its keys)")
+    out: dict[str, Any] = {}
+    for name in obj.__dataclass_fields__:
+        v = getattr(obj, name)
+        if name in skip or v is None:
+            continue
+        if name == "rivers" and isinstance(v, list | tuple):
+            v = [_table(r, f"{where}.rivers[{i}]", "RiverSource") if hasattr(r, "__dataclass_fields__") else r
+                 for i, r in enumerate(v)]
+        out[name] = _as_raw(v)
+    return out
+
+
+def study_to_raw(study: Study) -> dict[str, Any]:
+    """The TOML structure of a :class:`Study`: what a study file holding the same settings would parse to.
+
+    Sources become :class:`~toolkit.study_schema.SourceDict` tables, config
+    objects (``AreaConfig``, ``FacilitySource``, ``HeritageConfig``...) their
+    tables; the decision sections are included when ``study.decisions`` is set.
+
+    Examples
+    --------
+    >>> st = Study(name="s", area=AreaConfig(bbox=[121.43, 31.19, 121.45, 31.21]),
+    ...            network=Source(dataset="xuhui_roads"), facility_max_snap_m=300.0)
+    >>> study_to_raw(st)["network"]["facility_max_snap_m"], dict(study_to_raw(st)["network"]["source"])
+    (300.0, {'dataset': 'xuhui_roads'})
+    """
+    raw: dict[str, Any] = {}
+    for attr, (section, key) in STUDY_KEYS.items():
+        if section in _DECISION_SECTIONS and not study.decisions:
+            continue
+        v = getattr(study, attr)
+        if v is None or (attr == "overrides" and v == {}):
+            continue
+        if attr == "site_sources" and isinstance(v, list | tuple):
+            v = [{**c, "source": _as_raw(c.get("source"))} if isinstance(c, dict) and "source" in c else c
+                 for c in v]
+        raw.setdefault(section, {})[key] = _as_raw(v)
+    for attr, cls_name in _WHOLE.items():
+        obj = getattr(study, attr)
+        if obj is not None:
+            raw[attr] = _table(obj, attr, cls_name, skip=("persons_per_m2",) if attr == "compounds" else ())
+    pop = study.population
+    raw["population"] = {k: _as_raw(v) for k, v in pop.items()} if isinstance(pop, dict) else pop
+    ppm2 = getattr(study.compounds, "persons_per_m2", None)
+    if ppm2 is not None and isinstance(pop, dict):
+        raw["population"]["from_compounds"] = {"persons_per_m2": ppm2}
+    facs = study.facilities
+    raw["facilities"] = ([_table(f, f"facilities[{i}]", "FacilitySource") for i, f in enumerate(facs)]
+                         if isinstance(facs, list | tuple) else facs)
+    for attr in ("walkability", *(s for s in _DECISION_SECTIONS if s != "zones" and study.decisions)):
+        v = getattr(study, attr)
+        raw[attr] = {**v, **raw.get(attr, {})} if isinstance(v, dict) else v
+    return raw
+
+
+def _attribute(field: str | None) -> str | None:
+    """The Study attribute a TOML key of an error lives in: ``network.buffer_m`` -> ``network_buffer_m``."""
+    if not field:
+        return None
+    head, _, rest = field.partition(".")
+    section, index = head.partition("[")[0], head[len(head.partition("[")[0]):]
+    key = rest.split(".")[0].split("[")[0]
+    tail = rest[len(key):]
+    for attr, sk in STUDY_KEYS.items():
+        if sk == (section, key):
+            return attr + tail
+    if section in _WHOLE or section == "facilities":
+        return f"{section}{index}" + (f".{rest}" if rest else "")
+    if section == "population":
+        return "compounds.persons_per_m2" if key == "from_compounds" else f"population[{key!r}]"
+    if section == "standards":
+        return "overrides"
+    if section in ("walkability", "underserved", "sites", "selection") and key:
+        return f"{section}[{key!r}]"
+    return None
+
+
+def validate_study(study: Study) -> Study:
+    """Check a :class:`Study` built or changed in Python with the checks a study file gets at load.
+
+    The study is turned into its TOML structure (:func:`study_to_raw`) and
+    checked against the declarations (:mod:`toolkit.study_schema`) and the
+    rules that tie keys together, as :func:`study_from_dict` does; nothing is
+    read. :func:`toolkit.study.run_study` and :func:`toolkit.export.write_outputs`
+    call it before any work, so ``dataclasses.replace(study, facility_max_snap_m="abc")``
+    fails at once, with the same :class:`InputError` as the TOML key would.
+
+    Parameters
+    ----------
+    study : Study
+
+    Returns
+    -------
+    Study
+        ``study``, unchanged.
+
+    Raises
+    ------
+    InputError
+        Naming the study file (or ``Study (built in Python)``), the TOML key, and the
+        attribute, e.g. ``[network.facility_max_snap_m]: ... (Study.facility_max_snap_m)``.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> st = Study(name="s", area=AreaConfig(bbox=[121.43, 31.19, 121.45, 31.21]),
+    ...            network=Source(dataset="xuhui_roads"))
+    >>> validate_study(st) is st
+    True
+    >>> try:
+    ...     validate_study(dataclasses.replace(st, facility_max_snap_m="abc"))
+    ... except InputError as e:
+    ...     print(e.field)
+    ...     print(e.problem)
+    network.facility_max_snap_m
+    facility_max_snap_m must be a positive number of metres, not 'abc' (Study.facility_max_snap_m)
+    """
+    where = study.source_file or "Study (built in Python)"
+    try:
+        raw = study_to_raw(study)
+        check_study_dict(raw, where, python=True)
+        _build(raw, None, study.source_file, where)
+    except InputError as exc:
+        attr = _attribute(exc.field)
+        source = exc.source or where
+        if attr and f"Study.{attr}" not in exc.problem:
+            raise InputError(f"{exc.problem} (Study.{attr})", source=source, field=exc.field, fix=exc.fix) from None
+        if source != exc.source:
+            raise InputError(exc.problem, source=source, field=exc.field, fix=exc.fix) from None
+        raise
+    return study

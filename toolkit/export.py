@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .config import check_folder_name
+from .config import check_folder_name, validate_study
 from .outfolder import OutputFolderError, check_output_folder, folder_size_mb, make_staging, publish
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     from .report import static_maps, write_report, write_schema
     from .styles import default_styles, export_qml, write_layer_styles
 
-    study = result.study
+    study = validate_study(result.study)  # a Study built or changed in Python: the checks a study file gets
     # the name becomes a folder and file names under out_dir: checked here too, as a Study built in
     # Python (or edited after load_study) never went through the TOML checks, and before anything is made
     name = check_folder_name(study.name, source=study.source_file or "Study (built in Python)", field="study.name",

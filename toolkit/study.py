@@ -26,7 +26,7 @@ import shapely
 
 from .blocks import enclosed_blocks, user_blocks
 from .completeness import source_report, study_data_status
-from .config import Source, Study
+from .config import Source, Study, validate_study
 from .coverage import coverage, coverage_rates, node_distances
 from .crs import MAX_SCALE_ERROR, WGS84, parse_crs, scale_error, to_wgs84, utm_crs_for
 from .errors import InputError
@@ -518,7 +518,14 @@ def run_study(study: Study, progress: Callable[[str], None] | None = None) -> St
         From :func:`toolkit.load_study` or built in Python.
     progress : callable, optional
         Called with each step's name as it starts (the CLI shows a spinner).
+
+    Raises
+    ------
+    InputError
+        Before any work, for a study with a bad key or value (the checks a study file gets,
+        :func:`toolkit.config.validate_study`); later for bad data, naming the file and the fix.
     """
+    validate_study(study)  # a Study built or changed in Python: the checks a study file gets
     timings: dict[str, float] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
