@@ -28,12 +28,17 @@ def pytest_configure(config):
 
 #: fixtures that run the whole default study: a test needing one is in the full lane only (`make test-fast` skips it)
 FULL_STUDY_FIXTURES = {"xuhui"}
+#: fixtures that start a Dask cluster or run lean studies end to end: slow, also left out of `make test-fast`
+SLOW_FIXTURES = {"scheduler", "first", "shifted_run", "amap_runs"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if FULL_STUDY_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if FULL_STUDY_FIXTURES & used:
             item.add_marker(pytest.mark.full_study)
+        if SLOW_FIXTURES & used:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

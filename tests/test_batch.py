@@ -237,6 +237,7 @@ def first(mini, scheduler, tmp_path_factory):
     return out, rc, time.perf_counter() - t
 
 
+@pytest.mark.slow
 def test_batch_on_a_scheduler_writes_every_run(first):
     out, rc, _ = first
     assert rc == 0
@@ -277,6 +278,7 @@ def test_batch_json(first):
 
 
 # ------------------------------------------------------------------ (c) caching
+@pytest.mark.slow
 def test_second_invocation_does_no_work_then_reruns_only_the_changed_run(first, mini, scheduler):
     out, _, _ = first
     stamp = {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")}
@@ -302,6 +304,7 @@ def test_second_invocation_does_no_work_then_reruns_only_the_changed_run(first, 
 
 
 # ------------------------------------------------------------------- (d) failure
+@pytest.mark.slow
 def test_a_failing_run_is_reported_and_the_others_complete(mini, scheduler, tmp_path, capsys):
     path = _write(mini, "mixed.toml", '[batch]\nstudies = ["broken.toml", "mini.toml", "missing.toml"]\n'
                   '[[scenarios]]\nname = "main-city"\n')
@@ -326,6 +329,7 @@ def test_a_failing_run_is_reported_and_the_others_complete(mini, scheduler, tmp_
 
 
 # ------------------------------------------------------------- (e) one network build per study
+@pytest.mark.slow
 def test_the_scenarios_of_a_study_share_one_network_build(mini, scheduler, tmp_path):
     """Both scenarios run in one worker process (of the two) and only the first builds the network."""
     import shutil
@@ -349,6 +353,7 @@ def test_the_scenarios_of_a_study_share_one_network_build(mini, scheduler, tmp_p
     assert runs["mini__new-town"]["thresholds_m"]["transit"] == 500
 
 
+@pytest.mark.slow
 def test_runs_on_different_networks_are_separate_tasks(mini, tmp_path):
     from toolkit.batch import share_groups
 

@@ -82,6 +82,7 @@ def test_cli_unknown_category_in_study(tmp_path, capsys):
     assert not (tmp_path / "o" / "cat").exists()
 
 
+@pytest.mark.slow
 def test_small_user_study_end_to_end(tmp_path):
     """A user study: bbox area, GBK CSV of GCJ-02 clinics, own profile override, through the console script."""
     csv = tmp_path / "clinics.csv"

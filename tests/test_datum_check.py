@@ -376,6 +376,7 @@ def shifted_run(tmp_path_factory):
     return tk.run_study(lean), str(shifted), str(plain), str(listed)
 
 
+@pytest.mark.slow
 def test_run_warns_about_the_shifted_file_and_goes_on(shifted_run):
     r, shifted, plain, listed = shifted_run
     notes = [n for n in r.notes if "from the streets as declared" in n]
@@ -434,6 +435,7 @@ def amap_runs():
     return runs, "dataset:amap_poi_xujiahui", amap_file.name
 
 
+@pytest.mark.slow
 def test_run_names_the_amap_export_declared_wgs84(amap_runs):
     runs, label, file = amap_runs
     r = runs["amap as wgs84"]

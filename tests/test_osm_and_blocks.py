@@ -17,6 +17,7 @@ def xuhui_pbf(tmp_path_factory, shared):
     return to_pbf(shared / "xuhui_roads.osm", tmp_path_factory.mktemp("pbf") / "xuhui_roads.osm.pbf")
 
 
+@pytest.mark.slow
 def test_xml_graph_matches_published_figures(shared):
     G = read_osm_graph(shared / "xuhui_roads.osm")
     assert G.number_of_nodes() == 11715  # every node of the file is a way node
@@ -29,6 +30,7 @@ def test_xml_graph_matches_published_figures(shared):
     assert 5 < np.median(net.length) < 300
 
 
+@pytest.mark.slow
 def test_pbf_reads_like_xml(shared, xuhui_pbf):
     a = network_from_osmnx(read_osm_graph(shared / "xuhui_roads.osm"), "EPSG:32651")
     b = network_from_osmnx(read_osm_graph(xuhui_pbf), "EPSG:32651")

@@ -60,6 +60,7 @@ def _osmnx_reference(path) -> tuple[int, int, float]:
 
 
 @pytest.mark.parametrize("name", ["xuhui_roads.osm", "center_roads.osm"])
+@pytest.mark.slow
 def test_same_graph_as_osmnx(shared, name):
     """Nodes, edges and total length equal osmnx's simplified graph under the same filter (within 0.1%)."""
     n_nodes, n_edges, length = _osmnx_reference(shared / name)
@@ -128,6 +129,7 @@ def test_clipped_extract_loads_and_reports_the_cut(shared, tmp_path):
     assert lat.min() >= CENTER_BOX[1] - 1e-6 and lat.max() <= CENTER_BOX[3] + 1e-6
 
 
+@pytest.mark.slow
 def test_study_on_a_clipped_extract_runs_and_run_json_reports_it(shared, tmp_path):
     clipped = tmp_path / "center_clipped.osm"
     _, outside = _clip(shared / "center_roads.osm", clipped, CENTER_BOX)
@@ -274,6 +276,7 @@ def test_only_the_area_is_built(shared):
     assert near.sum() == pytest.approx(part.n_edges, rel=0.05)
 
 
+@pytest.mark.slow
 def test_downloaded_graph_gets_the_same_network(shared):
     """A place download goes through osmnx; the same walk and snap rules give the file reader's network.
     (The download is emulated offline by osmnx's own XML reader with the tags a download keeps.)"""

@@ -92,6 +92,7 @@ def test_population_of_small_parcels_is_kept(tmp_path):
                                                                        rel=1e-9)
 
 
+@pytest.mark.slow
 def test_study_with_parcels_reports_the_unused_one(xuhui_study, tmp_path):
     """The default study on 260 parcels + one outside the district: 260 blocks, the outsider in run.json and notes."""
     from toolkit.study import analysis_crs, study_area

@@ -234,6 +234,7 @@ def test_kills_during_the_save_leave_a_complete_output(tiny, tiny_pickle, tmp_pa
     assert (folder / "my_notes.txt").exists()
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_cli_run_is_one_message(tmp_path):
     out = tmp_path / "maps"
     p = subprocess.Popen([sys.executable, "-m", "toolkit.cli", "run", "xuhui", "--out", str(out)],

@@ -409,6 +409,6 @@ def test_far_bank_of_the_huangpu_is_refused_end_to_end(pudong, xuhui):
     assert d["refused_by_reason"] == {REASON_WATER: 1, REASON_IN_WATER: 1}
     assert d["legs_checked_against"] == ["barriers", "water"]
     note = next(n for n in result.notes if "without crossing water" in n)
-    assert "bank_points.geojson" in note and "1 leg crosses water" in note and "1 in water" in note
+    assert "bank_points.geojson" in note and "leg crosses water (1)" in note and "in water (1)" in note
     # the market is measured from the street point alone
     assert np.isfinite(result.blocks["dist_market_m"]).any()

@@ -140,11 +140,11 @@ def test_sites_are_snapped_with_obstacles_and_refusals_reported(river_net):
     assert notes == [
         "1 candidate sites lie more than 450 m from any walkable street and were not used (site_id 15)",
         "2 candidate sites were not used because no street within 450 m can be reached without crossing water "
-        "or a road nobody may walk: 1 leg crosses water, 1 in water (site_id 11, 12)"]
+        "or a road nobody may walk: leg crosses water (1), in water (1); site_id 11, 12"]
     assert site_refusals(sites.iloc[2:4], s.subset(s.ok), 450.0) == (
         {"unsnapped_by_reason": {}, "unsnapped_site_ids": {}}, [])
     assert refusal_notes(list(range(12)), [REASON_WATER] * 12, 250, "x", id_name="row")[0].endswith(
-        "12 leg crosses water (row 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...)")
+        "leg crosses water (12); row 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...")
 
 
 # ------------------------------------------------------------------ the default study
@@ -249,8 +249,8 @@ def test_default_added_facility_across_the_river_is_refused(xuhui, water_refused
     assert (eff.refused["snap_reason"] == REASON_WATER).all()
     limit = xuhui.study.facility_max_snap_m
     assert eff.notes == [f"{len(added)} added facilities were not used because no street within {limit:.0f} m can be "
-                         f"reached without crossing water or a road nobody may walk: {len(added)} leg crosses "
-                         f"water (row {', '.join(map(str, added.index))})"]
+                         f"reached without crossing water or a road nobody may walk: leg crosses water "
+                         f"({len(added)}); row {', '.join(map(str, added.index))}"]
     # counted nowhere: every after-distance is the baseline's
     for c in eff.after.filter(like="dist_").columns:
         if c in xuhui.blocks:

@@ -1106,7 +1106,7 @@ def snap_refusals(facilities: gpd.GeoDataFrame, access: gpd.GeoDataFrame, snappe
         for label, rows in cut.groupby(src.to_numpy(), sort=True):
             name = f"{label} ({files[label]})" if files.get(label) and files[label] not in label else str(label)
             counts = rows["snap_reason"].value_counts()
-            per.append(f"{name}: " + ", ".join(f"{int(v)} {k}" for k, v in counts.items()))
+            per.append(f"{name}: " + ", ".join(f"{k} ({int(v)})" for k, v in counts.items()))
         notes.append(f"{len(cut)} facilities were not used because no street within {max_snap_m:.0f} m can be "
                      f"reached without crossing water or a road nobody may walk: {'; '.join(per)} "
                      f"(facility_id {ids(cut)})")

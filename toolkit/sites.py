@@ -296,7 +296,7 @@ def refusal_notes(ids, reasons, max_snap_m: float, what: str, id_name: str = "si
     >>> far
     '1 candidate sites lie more than 250 m from any walkable street and were not used (site_id 4)'
     >>> cut.split(": ")[1]
-    '1 leg crosses water (site_id 9)'
+    'leg crosses water (1); site_id 9'
     """
     from .snapping import REASON_TOO_FAR
 
@@ -315,5 +315,5 @@ def refusal_notes(ids, reasons, max_snap_m: float, what: str, id_name: str = "si
         per = reasons[~far].value_counts()
         notes.append(f"{int((~far).sum())} {what} were not used because no street within {max_snap_m:.0f} m can "
                      "be reached without crossing water or a road nobody may walk: "
-                     + ", ".join(f"{int(v)} {k}" for k, v in per.items()) + f" ({id_name} {listed(ids[~far])})")
+                     + ", ".join(f"{k} ({int(v)})" for k, v in per.items()) + f"; {id_name} {listed(ids[~far])}")
     return notes
