@@ -10,6 +10,9 @@ back and the process exits with 143.
 import pickle
 import sys
 
+# imported before "started": the kills are meant for the save, not for imports
+import toolkit.report
+import toolkit.styles  # noqa: F401
 from toolkit import cli
 from toolkit.export import write_outputs
 

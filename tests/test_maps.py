@@ -149,13 +149,13 @@ def test_zh_labels(maps, xuhui, vouched):
     m, html = maps("zh", "none")
     names = layer_names(m)
     for expected in ("可达设施类别占比", "公交/轨交站点：300 米内可达", "步行友好度", "街坊保护等级",
-                     "候选微更新点位(排序)", "研究范围"):
+                     "候选微更新地块(排序)", "研究范围"):
         assert expected in names, expected
-    assert "服务短板街坊" in layer_names(coverage_map(vouched, lang="zh", basemap="none"))
+    assert "服务不足街坊" in layer_names(coverage_map(vouched, lang="zh", basemap="none"))
     assert "完整" in html and "完整性未知" in html  # data status in the summary box
     assert not any(n in names for n in ("Categories within reach", "Study area", "Walkability (blocks)"))
     assert "步行可达的设施类别占比" in html and "步行友好指数" in html  # legend captions
-    assert '"常住人口"' in html and '"65岁以上"' in html  # popup aliases
+    assert '"常住人口"' in html and '"65岁及以上人口"' in html  # popup aliases (the data dictionary's names)
     assert "Basemap" not in " ".join(names)  # basemap none: no basemap layer
 
 

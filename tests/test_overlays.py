@@ -49,7 +49,10 @@ def test_map_shows_the_overlays_with_legends(saved):
                  "Walkability (blocks)", "Waterfront: bank with access / gaps", "Waterfront access points"):
         assert name in html, name
     assert "Walkability index (z-score composite)" in html  # colour-scale legend
-    assert "heritage class" in html and "bank with street access" in html  # legend box entries
+    from toolkit.labels import label
+
+    # legend box entries, in the glossary's words (data/labels.toml)
+    assert label("heritage.core", "en") in html and label("legend.bank_access", "en") in html
 
 
 def test_run_json_sections(saved):

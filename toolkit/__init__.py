@@ -21,10 +21,11 @@ __all__ = ["InputError", "Study", "StudyResult", "ToolkitError", "__version__", 
 if TYPE_CHECKING:
     from .config import Study, load_study
     from .errors import InputError, ToolkitError
-    from .study import StudyResult, run_study
+    from .result import StudyResult
+    from .study import run_study
 
 _LAZY = {"Study": "config", "load_study": "config", "InputError": "errors", "ToolkitError": "errors",
-         "StudyResult": "study", "run_study": "study"}
+         "StudyResult": "result", "run_study": "study"}
 
 
 def __getattr__(name: str) -> Any:

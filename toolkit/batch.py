@@ -54,10 +54,11 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
-from .config import FOLDER_NAME_RULE, Source, Study, bundled_studies, check_folder_name, iter_sources, study_from_dict
+from .config import Study, bundled_studies, study_from_dict
 from .datasets import data_dir, fetch, registry, sha256sum
 from .errors import InputError
-from .outfolder import check_output_folder
+from .outfolder import FOLDER_NAME_RULE, check_folder_name, check_output_folder
+from .sources import Source, iter_sources
 
 CACHE_FILE = ".cache_key"
 SUMMARY_FILE = "batch_run.json"

@@ -55,6 +55,7 @@ import pandas as pd
 
 from .errors import InputError
 from .io import DataWarning
+from .labels import LABELS, label
 
 #: What a source may declare.
 DECLARED = ("complete", "sample", "unknown")
@@ -568,21 +569,16 @@ def can_flag(status: str | None) -> bool:
     return status == "complete"
 
 
-_STATUS = {"complete": ("complete", "完整"), "sample": ("sample", "样本(不完整)"),
-           "unknown": ("completeness unknown", "完整性未知"), "suspect": ("suspect: far too few", "存疑(数量过少)"),
-           "no data": ("no data", "无数据"), "measured": ("measured", "已测算")}
-
-
 def status_label(status: str, lang: str = "en") -> str:
-    """A category's data status as the report and the map print it.
+    """A category's data status as the report and the map print it (the glossary's ``status.<status>``).
 
     Examples
     --------
     >>> status_label("unknown"), status_label("sample", "zh")
     ('completeness unknown', '样本(不完整)')
     """
-    en, zh = _STATUS.get(status, (status, status))
-    return zh if lang == "zh" else en
+    key = "status." + status.replace(" ", "_")
+    return label(key, lang) if key in LABELS else status
 
 
 def statuses(details: Mapping[str, Any]) -> dict[str, str]:
@@ -593,7 +589,8 @@ def statuses(details: Mapping[str, Any]) -> dict[str, str]:
 def study_data_status(study: Any, profile: Any, measured: Iterable[str], source_reports: list[dict[str, Any]],
                       facilities: pd.DataFrame, area: Any, blocks: pd.DataFrame,
                       counted: Mapping[str, np.ndarray] | None = None,
-                      drawn: Mapping[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+                      drawn: Mapping[str, list[str]] | None = None, *,
+                      suspect_below: float) -> dict[str, dict[str, Any]]:
     """:func:`data_status` of a run: facilities counted inside ``area``, residents from the blocks.
 
     Only facilities attached to the network (``snapped``) are counted: they are
@@ -602,11 +599,11 @@ def study_data_status(study: Any, profile: Any, measured: Iterable[str], source_
     per category (:meth:`toolkit.standards.Profile.coverage_sources`); by
     default a category counts its own. Without a population source the blocks
     count one each, which says nothing about residents, so the provision check
-    is skipped.
+    is skipped. ``suspect_below`` is the study's ``[underserved] suspect_below``
+    (:class:`toolkit.underserved.UnderservedRule`), read by the caller: the
+    rules that use a data status sit above this module, not below it.
     """
     import shapely
-
-    from .underserved import UnderservedRule
 
     counts: dict[str, int] = {}
     if len(facilities):
@@ -618,6 +615,5 @@ def study_data_status(study: Any, profile: Any, measured: Iterable[str], source_
         else:
             counts = facilities.loc[inside, "category"].value_counts().to_dict()
     residents = float(blocks["population"].sum()) if study.population and "population" in blocks else None
-    rule = UnderservedRule.from_config(study.underserved)
-    return data_status(profile, measured, source_reports, counts, residents, suspect_below=rule.suspect_below,
+    return data_status(profile, measured, source_reports, counts, residents, suspect_below=suspect_below,
                        drawn=drawn)

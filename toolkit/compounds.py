@@ -29,7 +29,6 @@ import datetime as _dt
 import math
 import re
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -37,10 +36,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .config import Source
 from .crs import ensure_projected
 from .errors import InputError
 from .io import DataWarning, read_layer
+from .overlay_config import YEAR_RANGE, CompoundsConfig
 
 __all__ = [
     "UNKNOWN_MARKERS",
@@ -58,80 +57,9 @@ __all__ = [
 UNKNOWN_MARKERS = frozenset({"", "暂无", "暂无数据", "无", "未知", "不详", "待定", "-", "--", "—", "——", "/",
                              "nan", "none", "null", "n/a", "na"})
 
-#: Plausible completion years; a number outside is not a year (a price, a floor area, a typo).
-YEAR_RANGE = (1800, 2100)
-
 #: Floor-area units stripped before reading the number (area in m² throughout).
 _AREA_UNITS = re.compile(r"(㎡|m²|m2|平方米|平米|sqm|sq\.?\s*m)", re.IGNORECASE)
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
-
-
-# ------------------------------------------------------------------ config
-@dataclass
-class CompoundsConfig:
-    """Where the compound table is and which of its columns mean what.
-
-    Parameters
-    ----------
-    source : Source
-        The point table, e.g. ``Source(dataset="residential_compounds", lon="POINT_X", lat="POINT_Y")``.
-    name_field, address_field : str, optional
-        Columns with the compound's name (小区名) and address (小区坐落).
-    floor_area_field : str, optional
-        Total floor area in m² (总建面); text such as ``"20000.0㎡"`` or ``"暂无"`` is parsed.
-        Needed for the floor-area columns and for ``persons_per_m2``.
-    year_field : str, optional
-        Completion year (竣工时间), e.g. ``"2010年"``; needed for the year columns and ``old_before``.
-    old_before : int, optional
-        Compounds whose (first) completion year is before this count as old, e.g. 2000 for
-        the estates built without lifts.
-    persons_per_m2 : float, optional
-        Residents per m² of floor area, declared in ``[population] from_compounds``; with it
-        blocks get ``pop_compounds``. It has no default: the figure depends on the city and year
-        (Shanghai: about 37 m² of housing per resident, i.e. 0.027 per m²).
-
-    Raises
-    ------
-    InputError
-        ``old_before`` is not a year, ``persons_per_m2`` is not a positive number of at
-        most 1, or a figure needs a column that is not named.
-
-    Examples
-    --------
-    >>> cfg = CompoundsConfig(Source(dataset="residential_compounds", lon="POINT_X", lat="POINT_Y"),
-    ...                       floor_area_field="总建面", year_field="竣工时", old_before=2000)
-    >>> cfg.old_before
-    2000
-    """
-
-    source: Source
-    name_field: str | None = None
-    address_field: str | None = None
-    floor_area_field: str | None = None
-    year_field: str | None = None
-    old_before: int | None = None
-    persons_per_m2: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.old_before is not None:
-            y = self.old_before
-            if isinstance(y, bool) or not isinstance(y, int) or not YEAR_RANGE[0] <= y <= YEAR_RANGE[1]:
-                raise InputError(f"old_before must be a year, not {y!r}", source=self.source.label(),
-                                 field="compounds.old_before", fix="e.g. old_before = 2000 (estates built before it)")
-            if not self.year_field:
-                raise InputError("old_before needs the completion-year column", source=self.source.label(),
-                                 field="compounds.year_field", fix="add year_field = '<column>', e.g. '竣工时'")
-        if self.persons_per_m2 is not None:
-            v = self.persons_per_m2
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and 0 < v <= 1):
-                raise InputError(f"persons_per_m2 must be a positive number of residents per m² of floor area "
-                                 f"(at most 1), not {v!r}", source=self.source.label(),
-                                 field="population.from_compounds.persons_per_m2",
-                                 fix="e.g. persons_per_m2 = 0.027 (Shanghai: about 37 m² of housing per resident)")
-            if not self.floor_area_field:
-                raise InputError("residents from compounds need their floor area", source=self.source.label(),
-                                 field="compounds.floor_area_field",
-                                 fix="add floor_area_field = '<column>' to [compounds], e.g. '总建面'")
 
 
 # ------------------------------------------------------------------ parsing

@@ -5,19 +5,27 @@ relative to the file. Every data source is either a registered dataset
 (``{dataset = "xuhui_roads"}``) or a file (``{path = "my.gpkg"}``) with the
 options the readers take (``crs``, ``layer``, ``lon``, ``lat``, ``encoding``,
 ``records``, ``where``).
+
+The layers below this module, which never import it: the data sources
+(:mod:`toolkit.sources`), the overlay configs (:mod:`toolkit.overlay_config`),
+the schema (:mod:`toolkit.study_schema`) and the folder-name rule
+(:func:`toolkit.outfolder.check_folder_name`). ``Source``, ``iter_sources``,
+``check_folder_name`` and ``FOLDER_NAME_*`` are re-exported here, the paths
+they had before.
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datasets import data_dir, fetch, file_sha256, registry
+from .datasets import data_dir
 from .errors import InputError
+from .outfolder import FOLDER_NAME_MAX_BYTES, FOLDER_NAME_RULE, check_folder_name
+from .overlay_config import CompoundsConfig, HeritageConfig, RiverSource, WaterfrontConfig
+from .sources import Source, _source, _sources, iter_sources, plain
 from .study_schema import ROOT, SOURCE, SourceDict, check_study_dict
 
 __all__ = [
@@ -36,118 +44,6 @@ __all__ = [
     "study_to_raw",
     "validate_study",
 ]
-
-#: The keys of a data source table (declared in :data:`toolkit.study_schema.SOURCE`).
-_SOURCE_KEYS = set(SOURCE.names())
-
-# ------------------------------------------------------------- folder names
-_FOLDER_NAME_RE = re.compile(r"\w[\w.-]*")
-# Device names Windows will not create as files or folders, with or without an extension: outputs are
-# shared from Windows drives, so a name that works here must work there too.
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-# Filesystems allow 255 bytes per name; the longest file written is "<name>_<layer>.parquet" and a batch run's
-# folder joins two names, so each name stays well under half of that.
-FOLDER_NAME_MAX_BYTES = 100
-FOLDER_NAME_RULE = ("letters, digits, '_', '-' and '.', not starting with '.' or '-', not ending with '.', "
-                    f"at most {FOLDER_NAME_MAX_BYTES} bytes, not a Windows device name (con, nul, com1, ...)")
-
-
-def check_folder_name(value: Any, *, source: str, field: str, fix: str) -> str:
-    """Return ``value`` if it can name an output folder as it is, else raise :class:`InputError`.
-
-    A usable name is one path component that needs no quoting anywhere the outputs go: letters
-    (any script), digits, ``_``, ``-`` and ``.``; not starting with ``.`` or ``-`` (hidden files,
-    command-line options, ``..``), not ending with ``.`` (Windows drops it), no Windows device
-    name. This one rule is applied to study, batch and scenario names.
-
-    Parameters
-    ----------
-    value : Any
-        The name as given (anything that is not a ``str`` is refused).
-    source : str
-        The file (or object) the name comes from, for the message.
-    field : str
-        The key holding the name, e.g. ``study.name``.
-    fix : str
-        What to do, e.g. ``"rename the study"``; the rule is appended.
-
-    Returns
-    -------
-    str
-        ``value``, unchanged.
-
-    Raises
-    ------
-    InputError
-        When ``value`` would not be exactly one plain folder inside the output folder.
-    """
-    ok = (isinstance(value, str) and _FOLDER_NAME_RE.fullmatch(value) is not None and not value.endswith(".")
-          and len(value.encode("utf-8")) <= FOLDER_NAME_MAX_BYTES
-          and value.split(".")[0].lower() not in _WINDOWS_RESERVED)
-    if not ok:
-        raise InputError(f"{value!r} is not a usable name (it names output folders)", source=source, field=field,
-                         fix=f"{fix}: {FOLDER_NAME_RULE}")
-    return value
-
-
-@dataclass
-class Source:
-    """Where a layer comes from and how to read it."""
-
-    dataset: str | None = None
-    path: str | None = None
-    crs: Any = None
-    layer: str | None = None
-    lon: str | None = None
-    lat: str | None = None
-    encoding: str | None = None
-    records: str | None = None
-    where: dict[str, Any] | None = None
-    field: str | None = None  # the value column of a population table or layer
-    base_dir: str | None = None
-
-    def resolve(self) -> Path:
-        """The local file, fetched and checksum-verified for registered datasets."""
-        if self.dataset:
-            return fetch(self.dataset, self._abs(self.path) if self.path else None)
-        assert self.path is not None
-        p = self._abs(self.path)
-        if not p.exists():
-            raise InputError("file not found", source=str(p), field="path",
-                             fix="check the path (relative paths are relative to the study file)")
-        return p
-
-    def _abs(self, path: str) -> Path:
-        p = Path(path).expanduser()
-        return p if p.is_absolute() or self.base_dir is None else Path(self.base_dir) / p
-
-    def declared_crs(self) -> Any:
-        """The CRS declared here, else the registry's for a dataset."""
-        if self.crs is not None:
-            return self.crs
-        if self.dataset:
-            return registry()[self.dataset].crs
-        return None
-
-    def reader_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`toolkit.io.read_layer`."""
-        return {"crs": self.declared_crs(), "layer": self.layer, "lon": self.lon, "lat": self.lat,
-                "encoding": self.encoding, "records": self.records, "where": self.where}
-
-    def label(self) -> str:
-        """Short description for reports."""
-        return f"dataset:{self.dataset}" if self.dataset else str(self.path)
-
-    def checksum(self) -> str:
-        """sha256 of the resolved file."""
-        return file_sha256(self.resolve())
-
-
-def _source(raw: Any, where: str, base: str | None) -> Source:
-    """A :class:`Source` from its checked TOML form (:func:`toolkit.study_schema.check_study_dict`)."""
-    if isinstance(raw, str):
-        raw = {"dataset": raw} if raw in registry() else {"path": raw}
-    return Source(**raw, base_dir=base)
 
 
 def _no_snap(raw: Any, where: str | None) -> list[str] | None:
@@ -263,14 +159,14 @@ class Study:
     sites_exclude: Source | None = None
     selection: dict[str, Any] = field(default_factory=dict)
     decisions: bool = False
-    heritage: Any = None  # toolkit.heritage.HeritageConfig
-    waterfront: Any = None  # toolkit.waterfront.WaterfrontConfig
-    compounds: Any = None  # toolkit.compounds.CompoundsConfig ([compounds], [population] from_compounds)
+    heritage: HeritageConfig | None = None
+    waterfront: WaterfrontConfig | None = None
+    compounds: CompoundsConfig | None = None  # [compounds] and [population] from_compounds
     source_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form (for run.json)."""
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
     def validate(self) -> Study:
         """Check every setting as a study file is checked; see :func:`validate_study`.
@@ -284,37 +180,7 @@ class Study:
         return validate_study(self)
 
 
-def iter_sources(obj: Any, role: str = "") -> Iterator[tuple[str, Source]]:
-    """Every :class:`Source` inside a study (or any part of it), with where it sits, e.g. ``heritage.osm``."""
-    if isinstance(obj, Source):
-        yield role, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from iter_sources(v, f"{role}.{k}" if role else str(k))
-    elif isinstance(obj, list | tuple):
-        for i, v in enumerate(obj):
-            yield from iter_sources(v, f"{role}[{i}]")
-    elif hasattr(obj, "__dataclass_fields__"):
-        for name in obj.__dataclass_fields__:
-            yield from iter_sources(getattr(obj, name), f"{role}.{name}" if role else name)
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if k != "base_dir" and v is not None}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def _sources(raw: Any, key: str, base: str | None) -> list[Source]:
-    items = raw if isinstance(raw, list) else [raw]
-    return [_source(r, f"{key}[{i}]", base) for i, r in enumerate(items)]
-
-
-def _heritage(raw: dict[str, Any], where: str, base: str | None) -> Any:
-    from .heritage import HeritageConfig
-
+def _heritage(raw: dict[str, Any], where: str, base: str | None) -> HeritageConfig:
     return HeritageConfig(
         style_areas=_source(raw["style_areas"], "heritage.style_areas", base) if "style_areas" in raw else None,
         style_name_field=raw.get("style_name_field", "title"),
@@ -325,9 +191,7 @@ def _heritage(raw: dict[str, Any], where: str, base: str | None) -> Any:
         buffer_m=raw.get("buffer_m", 50.0), merge_distance_m=raw.get("merge_distance_m", 30.0))
 
 
-def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
-    from .waterfront import RiverSource, WaterfrontConfig
-
+def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> WaterfrontConfig:
     rivers = [RiverSource(source=_source(r["source"], f"waterfront.rivers[{i}].source", base),
                           width_m=r.get("width_m"), width_field=r.get("width_field"))
               for i, r in enumerate(raw.get("rivers", []))]
@@ -338,10 +202,8 @@ def _waterfront(raw: dict[str, Any], where: str, base: str | None) -> Any:
                             other_water=_sources(raw.get("other_water", []), "waterfront.other_water", base), **opts)
 
 
-def _compounds(raw: dict[str, Any], where: str, base: str | None) -> Any:
+def _compounds(raw: dict[str, Any], where: str, base: str | None) -> CompoundsConfig | None:
     """``[compounds]`` and ``[population] from_compounds = { persons_per_m2 = ... }`` as one CompoundsConfig."""
-    from .compounds import CompoundsConfig
-
     c = raw.get("compounds")
     fc = raw.get("population", {}).get("from_compounds")
     if c is None:

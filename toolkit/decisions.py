@@ -23,11 +23,15 @@ from .network import WalkNetwork
 from .reach import reachable_pairs
 from .selection import CoverageProblem, Selection, solve_exact, solve_greedy
 from .sites import (
+    HUB_FORBIDDEN,
+    HUB_GREEN,
+    HUB_REVIEW,
     SiteSettings,
     apply_exclusions,
     candidates_from_landuse,
     candidates_from_osm,
     combine_candidates,
+    hub_feasibility,
     newly_served,
     refusal_notes,
     score_sites,
@@ -454,7 +458,28 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
     radius = max([rules[c].max_distance_m for c in measured] +
                  [r.max_distance_m for v in variants.values() for r in v.values()]) if measured else 0.0
     pairs = reachable_pairs(net, block_snap, ssnap, radius) if measured else None
-    usable = ssnap.ok & ~excluded
+    # heritage as a rule, not a score: a hub where its intervention is forbidden (or on green space
+    # nobody chose to build on) is no candidate at all; one left to a heritage review stays, flagged
+    sites = sites.join(hub_feasibility(sites, settings))
+    hub_ok = ~sites["hub_status"].isin([HUB_FORBIDDEN, HUB_GREEN]).to_numpy()
+    usable = ssnap.ok & ~excluded & hub_ok
+    infeasible = sites.loc[ssnap.ok & ~excluded & ~hub_ok]
+    summary["sites"]["hub_needs"] = {"open site": settings.hub_intervention, "reuse types": settings.reuse_types}
+    summary["sites"]["hub_infeasible"] = {
+        "by_status": infeasible["hub_status"].value_counts().to_dict(),
+        "sites": [{"site_id": int(r.site_id), "site_type": str(r.site_type),
+                   "heritage_class": str(getattr(r, "heritage_class", "")), "reason": str(r.hub_reason)}
+                  for r in infeasible.itertuples()],
+    }
+    summary["sites"]["hub_review"] = [int(i) for i in sites.loc[usable & (sites["hub_status"] == HUB_REVIEW).to_numpy(),
+                                                                  "site_id"]]
+    if notes is not None and len(infeasible):
+        per = infeasible["hub_status"].value_counts()
+        notes.append(f"{len(infeasible)} candidate sites cannot host a hub and were left out of the selection: "
+                     + ", ".join(f"{k} ({int(v)})" for k, v in per.items())
+                     + f"; site_id {', '.join(map(str, infeasible['site_id'].head(10)))}"
+                     + (", ..." if len(infeasible) > 10 else "")
+                     + " (run.json decisions.sites.hub_infeasible gives each one's reason)")
     if pairs is not None:
         pairs = pairs[usable[pairs["source"].to_numpy()]]
     new, gains = newly_served(net, blocks, block_snap, ssnap, measured, rules, pairs=pairs)
@@ -506,6 +531,8 @@ def run_decisions(study: Any, net: WalkNetwork, blocks: gpd.GeoDataFrame, street
         "elderly_weight": sel_settings.elderly_weight, "demand_units": int(problem.n_units),
         "greedy": greedy.to_dict(), "exact": exact.to_dict(), "gap": obj_gap,
         "chosen": chosen.method, "selected_site_ids": [int(s) for s in sites.loc[sites["selected"], "site_id"]],
+        "selected_needing_review": [int(s) for s in sites.loc[sites["selected"] & (sites["hub_status"] == HUB_REVIEW),
+                                                              "site_id"]],
         "before_after": ba.reset_index().rename(columns={"index": "category"}).to_dict(orient="records"),
     }
     if under_ba is not None:

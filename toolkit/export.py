@@ -2,11 +2,14 @@
 
 Everything is written into a temporary folder beside the destination and moved
 into place only when complete, so a failed run never leaves partial output.
+
+The result is only read. What the writing itself has to say (a map that loads
+its scripts from a CDN) is a note in run.json and the report, never added to
+``result.notes``, so saving a result twice writes the same record.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import json
 import os
@@ -18,69 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .config import check_folder_name, validate_study
-from .outfolder import OutputFolderError, check_output_folder, folder_size_mb, make_staging, publish
+from .config import validate_study
+from .outfolder import OutputFolderError, check_folder_name, check_output_folder, folder_size_mb, make_staging, publish
+from .record import _json_default, run_record
 
 if TYPE_CHECKING:
-    from .study import StudyResult
+    from .result import StudyResult
 
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if np.isnan(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return None if not np.isfinite(obj) else round(float(obj), 6)
-    return obj
-
-
-def run_record(result: StudyResult) -> dict[str, Any]:
-    """The provenance record written as run.json."""
-    rates = result.rates.reset_index().to_dict(orient="records") if len(result.rates) else []
-    return _clean({
-        "toolkit_version": __version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "study": result.study.name,
-        "title": result.study.title,
-        "crs": result.crs.to_string(),
-        "config": result.study.to_dict(),
-        "profile": result.profile.to_dict(),
-        "inputs": result.inputs,
-        "timings_s": result.timings,
-        "area_km2": result.details.get("area_km2"),
-        "network": result.details.get("network"),
-        "blocks": result.details.get("blocks"),
-        "facilities": result.details.get("facilities"),
-        "population": result.population_balance,
-        "coverage": {"measured": result.categories, "no_data": result.no_data, "rates": rates},
-        # per category: complete / sample / unknown / suspect / no data, why, and each source's part;
-        # only complete categories can make a block underserved (toolkit.completeness)
-        "data_status": result.details.get("data_status", {}),
-        "heritage": result.details.get("heritage", {"status": "absent",
-                                                      "reason": "no [heritage] section in the study"}),
-        "walkability": result.details.get("walkability"),
-        "decisions": result.details.get("decisions", {"status": "absent",
-                                                        "reason": "no [underserved]/[sites]/[selection] section"}),
-        "waterfront": result.details.get("waterfront", {"status": "absent",
-                                                          "reason": "no [waterfront] section in the study"}),
-        "compounds": result.details.get("compounds", {"status": "absent",
-                                                        "reason": "no [compounds] section in the study"}),
-        "notes": result.notes,
-    })
+__all__ = ["csv_frame", "output_layers", "run_record", "write_csv", "write_outputs", "write_parquet"]
 
 
 def _gpkg_frame(gdf):
@@ -209,7 +157,7 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     Raises
     ------
     InputError
-        When ``study.name`` is not a plain folder name (see :func:`toolkit.config.check_folder_name`);
+        When ``study.name`` is not a plain folder name (see :func:`toolkit.outfolder.check_folder_name`);
         nothing is written then.
     """
     from .report import static_maps, write_report, write_schema
@@ -228,6 +176,7 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
         layers = output_layers(result)
         styles = default_styles(layers, lang=study.lang, catalogue=result.profile.catalogue)
         files: list[str] = []
+        output_notes: list[str] = []  # the writing's own, for run.json and the report: the result is not changed
         if "gpkg" in formats:
             gpkg = tmp / f"{name}.gpkg"
             for layer, gdf in layers.items():
@@ -249,14 +198,14 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
                 # A pip install without the npm assets still gets a map, but one that needs
                 # internet: say so loudly rather than fail the whole run.
                 warnings.warn(f"map.html will load Leaflet from a CDN and needs internet: {exc}", stacklevel=2)
-                result.notes.append("map.html loads Leaflet and d3 from a CDN (web assets not installed: "
+                output_notes.append("map.html loads Leaflet and d3 from a CDN (web assets not installed: "
                                     "run `npm ci --prefix web` for an offline map)")
                 m = coverage_map(result, allow_cdn=True)
             m.save(str(tmp / "map.html"))
             files.append("map.html")
         if study.static_maps:
             files += [p.relative_to(tmp).as_posix() for p in static_maps(result, tmp / "static")]
-        record = run_record(result)
+        record = run_record(result, output_notes=output_notes)
         if study.report:
             files.append("report.html")
         files += ["schema.md", "run.json"]

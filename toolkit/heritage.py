@@ -24,7 +24,7 @@ import tomllib
 import unicodedata
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -35,11 +35,12 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
-from .config import Source, _plain
 from .crs import ensure_projected
 from .datasets import data_dir
 from .errors import InputError
 from .io import DataWarning, read_layer
+from .overlay_config import HeritageConfig
+from .sources import Source
 
 #: Heritage classes of a block, strictest first.
 HERITAGE_CLASSES = ("core", "buffer", "none")
@@ -69,79 +70,6 @@ _AREA_MARGIN_M = 1000.0
 # Names are split into aliases on these: registers write "丰华大楼/上海工业发展基金会" or
 # "同济中学 (原上海图书馆)" for one building.
 _ALIAS_SPLIT = re.compile(r"[/／;；、|,，()（）\[\]【】]")
-
-
-# ------------------------------------------------------------------ config
-@dataclass
-class HeritageConfig:
-    """Where the heritage layers come from and the distances that govern them.
-
-    Attributes
-    ----------
-    style_areas : Source, optional
-        Polygons of historic-cultural style areas (e.g. ``Source(dataset="fengmao_areas")``,
-        which the registry declares GCJ-02).
-    style_name_field : str
-        Column holding a style area's name.
-    osm : Source, optional
-        An OSM heritage export (e.g. ``Source(dataset="heritage_osm")``). Rows with
-        ``boundary=protected_area`` become *compound* zones; other rows become listed
-        objects when they carry a ``heritage`` tag (any value but ``no``), a
-        ``historic`` value in :data:`BUILDING_HISTORIC`, or any ``historic`` value
-        together with a ``building`` tag. Lines (bridges, streets) are skipped.
-    listed_buildings : list of Source
-        Further point lists of listed buildings (any CRS the Source declares). The
-        name column is ``Source.field`` when given, else the first of :data:`NAME_FIELDS`.
-    relics : list of Source
-        Cultural relics protection units (points), merged into the same list.
-    protected_roads : list of str
-        Street names of style-protected roads (风貌保护道路), e.g. ``["岳阳路"]``.
-    buffer_m : float
-        Width of the control buffer around zones and listed buildings, metres.
-    merge_distance_m : float
-        Records of different sources closer than this with compatible names are one building.
-    """
-
-    style_areas: Source | None = None
-    style_name_field: str = "title"
-    osm: Source | None = None
-    listed_buildings: list[Source] = field(default_factory=list)
-    relics: list[Source] = field(default_factory=list)
-    protected_roads: list[str] = field(default_factory=list)
-    buffer_m: float = 50.0
-    merge_distance_m: float = 30.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.protected_roads, str):
-            # a single name from a config file; iterating it would give characters
-            self.protected_roads = [self.protected_roads]
-        for name in ("buffer_m", "merge_distance_m"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0 or not np.isfinite(value):
-                raise InputError(f"{name} must be a distance in metres >= 0, got {value!r}",
-                                 source="heritage config", field=f"heritage.{name}",
-                                 fix=f"e.g. {name} = {HeritageConfig.__dataclass_fields__[name].default}")
-
-    @classmethod
-    def shanghai(cls) -> HeritageConfig:
-        """The registered Shanghai layers: style areas, OSM, both building registers, Yueyang Road.
-
-        Only Yueyang Road (岳阳路) is named as a never-widened road in ``shared/standards.md``;
-        add the others a district designates.
-        """
-        return cls(
-            style_areas=Source(dataset="fengmao_areas"),
-            osm=Source(dataset="heritage_osm"),
-            listed_buildings=[
-                Source(dataset="excellent_historic_buildings", lon="long", lat="lat", records="data"),
-                Source(dataset="historic_buildings"),
-            ],
-            protected_roads=["岳阳路"],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable form (for run.json)."""
-        return _plain(asdict(self))
 
 
 @dataclass

@@ -35,6 +35,27 @@ from . import webassets
 from .completeness import status_label
 from .crs import WGS84, from_wgs84
 from .errors import InputError
+from .labels import column, label
+from .palette import (
+    BANK_ACCESS,
+    BANK_GAP,
+    HERITAGE_COLOURS,
+    HOSTILE_ROAD,
+    LISTED_BUILDING,
+    NO_DATA,
+    PROTECTED_ROAD,
+    RAMP_COVERAGE,
+    RAMP_REDS,
+    RAMP_WALK,
+    SITE_CANDIDATE,
+    SITE_SELECTED,
+    WATERFRONT_ACCESS,
+    WITHIN_NO,
+    WITHIN_YES,
+    ZONE_COLOURS,
+    category_colour,
+    ramp,
+)
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -43,78 +64,7 @@ if TYPE_CHECKING:
 
 BASEMAPS = ("none", "offline", "osm", "cartodb", "amap", "tianditu")
 BLOCK_CLASS = "tk-block"  # CSS class of every polygon of the main coverage layer
-
-_PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
-            "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494"]
-_NODATA = "#d0d0d0"
-_HERITAGE_COLOURS = {"core": "#8c2d04", "buffer": "#fdae6b", "none": "#f7f7f7"}
-_ZONE_COLOURS = {"style_area": "#b15928", "compound": "#6a3d9a"}
-
-# ------------------------------------------------------------------ labels
-_T: dict[str, tuple[str, str]] = {
-    "coverage": ("Categories within reach", "可达设施类别占比"),
-    "coverage_caption": ("Share of the {n} measured categories within reach", "步行可达的设施类别占比（共{n}类）"),
-    "within": ("{label}: within {thr:.0f} m", "{label}：{thr:.0f} 米内可达"),
-    "within_yes": ("within reach", "可达"),
-    "within_no": ("beyond", "不可达"),
-    "walk": ("Walkability (blocks)", "步行友好度"),
-    "walk_caption": ("Walkability index (z-score composite), quintiles", "步行友好指数（z 分数综合），五分位"),
-    "hostile": ("Pedestrian-hostile roads (trunk)", "机动车主导道路"),
-    "heritage_zones": ("Heritage protection zones", "历史风貌保护"),
-    "heritage_class": ("Heritage class (blocks)", "街坊保护等级"),
-    "listed": ("Listed buildings", "优秀历史建筑"),
-    "protected": ("Protected roads (never widen)", "风貌保护道路(永不拓宽)"),
-    "waterfront": ("Waterfront: bank with access / gaps", "滨水岸线(可达/断点)"),
-    "waterfront_access": ("Waterfront access points", "滨水可达点"),
-    "waterfront_within": ("Waterfront within reach (blocks)", "滨水可达街坊"),
-    "underserved": ("Underserved blocks", "服务短板街坊"),
-    "severity_caption": ("Underserved: severity (thousand person-thresholds), quintiles",
-                         "服务短板严重度（千人·门槛），五分位"),
-    "sites": ("Candidate sites (ranked)", "候选微更新点位(排序)"),
-    "area": ("Study area", "研究范围"),
-    "offline_base": ("Basemap: streets, water, heritage (offline, from the study data)",
-                     "底图：道路、水系、风貌区（离线，来自研究数据）"),
-    "nodata": ("no data", "无数据"),
-    "block": ("block", "街坊"),
-    "population": ("residents", "常住人口"),
-    "pop_65plus": ("aged 65+", "65岁以上"),
-    "n_within": ("categories within reach", "可达类别数"),
-    "share_within": ("share within reach", "可达占比"),
-    "distance": ("distance (m)", "距离（米）"),
-    "dist_to": ("{label} (m)", "{label}距离（米）"),
-    "walk_index": ("walkability", "步行友好指数"),
-    "walk_index_elderly": ("walkability, elderly", "老年人步行友好指数"),
-    "heritage_class_f": ("heritage class", "保护等级"),
-    "missing": ("missing", "缺失类别"),
-    "severity": ("severity", "严重度"),
-    "reason": ("why", "原因"),
-    "source": ("source", "来源"),
-    "profile": ("profile", "标准"),
-    "category": ("category", "类别"),
-    "threshold": ("threshold", "门槛距离"),
-    "residents_within": ("residents within", "可达人口比例"),
-    "no_data_list": ("no data", "无数据"),
-    "data_status": ("data", "数据"),
-    "status_note": ("only categories with complete data can make a block underserved; the others are "
-                    "measured on incomplete data",
-                    "只有数据完整的类别参与服务短板判定，其余类别的数据不完整，仅供参考"),
-    "driven_by": ("blocks missing each", "缺少各类的街坊"),
-    "missing_incomplete": ("missing (incomplete data)", "缺失(数据不完整)"),
-    "none": ("none", "无"),
-    "gcj_note": ("Overlays shifted to GCJ-02 to match the Amap basemap (not WGS84)",
-                 "叠加图层已偏移至 GCJ-02 以匹配高德底图（非 WGS84）"),
-    "online_note": ("{name} tiles need the internet; without it switch on the offline basemap",
-                    "{name}瓦片需联网；离线时请打开离线底图"),
-}
-
-_WALK_ZH = {
-    "walk_intersection_density": "交叉口密度", "walk_link_node_ratio": "路网连接度",
-    "walk_hostile_share": "机动车道占比",
-    "walk_block_face_max_m": "最长街坊边(米)", "walk_block_face_mean_m": "平均街坊边(米)",
-    "walk_street_spacing_m": "街道间距(米)", "walk_mix_entropy": "用地混合度", "walk_amenities": "设施数",
-    "walk_transit_m": "距公交站(米)",
-}
-
+# colours: toolkit.palette (shared with the QGIS styles and the static maps); names: toolkit.labels (the glossary)
 
 _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                                "\u2029": "\\u2029"})
@@ -125,11 +75,6 @@ def _json(obj: Any) -> str:
     # or "&" may appear literally, or "</script>" or "<!--" in a name would end or derail the element.
     # They only ever occur inside JSON strings, where "\u003c" means the same; U+2028/9 end lines in old JS.
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_JSON_ESCAPES)
-
-
-def _t(key: str, lang: str, **kw: Any) -> str:
-    en, zh = _T[key]
-    return (zh if lang == "zh" else en).format(**kw)
 
 
 # --------------------------------------------------------- classed legends
@@ -172,22 +117,6 @@ def classify(values: Any, scheme: str = "Quantiles", k: int = 5, mask: Any = Non
     return Classes(classifier=clf, yb=yb, bins=bins, index=[float(y.min()), *map(float, bins)], discrete=discrete)
 
 
-# The same ramps as toolkit.styles (QGIS styles and static maps), interpolated to the number of classes.
-RAMP_COVERAGE = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"]
-RAMP_WALK = ["#d7191c", "#ffffbf", "#1a9641"]
-RAMP_REDS = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"]
-
-
-def ramp(colours: list[str], n: int) -> list[str]:
-    """``n`` colours evenly spaced along the piecewise-linear ramp through ``colours``."""
-    if n <= 1:
-        return colours[-1:] * max(n, 0)
-    stops = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in colours], dtype=float)
-    pos = np.linspace(0, 1, len(colours))
-    rgb = np.column_stack([np.interp(np.linspace(0, 1, n), pos, stops[:, k]) for k in range(3)])
-    return ["#" + "".join(f"{round(v):02x}" for v in row) for row in rgb]
-
-
 def _num(x: float, fmt: str) -> str:
     if fmt == "pct":
         return f"{x:.0%}"
@@ -219,7 +148,7 @@ class ClassLegend(StepColormap):
         self._name = "ClassLegend"
         self.layer = layer
         self.legend_options = {"colors": list(colors), "caption": caption, "labels": labels, "ticks": ticks,
-                               "nodata": nodata, "nodataColor": _NODATA, "position": position,
+                               "nodata": nodata, "nodataColor": NO_DATA, "position": position,
                                "box": 58 if len(colors) <= 5 else max(36, 300 // len(colors))}
 
     def render(self, **kwargs):
@@ -428,7 +357,7 @@ class BlockLayer(Layer):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "BlockLayer"
         self.data = data
-        self.options = {"cls": cls, "colors": colors, "nodata": _NODATA, "filter": filter,
+        self.options = {"cls": cls, "colors": colors, "nodata": NO_DATA, "filter": filter,
                         "style": {"color": "#555555", "weight": 0.3, "fillOpacity": 0.7, **(style or {})},
                         "tooltip": tooltip, "popup": popup, "popupTitle": popup_title, "className": class_name}
 
@@ -595,7 +524,7 @@ def coverage_map(result: StudyResult, lang: str | None = None, *, basemap: str |
     _overlay_layers(m, result, lang, data, disp)
     _decision_layers(m, result, lang, data, disp)
     area = disp.frame(result.area[["geometry"]], tolerance_m=1.0)
-    folium.GeoJson(area, name=_t("area", lang), style_function=lambda f: {
+    folium.GeoJson(area, name=label("layer.study_area", lang), style_function=lambda f: {
         "fill": False, "color": "#000000", "weight": 2}).add_to(m)
     _legend(m, result, lang, basemap)
     folium.LayerControl(collapsed=False).add_to(m)
@@ -618,14 +547,14 @@ def _basemap(m: folium.Map, result: StudyResult, basemap: str, lang: str, disp: 
                 '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'),
         "cartodb": ("CartoDB Positron", "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png", "abcd",
                     '&copy; OpenStreetMap contributors &copy; <a href="https://carto.com/attributions">CARTO</a>'),
-        "amap": ("高德地图 Amap" if zh else "Amap (Gaode)",
+        "amap": (label("basemap.amap", lang),
                  "https://webrd0{s}.is.autonavi.com/appmaptile?lang=" + ("zh_cn" if zh else "en")
                  + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}", "1234",
-                 "&copy; 高德地图 AutoNavi, GCJ-02: " + _t("gcj_note", lang)),
+                 "&copy; 高德地图 AutoNavi, GCJ-02: " + label("map.gcj_note", lang)),
     }
     if basemap in online:
         name, url, subdomains, attr = online[basemap]
-        folium.TileLayer(url, name=f"{name} ({'在线' if zh else 'online'})", attr=f"{attr}; online tiles",
+        folium.TileLayer(url, name=f"{name} ({label('word.online', lang)})", attr=f"{attr}; online tiles",
                          subdomains=subdomains, max_zoom=19, max_native_zoom=18).add_to(m)
     elif basemap == "tianditu":
         key = result.study.tianditu_key
@@ -633,7 +562,8 @@ def _basemap(m: folium.Map, result: StudyResult, basemap: str, lang: str, disp: 
             raise InputError("the Tianditu basemap needs an API key", field="output.tianditu_key",
                              fix="add tianditu_key = '...' (free from the Tianditu developer site) or pick "
                              "another basemap")
-        fg = folium.FeatureGroup(name=f"天地图 Tianditu ({'在线' if zh else 'online'})", overlay=False)
+        fg = folium.FeatureGroup(name=f"{label('basemap.tianditu', lang)} ({label('word.online', lang)})",
+                                 overlay=False)
         for layer in ("vec", "cva"):
             url = (f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
                    f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
@@ -642,7 +572,7 @@ def _basemap(m: folium.Map, result: StudyResult, basemap: str, lang: str, disp: 
                              subdomains="01234567", max_zoom=18, control=False).add_to(fg)
         fg.add_to(m)
     m.add_child(CustomPane("tkBase", z_index=250, pointer_events=False))
-    StaticLayer(_t("offline_base", lang), _offline_features(result, disp), _BASE_STYLES, pane="tkBase",
+    StaticLayer(label("basemap.offline", lang), _offline_features(result, disp), _BASE_STYLES, pane="tkBase",
                 attribution="Offline basemap from the study data: streets &copy; OpenStreetMap contributors",
                 show=basemap == "offline").add_to(m)
 
@@ -722,110 +652,100 @@ def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
     colours = ramp(RAMP_COVERAGE, len(cls.bins))
     data.columns["share_within"] = _col(share, 3)
     data.columns["cls_share"] = cls.yb.tolist()
-    f = [["block_id", _t("block", lang), None], ["population", _t("population", lang), "int"],
-         ["pop_65plus", _t("pop_65plus", lang), "int"], ["n_within", _t("n_within", lang), "int"]]
+    f = [["block_id", label("col.block_id", lang), None], ["population", label("col.population", lang), "int"],
+         ["pop_65plus", label("col.pop_65plus", lang), "int"], ["n_within", label("col.n_within", lang), "int"]]
     f = [x for x in f if x[0] in data.columns]
-    dist = [[f"dist_{c}_m", _t("dist_to", lang, label=cats[c].label(lang)), "int"] for c in result.categories]
-    main = BlockLayer(data, _t("coverage", lang), cls="cls_share", colors=colours, show=True, class_name=BLOCK_CLASS,
-                      style={"weight": 0.3, "fillOpacity": 0.7},
-                      tooltip=[f[0], ["share_within", _t("share_within", lang), "pct"]], popup=f + dist)
+    dist = [[f"dist_{c}_m", label("col.dist_<category>_m", lang, category=cats[c].label(lang)), "int"]
+            for c in result.categories]
+    main = BlockLayer(data, label("map.coverage", lang), cls="cls_share", colors=colours, show=True,
+                      class_name=BLOCK_CLASS, style={"weight": 0.3, "fillOpacity": 0.7},
+                      tooltip=[f[0], ["share_within", label("map.share_within", lang), "pct"]], popup=f + dist)
     main.add_to(m)
     main.classes = cls
-    legend = class_legend(cls, colours, _t("coverage_caption", lang, n=n), main, fmt="pct")
+    legend = class_legend(cls, colours, label("legend.coverage", lang, n=n), main, fmt="pct")
     legend.add_to(m)
-    yesno = [_t("within_no", lang), _t("within_yes", lang)]
+    yesno = [label("legend.within_no", lang), label("legend.within_yes", lang)]
     for cat in result.categories:
-        label = cats[cat].label(lang)
+        name = cats[cat].label(lang)
         thr = result.profile.rule(cat).max_distance_m
-        lyr = BlockLayer(data, _t("within", lang, label=label, thr=thr), cls=f"within_{cat}",
-                         colors=["#d7191c", "#1a9641"], style={"weight": 0.2, "fillOpacity": 0.6},
-                         tooltip=[f[0], [f"dist_{cat}_m", _t("distance", lang), "int"],
-                                  [f"within_{cat}", label, yesno]])
+        lyr = BlockLayer(data, label("map.within", lang, label=name, thr=thr), cls=f"within_{cat}",
+                         colors=[WITHIN_NO, WITHIN_YES], style={"weight": 0.2, "fillOpacity": 0.6},
+                         tooltip=[f[0], [f"dist_{cat}_m", label("map.distance", lang), "int"],
+                                  [f"within_{cat}", name, yesno]])
         lyr.add_to(m)
-        ClassLegend(["#d7191c", "#1a9641"], [0, 0, 1], _t("within", lang, label=label, thr=thr), lyr,
+        ClassLegend([WITHIN_NO, WITHIN_YES], [0, 0, 1], label("map.within", lang, label=name, thr=thr), lyr,
                     labels=yesno).add_to(m)
     fac = result.facilities
-    for i, cat in enumerate(result.categories):
+    for cat in result.categories:
         sub = fac[fac["category"] == cat] if len(fac) else fac
-        label = cats[cat].label(lang)
+        name = cats[cat].label(lang)
         pts = disp.points(sub).tolist() if len(sub) else []
         names = sub["name"].where(sub["name"].map(lambda x: isinstance(x, str)), "") if len(sub) else []
-        popups = [f"{_html.escape(label)}<br>{_html.escape(nm)}<br>{_t('source', lang)}: {_html.escape(str(s))}"
+        popups = [f"{_html.escape(name)}<br>{_html.escape(nm)}<br>{label('col.source', lang)}: {_html.escape(str(s))}"
                   for nm, s in zip(names, sub["source"], strict=True)] if len(sub) else []
-        PointLayer(f"{label} ({len(sub)})", pts, popup=popups,
-                   style={"radius": 3, "color": _PALETTE[i % len(_PALETTE)], "fill": True, "fillOpacity": 0.9,
+        PointLayer(f"{name} ({len(sub)})", pts, popup=popups,
+                   style={"radius": 3, "color": category_colour(cat), "fill": True, "fillOpacity": 0.9,
                           "weight": 1}).add_to(m)
-
-
-def _heritage_label(k: str, lang: str) -> str:
-    return {"core": "核心保护", "buffer": "建设控制", "none": "无"}.get(k, k) if lang == "zh" else k
-
-
-def _zone_label(k: str, lang: str) -> str:
-    return {"style_area": "风貌区", "compound": "保护院落"}.get(k, k) if lang == "zh" else k.replace("_", " ")
 
 
 def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None:
     cats = result.profile.catalogue
-    zh = lang == "zh"
     rows = []
     ds = result.details.get("data_status", {})
-    for i, cat in enumerate(result.categories):
+    for cat in result.categories:
         r = result.rates.loc[cat]
         st = ds.get(cat, {}).get("status", "measured")
         # incomplete data are shown, greyed and labelled: their rates are figures, never a service gap
         look = "color:#1a9641" if st == "complete" else "color:#b35806;font-style:italic"
-        rows.append(f"<tr><td><span style='color:{_PALETTE[i % len(_PALETTE)]}'>&#9679;</span> "
+        rows.append(f"<tr><td><span style='color:{category_colour(cat)}'>&#9679;</span> "
                     f"{_html.escape(cats[cat].label(lang))}</td><td>{result.profile.rule(cat).max_distance_m:.0f} m"
                     f"</td><td>{r['rate_total']:.0%}</td><td style='{look}' "
                     f"title='{_html.escape(str(ds.get(cat, {}).get('reason', '')), quote=True)}'>"
                     f"{_html.escape(status_label(st, lang))}</td></tr>")
     nodata = ", ".join(cats[c].label(lang) for c in result.no_data)
-    extra = [f"<div style='color:#777'>{_t('status_note', lang)}</div>"] if ds else []
+    extra = [f"<div style='color:#777'>{label('map.status_note', lang)}</div>"] if ds else []
     us = (result.details.get("decisions") or {}).get("underserved")
     if us:
         by = ", ".join(f"{_html.escape(cats[c].label(lang) if c in cats else c)} {n:,}"
                        for c, n in (us.get("by_category") or {}).items())
-        extra.append(f"<div><b>{_t('underserved', lang)}</b>: {us['blocks']:,} / {len(result.blocks):,}"
-                     + (f" ({_t('driven_by', lang)}: {by})" if by else "")
+        extra.append(f"<div><b>{label('layer.underserved', lang)}</b>: {us['blocks']:,} / {len(result.blocks):,}"
+                     + (f" ({label('map.driven_by', lang)}: {by})" if by else "")
                      + (f"<br><span style='color:#b35806'>{_html.escape(us['note'])}</span>" if us.get("note") else "")
                      + "</div>")
     if "heritage_class" in result.blocks:
         swatches = "".join(f"<span style='background:{c};border:1px solid #777;padding:0 6px'>&nbsp;</span> "
-                           f"{_heritage_label(k, lang)} " for k, c in _HERITAGE_COLOURS.items())
-        zones = "".join(f"<span style='border:2px solid {c};padding:0 6px'>&nbsp;</span> {_zone_label(k, lang)} "
-                        for k, c in _ZONE_COLOURS.items())
-        extra.append(f"<div><b>{'保护等级' if zh else 'heritage class'}</b> {swatches}<br>"
-                     f"{'保护范围' if zh else 'zones'} {zones}"
-                     "<span style='border-bottom:4px solid #6a3d9a'>&nbsp;&nbsp;&nbsp;</span> "
-                     f"{'风貌保护道路' if zh else 'protected road'}</div>")
+                           f"{label(f'heritage.{k}', lang)} " for k, c in HERITAGE_COLOURS.items())
+        zones = "".join(f"<span style='border:2px solid {c};padding:0 6px'>&nbsp;</span> "
+                        f"{label(f'heritage.{k}', lang)} " for k, c in ZONE_COLOURS.items())
+        extra.append(f"<div><b>{label('col.heritage_class', lang)}</b> {swatches}<br>"
+                     f"{label('term.protection_zones', lang)} {zones}"
+                     f"<span style='border-bottom:4px solid {PROTECTED_ROAD}'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"{label('term.protected_road', lang)}</div>")
     wf = result.details.get("waterfront", {})
     if wf.get("status") == "measured":
-        if zh:
-            text = (f"可达岸线 {wf['share_with_access']:.0%}（共 {wf['bank_length_m'] / 1000:.1f} 公里），"
-                    f"最长断点 {wf['longest_gap_m']:.0f} 米")
-        else:
-            text = (f"{wf['share_with_access']:.0%} of {wf['bank_length_m'] / 1000:.1f} km accessible, "
-                    f"longest gap {wf['longest_gap_m']:.0f} m")
-        extra.append(f"<div><b>{'滨水' if zh else 'waterfront'}</b> "
-                     "<span style='border-bottom:4px solid #1a9641'>&nbsp;&nbsp;&nbsp;</span> "
-                     f"{'有道路通达的岸线' if zh else 'bank with street access'} "
-                     "<span style='border-bottom:4px solid #d7191c'>&nbsp;&nbsp;&nbsp;</span> "
-                     f"{'断点' if zh else 'gap'}; {text}</div>")
+        text = label("map.waterfront_text", lang, share=f"{wf['share_with_access']:.0%}",
+                     km=f"{wf['bank_length_m'] / 1000:.1f}", gap=f"{wf['longest_gap_m']:.0f}")
+        extra.append(f"<div><b>{label('term.waterfront', lang)}</b> "
+                     f"<span style='border-bottom:4px solid {BANK_ACCESS}'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"{label('legend.bank_access', lang)} "
+                     f"<span style='border-bottom:4px solid {BANK_GAP}'>&nbsp;&nbsp;&nbsp;</span> "
+                     f"{label('legend.bank_gap', lang)}; {text}</div>")
     elif wf:
-        extra.append(f"<div><b>{'滨水' if zh else 'waterfront'}</b>: {_html.escape(str(wf.get('reason', 'absent')))}"
-                     "</div>")
+        extra.append(f"<div><b>{label('term.waterfront', lang)}</b>: "
+                     f"{_html.escape(str(wf.get('reason', 'absent')))}</div>")
     if basemap == "amap":
-        extra.append(f"<div style='color:#b30000'><b>GCJ-02</b>: {_t('gcj_note', lang)}</div>")
+        extra.append(f"<div style='color:#b30000'><b>GCJ-02</b>: {label('map.gcj_note', lang)}</div>")
     if basemap in ("osm", "cartodb", "amap", "tianditu"):
-        names = {"osm": "OpenStreetMap", "cartodb": "CartoDB", "amap": "高德" if zh else "Amap",
-                 "tianditu": "天地图" if zh else "Tianditu"}
-        extra.append(f"<div style='color:#777'>{_t('online_note', lang, name=names[basemap])}</div>")
+        names = {"osm": "OpenStreetMap", "cartodb": "CartoDB", "amap": label("basemap.amap", lang),
+                 "tianditu": label("basemap.tianditu", lang)}
+        extra.append(f"<div style='color:#777'>{label('map.online_note', lang, name=names[basemap])}</div>")
     title = _html.escape(result.study.title or result.study.name)
-    body = (f"<b>{title}</b><br>{_t('profile', lang)}: {_html.escape(result.profile.name)}<br>"
-            f"<table><tr><th>{_t('category', lang)}</th><th>{_t('threshold', lang)}</th>"
-            f"<th>{_t('residents_within', lang)}</th><th>{_t('data_status', lang)}</th></tr>{''.join(rows)}</table>"
-            f"<div style='color:#777'>{_t('no_data_list', lang)}: {_html.escape(nodata) or _t('none', lang)}</div>"
+    head = "".join(f"<th>{label(k, lang)}</th>" for k in ("col.category", "term.threshold", "term.share_within",
+                                                           "term.data_status"))
+    body = (f"<b>{title}</b><br>{label('term.profile', lang)}: {_html.escape(result.profile.name)}<br>"
+            f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+            f"<div style='color:#777'>{label('legend.no_data', lang)}: "
+            f"{_html.escape(nodata) or label('word.none', lang)}</div>"
             f"{''.join(extra)}")
     m.add_child(_Summary(body))
 
@@ -833,9 +753,8 @@ def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None
 def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
     """Walkability, heritage and waterfront layers, each with a legend, when the study has them."""
     b = result.blocks
-    zh = lang == "zh"
     cols = data.columns
-    bid = ["block_id", _t("block", lang), None]
+    bid = ["block_id", label("col.block_id", lang), None]
     if "walk_index" in b and np.isfinite(b["walk_index"].to_numpy(dtype=float)).any():
         comps = [c for c in b.columns if c.startswith("walk_") and not c.endswith(("_score", "_elderly"))
                  and b[c].dtype.kind == "f" and c != "walk_index"]
@@ -845,81 +764,85 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
         cls = classify(b["walk_index"], scheme="Quantiles", k=5)
         colours = ramp(RAMP_WALK, len(cls.bins))
         cols["cls_walk"] = cls.yb.tolist()
-        popup = [bid, ["walk_index", _t("walk_index", lang), 2]]
+        popup = [bid, ["walk_index", label("col.walk_index", lang), 2]]
         if "walk_index_elderly" in b:
-            popup.append(["walk_index_elderly", _t("walk_index_elderly", lang), 2])
-        popup += [[c, _WALK_ZH.get(c, c) if zh else c.replace("walk_", "").replace("_", " "), 2] for c in comps]
-        lyr = BlockLayer(data, _t("walk", lang), cls="cls_walk", colors=colours,
+            popup.append(["walk_index_elderly", label("col.walk_index_elderly", lang), 2])
+        # the components' names: the data dictionary's in Chinese, the column's in English
+        popup += [[c, column(c, lang, default=c.replace("walk_", "").replace("_", " ")), 2] for c in comps]
+        lyr = BlockLayer(data, label("map.of_blocks", lang, name=label("term.walkability", lang, cap=True)),
+                         cls="cls_walk", colors=colours,
                          style={"weight": 0.2, "fillOpacity": 0.7},
-                         tooltip=[bid, ["walk_index", _t("walk_index", lang), 2]], popup=popup)
+                         tooltip=[bid, ["walk_index", label("col.walk_index", lang), 2]], popup=popup)
         lyr.add_to(m)
         lyr.classes = cls
-        class_legend(cls, colours, _t("walk_caption", lang), lyr, fmt=2,
-                     nodata=_t("nodata", lang) if (cls.yb < 0).any() else None).add_to(m)
+        class_legend(cls, colours, label("legend.walkability", lang), lyr, fmt=2,
+                     nodata=label("legend.no_data", lang) if (cls.yb < 0).any() else None).add_to(m)
         st = result.streets
         if st is not None and "walk_hostile" in st:
             hostile = disp.frame(st.loc[st["walk_hostile"], ["edge_id", "highway", "name", "length_m", "geometry"]])
             if len(hostile):
-                folium.GeoJson(hostile, name=_t("hostile", lang), show=False,
-                               style_function=lambda f: {"color": "#e31a1c", "weight": 3},
+                folium.GeoJson(hostile, name=label("layer.hostile", lang), show=False,
+                               style_function=lambda f: {"color": HOSTILE_ROAD, "weight": 3},
                                tooltip=TextTooltip(fields=["highway", "name"])).add_to(m)
     layers = result.layers
     if "heritage" in layers and len(layers["heritage"]):
         z = disp.frame(layers["heritage"])
         z = z[[c for c in ("zone_id", "kind", "name", "area_ha", "geometry") if c in z]]
-        folium.GeoJson(z, name=_t("heritage_zones", lang),
+        folium.GeoJson(z, name=label("layer.heritage", lang),
                        # outlines only: a filled zone on top would take the clicks meant for its blocks
-                       style_function=lambda f: {"color": _ZONE_COLOURS.get(f["properties"].get("kind"), "#b15928"),
+                       style_function=lambda f: {"color": ZONE_COLOURS.get(f["properties"].get("kind"), "#b15928"),
                                                  "weight": 1.5, "fill": False},
                        tooltip=TextTooltip(fields=[c for c in ("kind", "name") if c in z])).add_to(m)
     if "heritage_class" in b:
-        order = list(_HERITAGE_COLOURS)
+        order = list(HERITAGE_COLOURS)
         cols["heritage_class"] = _col(b["heritage_class"], None)
         cols["cls_heritage"] = [order.index(v) if v in order else -1 for v in b["heritage_class"]]
-        fields = [bid, ["heritage_class", _t("heritage_class_f", lang), None]]
+        fields = [bid, ["heritage_class", label("col.heritage_class", lang), None]]
         for c, d in (("heritage_style_area", None), ("heritage_zone_share", 2), ("heritage_n_listed", "int"),
                      ("heritage_dist_listed_m", "int")):
             if c in b:
                 cols[c] = _col(b[c], 2 if d == 2 else 0) if b[c].dtype.kind in "fiub" else _col(b[c], None)
-                fields.append([c, c.replace("heritage_", "").replace("_", " "), d])
-        lyr = BlockLayer(data, _t("heritage_class", lang), cls="cls_heritage",
-                         colors=list(_HERITAGE_COLOURS.values()), style={"weight": 0.2, "fillOpacity": 0.6},
+                fields.append([c, column(c, lang, default=c.replace("heritage_", "").replace("_", " ")), d])
+        lyr = BlockLayer(data, label("map.heritage_class", lang), cls="cls_heritage",
+                         colors=list(HERITAGE_COLOURS.values()), style={"weight": 0.2, "fillOpacity": 0.6},
                          tooltip=fields[:2], popup=fields)
         lyr.add_to(m)
-        ClassLegend(list(_HERITAGE_COLOURS.values()), [0, 0, 1, 2], _t("heritage_class", lang), lyr,
-                    labels=[_heritage_label(k, lang) for k in order]).add_to(m)
+        ClassLegend(list(HERITAGE_COLOURS.values()), [0, 0, 1, 2], label("map.heritage_class", lang), lyr,
+                    labels=[label(f"heritage.{k}", lang) for k in order]).add_to(m)
     if "heritage_buildings" in layers and len(layers["heritage_buildings"]):
         hb = layers["heritage_buildings"]
         names = [_html.escape(x) if isinstance(x, str) else "" for x in hb.get("name", pd.Series("", index=hb.index))]
-        PointLayer(_t("listed", lang), disp.points(hb).tolist(), tooltip=names,
-                   style={"radius": 2, "color": "#8c2d04", "weight": 1, "fill": True, "fillOpacity": 0.9}).add_to(m)
+        PointLayer(label("layer.heritage_buildings", lang), disp.points(hb).tolist(), tooltip=names,
+                   style={"radius": 2, "color": LISTED_BUILDING, "weight": 1, "fill": True,
+                          "fillOpacity": 0.9}).add_to(m)
     st = result.streets
     if st is not None and "protected_road" in st and st["protected_road"].any():
         pr = disp.frame(st.loc[st["protected_road"], ["edge_id", "name", "geometry"]])
-        folium.GeoJson(pr, name=_t("protected", lang),
-                       style_function=lambda f: {"color": "#6a3d9a", "weight": 5, "opacity": 0.8},
+        folium.GeoJson(pr, name=label("layer.protected_roads", lang),
+                       style_function=lambda f: {"color": PROTECTED_ROAD, "weight": 5, "opacity": 0.8},
                        tooltip=TextTooltip(fields=["name"])).add_to(m)
     if "waterfront" in layers and len(layers["waterfront"]):
         w = disp.frame(layers["waterfront"], tolerance_m=1.0)
         w = w[[c for c in ("kind", "access", "length_m", "geometry") if c in w]]
         if "length_m" in w:
             w["length_m"] = w["length_m"].round(0)
-        folium.GeoJson(w, name=_t("waterfront", lang),
-                       style_function=lambda f: {"color": "#1a9641" if f["properties"].get("access") else "#d7191c",
+        folium.GeoJson(w, name=label("map.waterfront", lang),
+                       style_function=lambda f: {"color": BANK_ACCESS if f["properties"].get("access") else BANK_GAP,
                                                  "weight": 5},
                        tooltip=TextTooltip(fields=[c for c in ("kind", "length_m") if c in w])).add_to(m)
     if "waterfront_access" in layers and len(layers["waterfront_access"]):
-        PointLayer(_t("waterfront_access", lang), disp.points(layers["waterfront_access"]).tolist(),
-                   style={"radius": 4, "color": "#1f78b4", "fill": True, "fillOpacity": 1.0}).add_to(m)
+        PointLayer(label("layer.waterfront_access", lang), disp.points(layers["waterfront_access"]).tolist(),
+                   style={"radius": 4, "color": WATERFRONT_ACCESS, "fill": True, "fillOpacity": 1.0}).add_to(m)
     if "within_waterfront" in b:
         cols["dist_waterfront_m"] = _col(b["dist_waterfront_m"])
         cols["within_waterfront"] = _col(b["within_waterfront"])
-        yesno = [_t("within_no", lang), _t("within_yes", lang)]
-        lyr = BlockLayer(data, _t("waterfront_within", lang), cls="within_waterfront",
-                         colors=["#f0f0f0", "#1f78b4"], style={"weight": 0.2, "fillOpacity": 0.6},
-                         tooltip=[bid, ["dist_waterfront_m", _t("distance", lang), "int"]])
+        yesno = [label("legend.within_no", lang), label("legend.within_yes", lang)]
+        lyr = BlockLayer(data, label("map.waterfront_within", lang), cls="within_waterfront",
+                         colors=["#f0f0f0", WATERFRONT_ACCESS], style={"weight": 0.2, "fillOpacity": 0.6},
+                         tooltip=[bid, ["dist_waterfront_m", label("map.distance", lang), "int"]])
         lyr.add_to(m)
-        ClassLegend(["#f0f0f0", "#1f78b4"], [0, 0, 1], _t("waterfront_within", lang), lyr, labels=yesno).add_to(m)
+        ClassLegend(["#f0f0f0", WATERFRONT_ACCESS], [0, 0, 1], label("map.waterfront_within", lang), lyr,
+                    labels=yesno).add_to(m)
 
 
 def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
@@ -939,20 +862,20 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
         cls = classify(b["severity"], scheme="Quantiles", k=5, mask=b["underserved"])
         colours = ramp(RAMP_REDS, len(cls.bins))
         cols["cls_severity"] = cls.yb.tolist()
-        popup = [["block_id", _t("block", lang), None], ["population", _t("population", lang), "int"],
-                 ["pop_65plus", _t("pop_65plus", lang), "int"], ["missing_categories", _t("missing", lang), None],
-                 ["n_missing", "n missing" if lang != "zh" else "缺失类别数", "int"],
-                 ["missing_incomplete", _t("missing_incomplete", lang), None],
-                 ["underserved_reason", _t("reason", lang), None], ["severity", _t("severity", lang), 2]]
         cats = result.profile.catalogue
-        popup += [[f"dist_{c}_m", _t("dist_to", lang, label=cats[c].label(lang)), "int"] for c in result.categories]
+        popup = [[c, label(f"col.{c}", lang), d] for c, d in (
+            ("block_id", None), ("population", "int"), ("pop_65plus", "int"), ("missing_categories", None),
+            ("n_missing", "int"), ("missing_incomplete", None), ("underserved_reason", None), ("severity", 2))]
+        popup += [[f"dist_{c}_m", label("col.dist_<category>_m", lang, category=cats[c].label(lang)), "int"]
+                  for c in result.categories]
         popup = [p for p in popup if p[0] in cols]
-        lyr = BlockLayer(data, _t("underserved", lang), cls="cls_severity", colors=colours, filter="underserved",
-                         style={"color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
-                         tooltip=[popup[0], ["missing_categories", _t("missing", lang), None]], popup=popup)
+        lyr = BlockLayer(data, label("layer.underserved", lang), cls="cls_severity", colors=colours,
+                         filter="underserved", style={"color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
+                         tooltip=[popup[0], ["missing_categories", label("col.missing_categories", lang), None]],
+                         popup=popup)
         lyr.add_to(m)
         lyr.classes = cls
-        class_legend(cls, colours, _t("severity_caption", lang), lyr, fmt=1).add_to(m)
+        class_legend(cls, colours, label("legend.severity", lang), lyr, fmt=1).add_to(m)
     sites = result.layers.get("candidate_sites")
     if sites is not None and len(sites):
         s = sites
@@ -981,10 +904,11 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
             tips.append(esc(f"site {row['site_id']}: {score}"))
             r = 3 + 7 * (0 if np.isnan(row["score"]) else row["score"] / top)
             styles.append({"radius": round(float(r), 1), "weight": 3 if row["selected"] else 1,
-                           "color": "#000000" if row["selected"] else "#54278f",
-                           "fillColor": "#fdd0a2" if row["selected"] else "#9e9ac8"})
-        PointLayer(_t("sites", lang), pts, style={"fill": True, "fillOpacity": 0.9}, styles=styles, popup=popups,
-                   tooltip=tips, show=True).add_to(m)
+                           "color": (SITE_SELECTED if row["selected"] else SITE_CANDIDATE)[1],
+                           "fillColor": (SITE_SELECTED if row["selected"] else SITE_CANDIDATE)[0]})
+        PointLayer(label("map.ranked", lang, name=label("layer.candidate_sites", lang)), pts,
+                   style={"fill": True, "fillOpacity": 0.9}, styles=styles, popup=popups, tooltip=tips,
+                   show=True).add_to(m)
 
 
 __all__ = ["BASEMAPS", "BLOCK_CLASS", "BlockData", "BlockLayer", "ClassLegend", "Classes", "PointLayer",

@@ -23,6 +23,8 @@ from scipy.sparse import csgraph
 
 from .crs import ensure_projected
 from .errors import InputError
+from .osm import walkable_subgraph
+from .walk_rules import EDGE_TAGS, WalkRules
 
 if TYPE_CHECKING:  # networkx costs 0.2 s to import: only the functions that build graphs load it
     import networkx as nx
@@ -267,14 +269,11 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
         Merge chains of degree-2 nodes into single edges (osmnx ``simplify_graph``).
     area : shapely geometry, optional
         WGS84 polygon; only edges intersecting it (plus their nodes) are kept.
-    rules : toolkit.osm_network.WalkRules, optional
+    rules : toolkit.walk_rules.WalkRules, optional
         Which ways are walked and which take blocks and facilities; the
         same rules as the file reader (:func:`toolkit.osm_network.read_walk_network`).
     """
     import osmnx as ox
-
-    from .osm import walkable_subgraph
-    from .osm_network import WalkRules
 
     rules = rules or WalkRules()
     crs = pyproj.CRS.from_user_input(crs)
@@ -311,8 +310,6 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     pos = pd.Series(np.arange(len(nodes)), index=nodes.index)
     u = pos.loc[edges["u"]].to_numpy()
     v = pos.loc[edges["v"]].to_numpy()
-    from .osm_network import EDGE_TAGS
-
     attrs = pd.DataFrame({c: edges[c].map(_flat) if c in edges else None for c in ("osmid", *EDGE_TAGS)})
     nosnap = edges["_nosnap"].map(lambda b: bool(np.any(b))).to_numpy(dtype=bool)
     net = WalkNetwork(x=nodes["x"].to_numpy(), y=nodes["y"].to_numpy(), u=u, v=v, length=geom_len,

@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError
+from .walk_rules import EDGE_TAGS, WalkRules, walk_reason
 
 if TYPE_CHECKING:  # networkx costs 0.2 s to import: only the functions that build graphs load it
     import networkx as nx
@@ -81,8 +82,6 @@ def graph_from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
     give the same network.
     """
     import osmnx as ox
-
-    from .osm_network import EDGE_TAGS
 
     ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *EDGE_TAGS, "area"]))
     try:
@@ -265,14 +264,12 @@ def read_osm_features(source: str | os.PathLike, keys: tuple[str, ...] | list[st
     return out
 
 
-def walkable_subgraph(G: nx.MultiDiGraph, rules: Any = None) -> tuple[nx.MultiDiGraph, dict[str, int]]:
+def walkable_subgraph(G: nx.MultiDiGraph, rules: WalkRules | None = None) -> tuple[nx.MultiDiGraph, dict[str, int]]:
     """Drop edges pedestrians cannot use (motorways, ``foot=no``, ``access=no``...).
 
-    The rule is :func:`toolkit.osm_network.walk_reason`, the file reader's.
+    The rule is :func:`toolkit.walk_rules.walk_reason`, the file reader's.
     Returns the subgraph and a count of the removed edges per reason.
     """
-    from .osm_network import walk_reason
-
     removed: dict[str, int] = {}
     drop = []
     for u, v, k, d in G.edges(keys=True, data=True):

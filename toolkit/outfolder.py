@@ -41,13 +41,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
 __all__ = [
+    "FOLDER_NAME_MAX_BYTES",
+    "FOLDER_NAME_RULE",
     "MIN_FREE_MB",
     "STAGING_MARKER",
     "OutputFolderError",
+    "check_folder_name",
     "check_output_folder",
     "folder_size_mb",
     "make_staging",
@@ -65,6 +69,58 @@ FOREIGN_STALE_S = 24 * 3600
 
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
 _RENAME_EXCHANGE = 2
+
+
+# ------------------------------------------------------------- folder names
+# The one rule for study, batch and scenario names, which become folder and file names here. It sits with
+# the output folder, below the study schema and the configuration that both apply it.
+_FOLDER_NAME_RE = re.compile(r"\w[\w.-]*")
+# Device names Windows will not create as files or folders, with or without an extension: outputs are
+# shared from Windows drives, so a name that works here must work there too.
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+# Filesystems allow 255 bytes per name; the longest file written is "<name>_<layer>.parquet" and a batch run's
+# folder joins two names, so each name stays well under half of that.
+FOLDER_NAME_MAX_BYTES = 100
+FOLDER_NAME_RULE = ("letters, digits, '_', '-' and '.', not starting with '.' or '-', not ending with '.', "
+                    f"at most {FOLDER_NAME_MAX_BYTES} bytes, not a Windows device name (con, nul, com1, ...)")
+
+
+def check_folder_name(value: Any, *, source: str, field: str, fix: str) -> str:
+    """Return ``value`` if it can name an output folder as it is, else raise :class:`InputError`.
+
+    A usable name is one path component that needs no quoting anywhere the outputs go: letters
+    (any script), digits, ``_``, ``-`` and ``.``; not starting with ``.`` or ``-`` (hidden files,
+    command-line options, ``..``), not ending with ``.`` (Windows drops it), no Windows device
+    name. This one rule is applied to study, batch and scenario names.
+
+    Parameters
+    ----------
+    value : Any
+        The name as given (anything that is not a ``str`` is refused).
+    source : str
+        The file (or object) the name comes from, for the message.
+    field : str
+        The key holding the name, e.g. ``study.name``.
+    fix : str
+        What to do, e.g. ``"rename the study"``; the rule is appended.
+
+    Returns
+    -------
+    str
+        ``value``, unchanged.
+
+    Raises
+    ------
+    InputError
+        When ``value`` would not be exactly one plain folder inside the output folder.
+    """
+    ok = (isinstance(value, str) and _FOLDER_NAME_RE.fullmatch(value) is not None and not value.endswith(".")
+          and len(value.encode("utf-8")) <= FOLDER_NAME_MAX_BYTES
+          and value.split(".")[0].lower() not in _WINDOWS_RESERVED)
+    if not ok:
+        raise InputError(f"{value!r} is not a usable name (it names output folders)", source=source, field=field,
+                         fix=f"{fix}: {FOLDER_NAME_RULE}")
+    return value
 
 
 class OutputFolderError(InputError):
@@ -118,7 +174,7 @@ def check_output_folder(out_dir: str | Path, name: str, *, need_mb: float | None
     out_dir : path-like
         The parent folder (the CLI's ``--out``).
     name : str
-        The study's folder name, already checked by :func:`toolkit.config.check_folder_name`.
+        The study's folder name, already checked by :func:`check_folder_name`.
     need_mb : float, optional
         Free space to require, in MB.
 

@@ -32,12 +32,13 @@ import pandas as pd
 from . import __version__
 from .completeness import status_label
 from .datasets import data_dir
+from .labels import LABELS, column, label
 from .styles import NO_DATA, LayerStyle, Symbol, class_index, default_styles
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .study import StudyResult
+    from .result import StudyResult
 
 
 # ===================================================================== schema
@@ -142,7 +143,9 @@ def schema_markdown(layers: Mapping[str, pd.DataFrame | None], *, study: str = "
         s = spec.get(name, {})
         kind = ", ".join(sorted(set(gdf.geometry.geom_type.dropna()))) if isinstance(gdf, gpd.GeoDataFrame) \
             and len(gdf) else "none"
-        lines += [f"## `{name}`: {s.get('title', name)}" + (f" ({s['zh']})" if s.get("zh") else ""), ""]
+        title, zh = ((label(f"layer.{name}"), label(f"layer.{name}", "zh")) if f"layer.{name}" in LABELS
+                     else (s.get("title", name), s.get("zh")))
+        lines += [f"## `{name}`: {title}" + (f" ({zh})" if zh else ""), ""]
         if s.get("description"):
             lines += [s["description"], ""]
         lines += [f"{len(gdf):,} rows; geometry: {kind}.", ""]
@@ -242,15 +245,15 @@ def _draw(ax: Any, gdf: gpd.GeoDataFrame, style: LayerStyle, *, zorder: float = 
         if style.renderer == "singleSymbol" or not style.classes else [(c.symbol, c.label) for c in style.classes]
     entries = []
     defaults = {i for i, c in enumerate(style.classes) if c.value == ""} if style.renderer != "singleSymbol" else set()
-    for i, (sym, label) in enumerate(classes):
+    for i, (sym, text) in enumerate(classes):
         if (sym.color == NO_DATA or i in defaults) and not (idx == i).any():
             continue  # an empty "no data" / "other" class says nothing
         sub = gdf[idx == i]
-        if label in skip:
+        if text in skip:
             continue
         if len(sub):
             _draw_symbol(ax, sub, sym, zorder=zorder + (i * 0.01 if sym.kind != "fill" else 0))
-        entries.append((sym, label, len(sub)))
+        entries.append((sym, text, len(sub)))
     return entries
 
 
@@ -397,7 +400,6 @@ def _layers(result: StudyResult) -> dict[str, gpd.GeoDataFrame]:
 
 
 def _map_specs(result: StudyResult, styles: Sequence[LayerStyle], lang: str) -> list[dict[str, Any]]:
-    zh = lang == "zh"
     L = _layers(result)
     specs = []
 
@@ -410,16 +412,13 @@ def _map_specs(result: StudyResult, styles: Sequence[LayerStyle], lang: str) -> 
                           "background": background})
 
     n = len(result.categories)
-    add("coverage", f"{'可达设施类别数' if zh else 'Service coverage: measured categories within reach'} "
-        f"({n} {'类' if zh else 'measured'})", ("blocks", "coverage"))
-    add("walkability", "步行友好指数" if zh else "Walkability index (blocks) and pedestrian-hostile roads",
-        ("blocks", "walkability"), [("streets", None)], background=False)
-    add("heritage", "历史风貌保护等级" if zh else "Heritage class of blocks, protection zones and listed buildings",
-        ("blocks", "heritage class"), [("heritage", None), ("heritage_buildings", None)])
-    add("underserved", "服务短板街坊" if zh else "Underserved blocks and management zones",
-        ("blocks", "underserved"), [("zones", None)])
-    add("candidate_sites", "候选地块与选定布点" if zh else "Candidate sites and selected hubs",
-        ("candidate_sites", None), [])
+    add("coverage", label("static.coverage", lang, n=n), ("blocks", "coverage"))
+    add("walkability", label("static.walkability", lang), ("blocks", "walkability"), [("streets", None)],
+        background=False)
+    add("heritage", label("static.heritage", lang), ("blocks", "heritage class"),
+        [("heritage", None), ("heritage_buildings", None)])
+    add("underserved", label("static.underserved", lang), ("blocks", "underserved"), [("zones", None)])
+    add("candidate_sites", label("static.candidate_sites", lang), ("candidate_sites", None), [])
     return specs
 
 
@@ -452,7 +451,7 @@ def map_figure(result: StudyResult, spec: dict[str, Any], *, lang: str = "en",
             elif st.layer == "zones":
                 _draw_symbol(ax, gdf, Symbol("fill", "#000000", fill=False, outline="#252525", width=0.25), zorder=3)
                 entries.append((Symbol("fill", "#ffffff", fill=False, outline="#252525", width=0.25),
-                                "管理单元" if lang == "zh" else "management zone", len(gdf)))
+                                label("layer.zones", lang), len(gdf)))
             else:
                 entries += _draw(ax, gdf, st, zorder=3)
         if style.layer == "candidate_sites" and "selected" in main:
@@ -506,43 +505,7 @@ def static_maps(result: StudyResult, folder: str | Path, *, formats: Sequence[st
 
 
 # ================================================================ HTML report
-_T = {
-    "report": ("Study report", "研究报告"),
-    "key": ("Key figures", "关键指标"),
-    "area": ("Study area", "研究范围"),
-    "blocks": ("Street blocks", "街坊数"),
-    "residents": ("Residents in blocks", "街坊常住人口"),
-    "aged": ("Aged 65+", "65岁及以上"),
-    "children": ("Aged 0-14", "0-14岁"),
-    "facilities": ("Facilities used", "纳入设施"),
-    "coverage": ("Service coverage", "服务覆盖率"),
-    "category": ("Category", "设施类别"),
-    "threshold": ("Threshold", "标准距离"),
-    "n_fac": ("Facilities", "设施数"),
-    "rate_total": ("Residents within reach", "覆盖人口比例"),
-    "rate_65": ("Aged 65+ within reach", "65岁以上覆盖比例"),
-    "no_data": ("No data", "无数据"),
-    "no_data_note": ("No facility data in this study, so not assessed (never counted as 'everyone unserved'):",
-                     "本研究缺少以下类别的设施数据，未作评估（不等同于“全部未覆盖”）："),
-    "data_status": ("Data", "数据完整性"),
-    "incomplete_note": ("Measured on incomplete data: their rates are shown but they never make a block "
-                        "underserved (a data gap is not a service gap):",
-                        "以下类别的数据不完整：覆盖率照常列出，但不据此判定服务短板（数据缺口不等于服务缺口）："),
-    "heritage": ("Heritage protection", "历史风貌保护"),
-    "walk": ("Walkability", "步行友好度"),
-    "water": ("Waterfront", "滨水空间"),
-    "under": ("Underserved blocks", "服务短板"),
-    "sites": ("Selected sites", "选定布点"),
-    "before_after": ("Before and after the selected sites", "布点前后对比"),
-    "notes": ("Notes on the data", "数据说明"),
-    "files": ("Files", "文件"),
-    "absent": ("Not part of this study", "本研究未包含"),
-}
-
-
-def _tr(key: str, lang: str) -> str:
-    en, zh = _T[key]
-    return zh if lang == "zh" else en
+# Every name printed is the glossary's (toolkit.labels, data/labels.toml).
 
 
 def _e(x: Any) -> str:
@@ -655,7 +618,7 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
     ``record`` is the run record (:func:`toolkit.export.run_record`) whose
     figures are printed, so report.html and run.json always agree.
     """
-    from .export import run_record
+    from .record import run_record
 
     rec = dict(record) if record is not None else run_record(result)
     lang = lang or result.study.lang
@@ -666,22 +629,33 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
     pop = rec.get("population") or {}
     parts: list[str] = []
     title = result.study.title or result.study.name
-    parts.append(f"<h1>{_e(title)}</h1><div class='meta'>{_e(_tr('report', lang))} · {_e(result.study.name)} · "
+
+    def t(key: str, **kw: Any) -> str:
+        return label(key, lang, **kw)
+
+    def tc(key: str, **kw: Any) -> str:  # a heading or a table header: capitalised
+        return label(key, lang, cap=True, **kw)
+
+    def cat_label(c: str, language: str | None = None) -> str:
+        return cats[c].label(language or lang) if c in cats else c
+
+    parts.append(f"<h1>{_e(title)}</h1><div class='meta'>{_e(t('report.title'))} · {_e(result.study.name)} · "
                  f"{_e(rec.get('created', ''))} · urban-microrenewal-toolkit {_e(__version__)} · "
-                 f"{'标准' if zh else 'profile'} {_e(result.profile.name)} ({_e(result.profile.title)}) · "
+                 f"{_e(t('term.profile'))} {_e(result.profile.name)} ({_e(result.profile.title)}) · "
                  f"CRS {_e(rec.get('crs', ''))}</div>")
 
     # ---- key figures
     in_blocks = (pop.get("population") or {}).get("in_blocks")
     n_fac = int(result.facilities["snapped"].sum()) if "snapped" in result.facilities else len(result.facilities)
-    parts.append(f"<h2>{_e(_tr('key', lang))}</h2>")
+    parts.append(f"<h2>{_e(t('report.key'))}</h2>")
     parts.append(_cards([
-        (_tr("area", lang), f"{_num(rec.get('area_km2'), 2)} km²"),
-        (_tr("blocks", lang), _num(len(b))),
-        (_tr("residents", lang), _num(in_blocks if in_blocks is not None else b.get("population", pd.Series()).sum())),
-        (_tr("aged", lang), _num((pop.get("pop_65plus") or {}).get("in_blocks"))),
-        (_tr("children", lang), _num((pop.get("pop_0_14") or {}).get("in_blocks"))),
-        (_tr("facilities", lang), _num(n_fac)),
+        (t("layer.study_area"), f"{_num(rec.get('area_km2'), 2)} km²"),
+        (t("layer.blocks"), _num(len(b))),
+        (t("report.residents_in_blocks"),
+         _num(in_blocks if in_blocks is not None else b.get("population", pd.Series()).sum())),
+        (tc("term.aged_65"), _num((pop.get("pop_65plus") or {}).get("in_blocks"))),
+        (tc("term.children"), _num((pop.get("pop_0_14") or {}).get("in_blocks"))),
+        (t("report.facilities_used"), _num(n_fac)),
     ]))
 
     # ---- coverage
@@ -691,204 +665,196 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
     rows = []
     for c in result.profile.categories:
         rule = result.profile.rule(c)
-        label = cats[c].label(lang) if c in cats else c
         n = int((result.facilities["category"] == c).sum()) if len(result.facilities) else 0
         thr = f"{rule.max_distance_m:,.0f} m" + (f" ({rule.minutes:g} min)" if rule.minutes else "")
         st = status_label((ds.get(c) or {}).get("status", "measured" if c in rates else "no data"), lang)
         if c in rates:
-            rows.append([label, thr, n, pct(rates[c].get("rate_total")), pct(rates[c].get("rate_65plus")), st])
+            rows.append([cat_label(c), thr, n, pct(rates[c].get("rate_total")), pct(rates[c].get("rate_65plus")), st])
         else:
-            rows.append([label, thr, n, _tr("no_data", lang), _tr("no_data", lang), st])
-    parts.append(f"<h2>{_e(_tr('coverage', lang))}</h2>")
-    parts.append(_table([_tr("category", lang), _tr("threshold", lang), _tr("n_fac", lang), _tr("rate_total", lang),
-                         _tr("rate_65", lang), _tr("data_status", lang)], rows, num_cols=(2, 3, 4)))
+            rows.append([cat_label(c), thr, n, tc("legend.no_data"), tc("legend.no_data"), st])
+    parts.append(f"<h2>{_e(t('report.coverage'))}</h2>")
+    parts.append(_table([tc("col.category"), tc("term.threshold"), t("layer.facilities"), tc("term.share_within"),
+                         tc("term.share_65_within"), tc("term.data_status")], rows, num_cols=(2, 3, 4)))
     incomplete = [c for c in result.profile.categories if c in rates and c in ds
                   and ds[c].get("status") != "complete"]
     if incomplete:
-        items = "".join(f"<li><b>{_e(cats[c].label(lang) if c in cats else c)}</b>: "
+        items = "".join(f"<li><b>{_e(cat_label(c))}</b>: "
                         f"{_e(status_label(ds[c]['status'], lang))} ({_e(ds[c].get('reason', ''))})</li>"
                         for c in incomplete)
-        parts.append(f"<p class='nodata'>{_e(_tr('incomplete_note', lang))}</p><ul class='muted'>{items}</ul>")
+        parts.append(f"<p class='nodata'>{_e(t('report.incomplete_note'))}</p><ul class='muted'>{items}</ul>")
     if cov.get("no_data"):
-        parts.append(f"<p class='nodata'>{_e(_tr('no_data_note', lang))} "
-                     f"{_e(', '.join(cats[c].label(lang) if c in cats else c for c in cov['no_data']))}</p>")
+        parts.append(f"<p class='nodata'>{_e(t('report.no_data_note'))} "
+                     f"{_e(', '.join(cat_label(c) for c in cov['no_data']))}</p>")
     charts = []
     measured = [c for c in result.profile.categories if c in rates]
     if measured:
         charts.append(_img(_bar_chart(
-            [cats[c].label(flang) if c in cats else c for c in measured],
-            {_tr("rate_total", flang): [rates[c].get("rate_total") for c in measured],
-             _tr("rate_65", flang): [rates[c].get("rate_65plus") for c in measured]},
-            title=_tr("coverage", flang)), "coverage chart"))
+            [cat_label(c, flang) for c in measured],
+            {label("term.share_within", flang, cap=True): [rates[c].get("rate_total") for c in measured],
+             label("term.share_65_within", flang, cap=True): [rates[c].get("rate_65plus") for c in measured]},
+            title=label("report.coverage", flang)), "coverage chart"))
     if coverage_map_png:
         charts.append(_img(coverage_map_png, "coverage map"))
     if charts:
         parts.append("<div class='grid'>" + "".join(f"<div>{c}</div>" for c in charts) + "</div>")
 
     # ---- heritage
-    parts.append(f"<h2>{_e(_tr('heritage', lang))}</h2>")
+    parts.append(f"<h2>{_e(t('report.heritage'))}</h2>")
     her = rec.get("heritage") or {}
     if her.get("status") == "absent" or "blocks" not in her:
-        parts.append(f"<p class='muted'>{_e(_tr('absent', lang))}: {_e(her.get('reason', ''))}</p>")
+        parts.append(f"<p class='muted'>{_e(t('report.absent'))}: {_e(her.get('reason', ''))}</p>")
     else:
         hp = (her.get("population") or {})
-        klabel = {"core": "核心保护", "buffer": "建设控制", "none": "无"} if zh else {}
-        rows = [[klabel.get(k, k), her["blocks"].get(k, 0), _num((her.get("area_ha") or {}).get(k), 1),
+        rows = [[t(f"heritage.{k}"), her["blocks"].get(k, 0), _num((her.get("area_ha") or {}).get(k), 1),
                  _num((hp.get("population") or {}).get(k)), _num((hp.get("pop_65plus") or {}).get(k))]
                 for k in ("core", "buffer", "none")]
-        parts.append(_table(["class" if not zh else "保护等级", _tr("blocks", lang), "ha",
-                             _tr("residents", lang), _tr("aged", lang)], rows, num_cols=(1, 2, 3, 4)))
+        parts.append(_table([tc("col.heritage_class"), tc("col.blocks"), "ha", t("report.residents_in_blocks"),
+                             tc("term.aged_65")], rows, num_cols=(1, 2, 3, 4)))
         bl = her.get("buildings") or {}
         pr = her.get("protected_roads") or {}
         zones = her.get("zones") or {}
         parts.append(_cards([
-            ("风貌区" if zh else "style areas", _num((zones.get("style_area") or {}).get("count"))),
-            ("保护街坊" if zh else "protected compounds", _num((zones.get("compound") or {}).get("count"))),
-            ("历史建筑(区内及周边)" if zh else "listed buildings near the area", _num(bl.get("kept_near_area"))),
-            ("保护道路" if zh else "protected roads", f"{', '.join(pr.get('names', [])) or '–'} "
-                                                     f"({_num(pr.get('length_m'))} m)"),
+            (t("heritage.style_area"), _num((zones.get("style_area") or {}).get("count"))),
+            (t("heritage.compound"), _num((zones.get("compound") or {}).get("count"))),
+            (t("report.listed_near"), _num(bl.get("kept_near_area"))),
+            (t("term.protected_road"), f"{', '.join(pr.get('names', [])) or '–'} ({_num(pr.get('length_m'))} m)"),
         ]))
 
     # ---- walkability
-    parts.append(f"<h2>{_e(_tr('walk', lang))}</h2>")
+    parts.append(f"<h2>{_e(tc('term.walkability'))}</h2>")
     walk = rec.get("walkability") or {}
     if not walk or "median" not in walk:
-        parts.append(f"<p class='muted'>{_e(_tr('absent', lang))}</p>")
+        parts.append(f"<p class='muted'>{_e(t('report.absent'))}</p>")
     else:
         med = walk.get("median") or {}
         guide = (walk.get("settings") or {}).get("face_guideline_m", 200)
         parts.append(_cards([
-            (f"街坊边长超{guide:g}m比例" if zh else f"blocks with a face over {guide:g} m",
-             pct(walk.get("blocks_face_over_guideline_share"))),
-            ("机动车主导道路长度" if zh else "pedestrian-hostile street length",
-             f"{_num((walk.get('street_length_hostile_m') or 0) / 1000, 1)} km"),
-            ("三岔以上交叉口" if zh else "intersections (3+ ways) in the area",
-             _num(walk.get("intersections_3way_in_area"))),
+            (t("report.face_over", guide=guide), pct(walk.get("blocks_face_over_guideline_share"))),
+            (t("report.hostile_length"), f"{_num((walk.get('street_length_hostile_m') or 0) / 1000, 1)} km"),
+            (t("report.intersections"), _num(walk.get("intersections_3way_in_area"))),
         ]))
-        parts.append(_table(["median" if not zh else "中位数指标", "value" if not zh else "数值"],
-                            [[k, _num(v, 2)] for k, v in med.items()], num_cols=(1,)))
+        parts.append(_table([t("report.median"), t("report.value")],
+                            [[column(k, lang), _num(v, 2)] for k, v in med.items()], num_cols=(1,)))
         if "walk_index" in b:
-            parts.append(_img(_hist(b["walk_index"], title=_tr("walk", flang),
+            parts.append(_img(_hist(b["walk_index"], title=label("term.walkability", flang, cap=True),
                                     xlabel="walk_index (z-score composite)"), "walkability histogram"))
 
     # ---- waterfront
-    parts.append(f"<h2>{_e(_tr('water', lang))}</h2>")
+    parts.append(f"<h2>{_e(tc('term.waterfront'))}</h2>")
     wf = rec.get("waterfront") or {}
     if wf.get("status") != "measured":
-        parts.append(f"<p class='muted'>{_e(_tr('absent', lang))}: {_e(wf.get('reason', wf.get('status', '')))}</p>")
+        parts.append(f"<p class='muted'>{_e(t('report.absent'))}: {_e(wf.get('reason', wf.get('status', '')))}</p>")
     else:
         parts.append(_cards([
-            ("岸线长度" if zh else "bank length", f"{_num((wf.get('bank_length_m') or 0) / 1000, 2)} km"),
-            ("可达岸线比例" if zh else "bank with public access", pct(wf.get("share_with_access"))),
-            ("最长断点" if zh else "longest gap", f"{_num(wf.get('longest_gap_m'))} m"),
-            ("可达点" if zh else "access points", _num(wf.get("n_access_points"))),
-            ("步行可达街坊" if zh else f"blocks within {_num(wf.get('threshold_m'))} m", _num(wf.get("blocks_within"))),
-            ("可达人口比例" if zh else "residents within reach", pct(wf.get("population_within_share"))),
+            (t("report.bank_length"), f"{_num((wf.get('bank_length_m') or 0) / 1000, 2)} km"),
+            (t("report.bank_access_share"), pct(wf.get("share_with_access"))),
+            (t("report.longest_gap"), f"{_num(wf.get('longest_gap_m'))} m"),
+            (t("layer.waterfront_access"), _num(wf.get("n_access_points"))),
+            (t("report.blocks_within", thr=_num(wf.get("threshold_m"))), _num(wf.get("blocks_within"))),
+            (t("term.share_within"), pct(wf.get("population_within_share"))),
         ]))
 
     # ---- underserved
-    parts.append(f"<h2>{_e(_tr('under', lang))}</h2>")
+    parts.append(f"<h2>{_e(t('layer.underserved'))}</h2>")
     dec = rec.get("decisions") or {}
     us = dec.get("underserved") or {}
     if not us:
-        parts.append(f"<p class='muted'>{_e(_tr('absent', lang))}: {_e(dec.get('reason', ''))}</p>")
+        parts.append(f"<p class='muted'>{_e(t('report.absent'))}: {_e(dec.get('reason', ''))}</p>")
     else:
         rule = us.get("rule") or {}
         parts.append(_cards([
-            ("服务不足街坊" if zh else "underserved blocks", f"{_num(us.get('blocks'))} / {_num(len(b))}"),
-            ("涉及人口" if zh else "residents", _num(us.get("population"))),
-            ("其中65岁以上" if zh else "of whom 65+", _num(us.get("pop_65plus"))),
+            (t("layer.underserved"), f"{_num(us.get('blocks'))} / {_num(len(b))}"),
+            (t("col.underserved_pop"), _num(us.get("population"))),
+            (t("report.of_whom_65"), _num(us.get("pop_65plus"))),
         ]))
-        k, share = _e(rule.get("min_missing", "")), pct(rule.get("elderly_share"))
-        rule_text = (f"规则：缺少至少 {k} 项基本服务，或65岁以上人口超过 {share} 的街坊缺少养老服务；"
-                     "只有数据完整的类别参与判定。" if zh else
-                     f"Rule: missing at least {k} basic services, or missing elderly care in a block where more "
-                     f"than {share} of residents are 65+; only categories with complete data count.")
+        rule_text = t("report.rule", k=_e(rule.get("min_missing", "")), share=pct(rule.get("elderly_share")))
         parts.append(f"<p class='muted'>{rule_text}</p>")
         if us.get("note"):
             parts.append(f"<p class='nodata'>{_e(us['note'])}</p>")
         # what drives the count: per category with complete data, the flagged blocks that miss it
         byc, bmiss = us.get("by_category") or {}, us.get("blocks_missing") or {}
         inc = us.get("incomplete") or {}
-        rows = [[cats[c].label(lang) if c in cats else c, status_label("complete", lang), _num(byc.get(c)),
-                 _num(bmiss.get(c))] for c in byc]
-        rows += [[cats[c].label(lang) if c in cats else c, status_label(v.get("status", ""), lang),
-                  "不参与判定" if zh else "never flags", _num(v.get("blocks_beyond"))] for c, v in inc.items()]
+        rows = [[cat_label(c), status_label("complete", lang), _num(byc.get(c)), _num(bmiss.get(c))] for c in byc]
+        rows += [[cat_label(c), status_label(v.get("status", ""), lang), t("report.never_flags"),
+                  _num(v.get("blocks_beyond"))] for c, v in inc.items()]
         if rows:
-            head = (["设施类别", "数据完整性", "缺少该类的服务短板街坊", "缺少该类的街坊(有人口)"] if zh else
-                    ["category", "data", "underserved blocks missing it", "populated blocks missing it"])
+            head = [t("col.category"), t("term.data_status"), t("report.us_missing"), t("report.populated_missing")]
             parts.append(_table(head, rows, num_cols=(2, 3)))
         bym = us.get("by_missing") or {}
         if bym:
-            parts.append(_table(["missing categories" if not zh else "缺失类别数", _tr("blocks", lang)],
+            parts.append(_table([t("col.n_missing"), tc("col.blocks")],
                                 [[k, v] for k, v in sorted(bym.items(), key=lambda kv: int(kv[0]))], num_cols=(1,)))
         zones = result.layers.get("zones")
         if zones is not None and "underserved_pop" in zones and len(zones):
             top = zones.sort_values("underserved_pop", ascending=False).head(5)
             # the roll-up names its id column after the user's zones (id_field = "name"), else zone_id
             zid = next((c for c in (result.study.zone_id_field, "zone_id") if c and c in zones), zones.columns[0])
-            parts.append(_table(["zone", "underserved blocks", "residents", "65+", "worst blocks"] if not zh else
-                                ["单元", "服务不足街坊", "人口", "65岁以上", "最严重街坊"],
+            parts.append(_table([t("report.zone"), t("layer.underserved"), t("col.population"), t("term.aged_65"),
+                                 t("col.worst_blocks")],
                                 [[r[zid], _num(r.get("underserved_blocks")), _num(r.get("underserved_pop")),
                                   _num(r.get("underserved_65plus")), r.get("worst_blocks") or ""]
                                  for _, r in top.iterrows()], num_cols=(1, 2, 3)))
 
     # ---- sites and before/after
-    parts.append(f"<h2>{_e(_tr('sites', lang))}</h2>")
+    parts.append(f"<h2>{_e(tc('term.selected'))}</h2>")
     sel = dec.get("selection") or {}
     sites = result.layers.get("candidate_sites")
     if not sel or sites is None or "selected" not in sites:
-        parts.append(f"<p class='muted'>{_e(_tr('absent', lang))}</p>")
+        parts.append(f"<p class='muted'>{_e(t('report.absent'))}</p>")
     elif not len(sites) or not sel.get("chosen"):
         status = sel.get("status") or (dec.get("sites") or {}).get("message", "")
-        parts.append(f"<p class='muted'>{_e(len(sites))} {'个候选地块' if zh else 'candidate sites'}: "
-                     f"{_e(status)}</p>")
+        parts.append(f"<p class='muted'>{t('report.n_sites', n=_e(len(sites)), status=_e(status))}</p>")
     else:
         chosen = sel.get("chosen")
         info = sel.get(chosen) or {}
-        parts.append(f"<p>{_e(len(sites))} {'个候选地块；选定' if zh else 'candidate sites; selected'} "
-                     f"{_e(info.get('n_sites', ''))} ({_e(chosen)}, {_e(info.get('status', ''))}) "
-                     f"{'布点类别' if zh else 'for'}: {_e(', '.join(sel.get('categories', [])))}. "
-                     f"{'覆盖需求比例' if zh else 'Demand covered'}: {pct(info.get('covered_share'))}.</p>")
+        parts.append("<p>" + t("report.n_sites_selected", n=_e(len(sites)), k=_e(info.get("n_sites", "")),
+                               chosen=_e(chosen), status=_e(info.get("status", "")),
+                               cats=_e(", ".join(sel.get("categories", []))),
+                               share=pct(info.get("covered_share"))) + "</p>")
         s = sites[sites["selected"].fillna(False).astype(bool)]
         s = s.sort_values("rank") if "rank" in s else s
         cats_sel = [c for c in sel.get("categories", []) if f"new_{c}_pop" in s]
         rows = [[r["site_id"], r.get("site_type", ""), r.get("nearest_street") if isinstance(r.get("nearest_street"),
                  str) else "", r.get("heritage_class", ""), _num(r.get("score"), 3), r.get("rank", ""),
                  *[_num(r[f"new_{c}_pop"]) for c in cats_sel]] for _, r in s.iterrows()]
-        head = ["地块", "类型", "最近街道", "保护等级", "得分", "排名"] if zh else \
-            ["site", "type", "street", "heritage", "score", "rank"]
-        parts.append(_table([*head,
-                             *[f"+{cats[c].label(lang) if c in cats else c}" for c in cats_sel]], rows,
+        head = [t(f"col.{c}") for c in ("site_id", "site_type", "nearest_street", "heritage_class", "score", "rank")]
+        parts.append(_table([*head, *[f"+{cat_label(c)}" for c in cats_sel]], rows,
                             num_cols=(0, 4, 5, *range(6, 6 + len(cats_sel)))))
+        gone = ((dec.get("sites") or {}).get("hub_infeasible") or {}).get("sites") or []
+        if gone:
+            # heritage binds the choice: the planner sees which sites were never candidates for a hub, and why
+            parts.append(f"<p>{_e(t('report.hub_excluded', n=len(gone)))}</p>")
+            parts.append(_table([t(f"col.{c}") for c in ("site_id", "site_type", "heritage_class", "hub_reason")],
+                                [[g["site_id"], g["site_type"], g["heritage_class"], g["reason"]] for g in gone],
+                                num_cols=(0,)))
         ba = sel.get("before_after") or []
         if ba:
-            parts.append(f"<h2>{_e(_tr('before_after', lang))}</h2>")
-            parts.append(_table([_tr("category", lang), *(["布点前", "布点后", "65岁以上布点前", "65岁以上布点后",
-                                                             "新增覆盖人口"] if zh else
-                                                            ["before", "after", "65+ before", "65+ after",
-                                                             "newly covered"])],
-                                [[cats[r['category']].label(lang) if r["category"] in cats else r["category"],
+            parts.append(f"<h2>{_e(t('report.before_after'))}</h2>")
+            parts.append(_table([tc("col.category"), *(t(f"report.{k}") for k in ("before", "after", "before_65",
+                                                                                  "after_65", "newly_covered"))],
+                                [[cat_label(r["category"]),
                                   pct(r.get("rate_total_before")), pct(r.get("rate_total_after")),
                                   pct(r.get("rate_65plus_before")), pct(r.get("rate_65plus_after")),
                                   _num(r.get("newly_covered_total"))] for r in ba], num_cols=(1, 2, 3, 4, 5)))
             uba = sel.get("underserved_before_after") or {}
             if uba:
-                parts.append(f"<p>{'服务短板街坊' if zh else 'Underserved blocks'}: "
+                # the basis (run.json) is always the baseline's categories and data status (toolkit.underserved)
+                parts.append(f"<p>{t('layer.underserved')}: "
                              f"{_num(uba.get('blocks_before'))} → {_num(uba.get('blocks_after'))} "
-                             f"({'按基线的类别与数据完整性判定' if zh else _e(uba.get('basis', ''))})</p>")
+                             f"({_e(t('report.basis'))})</p>")
             parts.append(_img(_bar_chart(
-                [cats[r["category"]].label(flang) if r["category"] in cats else r["category"] for r in ba],
-                {"before": [r.get("rate_total_before") for r in ba], "after": [r.get("rate_total_after") for r in ba]},
-                title=_tr("before_after", flang), colours=("#bdbdbd", "#1a9641")), "before and after chart"))
+                [cat_label(r["category"], flang) for r in ba],
+                {label("report.before", flang): [r.get("rate_total_before") for r in ba],
+                 label("report.after", flang): [r.get("rate_total_after") for r in ba]},
+                title=label("report.before_after", flang), colours=("#bdbdbd", "#1a9641")), "before and after chart"))
 
     # ---- notes and files
     if rec.get("notes"):
-        parts.append(f"<h2>{_e(_tr('notes', lang))}</h2><ul>" +
+        parts.append(f"<h2>{_e(t('report.notes'))}</h2><ul>" +
                      "".join(f"<li>{_e(n)}</li>" for n in rec["notes"]) + "</ul>")
     if files:
-        parts.append(f"<h2>{_e(_tr('files', lang))}</h2><ul>" + "".join(f"<li><code>{_e(f)}</code></li>"
-                                                                          for f in files) + "</ul>")
+        parts.append(f"<h2>{_e(t('report.files'))}</h2><ul>" + "".join(f"<li><code>{_e(f)}</code></li>"
+                                                                      for f in files) + "</ul>")
     body = "\n".join(parts)
     return (f"<!DOCTYPE html>\n<html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"

@@ -39,6 +39,13 @@ class SiteSettings:
     max_snap_m: float = 250.0
     weights: dict[str, float] = field(default_factory=dict)
     heritage_fit: dict[str, float] = field(default_factory=dict)
+    #: what a hub (a small service centre) on an open site needs, as named in data/heritage_rules.toml
+    hub_intervention: str = "small_new_facility"
+    #: site types that are existing buildings: a hub there is adaptive reuse, not new building
+    reuse_types: list[str] = field(default_factory=list)
+    #: site types that are existing green space (lawns, meadows): offered for a hub only with build_on_green
+    green_types: list[str] = field(default_factory=list)
+    build_on_green: bool = False
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None = None) -> SiteSettings:
@@ -55,14 +62,78 @@ class SiteSettings:
         if any(v < 0 for v in w.values()):
             raise InputError("site weights must be >= 0", field="sites.weights", fix="use 0 to switch a criterion off")
         fit = {**d["heritage_fit"], **raw.pop("heritage_fit", {})}
-        known = {"landuse_types", "osm_tags", "max_snap_m", "candidates", "exclude"}
+        known = {"landuse_types", "osm_tags", "max_snap_m", "candidates", "exclude", "hub_intervention",
+                 "reuse_types", "green_types", "build_on_green"}
         bad = set(raw) - known
         if bad:
             raise InputError(f"unknown site setting(s): {', '.join(sorted(bad))}", field="sites",
                              fix=f"settings are: {', '.join(sorted(known | {'weights', 'heritage_fit'}))}")
         return cls(landuse_types=list(raw.get("landuse_types", d["landuse_types"])),
                    osm_tags=list(raw.get("osm_tags", d["osm_tags"])),
-                   max_snap_m=float(raw.get("max_snap_m", d["max_snap_m"])), weights=w, heritage_fit=fit)
+                   max_snap_m=float(raw.get("max_snap_m", d["max_snap_m"])), weights=w, heritage_fit=fit,
+                   hub_intervention=str(raw.get("hub_intervention", d["hub_intervention"])),
+                   reuse_types=list(raw.get("reuse_types", d["reuse_types"])),
+                   green_types=list(raw.get("green_types", d["green_types"])),
+                   build_on_green=bool(raw.get("build_on_green", d["build_on_green"])))
+
+
+#: why a candidate cannot host a hub, or needs a review first (column ``hub_status``)
+HUB_OK, HUB_REVIEW, HUB_FORBIDDEN, HUB_GREEN = "allowed", "review", "forbidden", "green space"
+
+
+def hub_feasibility(sites: pd.DataFrame, settings: SiteSettings) -> pd.DataFrame:
+    """What a hub at each site needs, and whether the heritage rules and the site's use allow it.
+
+    A hub on an open site (vacant land, a brownfield, surface parking) is a
+    small new facility; on a site whose type is in ``settings.reuse_types`` (an
+    existing building) it is adaptive reuse. The site's block class
+    (``heritage_class``, from :func:`site_context`) says whether that
+    intervention is allowed, left to a heritage review, or forbidden
+    (``data/heritage_rules.toml``). Existing green space (``green_types``) is
+    not offered for building unless ``build_on_green``.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        Candidate sites with ``site_type`` and, when the study has heritage data, ``heritage_class``.
+    settings : SiteSettings
+
+    Returns
+    -------
+    DataFrame
+        On the sites' index: ``hub_needs`` (the intervention), ``hub_status`` (``allowed``, ``review``,
+        ``forbidden`` or ``green space``) and ``hub_reason`` (empty where allowed).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"site_type": ["vacant", "grass", "vacant", "building"],
+    ...                   "heritage_class": ["none", "none", "core", "core"]})
+    >>> st = SiteSettings(reuse_types=["building"], green_types=["grass"])
+    >>> hub_feasibility(s, st)["hub_status"].tolist()
+    ['allowed', 'green space', 'forbidden', 'allowed']
+    """
+    from .heritage import forbidden_interventions, review_interventions
+
+    kinds = sites["site_type"].astype(str).to_numpy()
+    needs = np.where(np.isin(kinds, settings.reuse_types), "adaptive_reuse", settings.hub_intervention)
+    cls = sites["heritage_class"].astype(str).to_numpy() if "heritage_class" in sites else np.full(len(sites), "")
+    status = np.full(len(sites), HUB_OK, dtype=object)
+    reason = np.full(len(sites), "", dtype=object)
+    for c in set(cls) - {"", "nan", "None"}:
+        forbidden, review = set(forbidden_interventions(c)), set(review_interventions(c))
+        for need in set(needs[cls == c]):
+            m = (cls == c) & (needs == need)
+            if need in forbidden:
+                status[m], reason[m] = HUB_FORBIDDEN, f"{need} is forbidden in a heritage {c} block"
+            elif need in review:
+                status[m], reason[m] = HUB_REVIEW, f"{need} in a heritage {c} block needs a heritage review"
+    green = np.isin(kinds, settings.green_types) & (status != HUB_FORBIDDEN)
+    if not settings.build_on_green:
+        status[green] = HUB_GREEN
+        reason[green] = [f"existing green space ({k}): not offered for building (sites.build_on_green = true "
+                         "offers it)" for k in kinds[green]]
+    return pd.DataFrame({"hub_needs": needs, "hub_status": status, "hub_reason": reason}, index=sites.index)
 
 
 def candidates_from_landuse(gdf: gpd.GeoDataFrame, type_field: str, types: list[str],

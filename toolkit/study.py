@@ -15,7 +15,6 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -26,7 +25,7 @@ import shapely
 
 from .blocks import enclosed_blocks, user_blocks
 from .completeness import source_report, study_data_status
-from .config import Source, Study, validate_study
+from .config import Study, validate_study
 from .coverage import coverage, coverage_rates, node_distances
 from .crs import MAX_SCALE_ERROR, WGS84, parse_crs, scale_error, to_wgs84, utm_crs_for
 from .errors import InputError
@@ -54,8 +53,11 @@ from .network import WalkNetwork, network_from_osmnx
 from .osm import graph_from_place, read_osm_features
 from .population import no_overlap_error, population_from_layer, population_per_block
 from .population import raster_footprint as _raster_footprint
+from .result import StudyResult
 from .snapping import REASON_TOO_FAR, Snapped, leg_obstacles, snap_points
+from .sources import Source, iter_sources
 from .standards import Category, Profile, load_profile, source_notes
+from .underserved import UnderservedRule
 
 log = logging.getLogger("toolkit")
 
@@ -413,92 +415,6 @@ def _warn_far_rows(raw: gpd.GeoDataFrame, reach_wgs84: shapely.Geometry, label: 
                       "or a typo)", DataWarning, stacklevel=2)
 
 
-# ---------------------------------------------------------------- the result
-@dataclass
-class StudyResult:
-    """Everything a run produced. ``blocks``, ``facilities`` and ``streets`` are GeoDataFrames."""
-
-    study: Study
-    profile: Profile
-    crs: pyproj.CRS
-    area: gpd.GeoDataFrame
-    network: WalkNetwork
-    blocks: gpd.GeoDataFrame
-    facilities: gpd.GeoDataFrame
-    rates: pd.DataFrame
-    categories: list[str]
-    no_data: list[str]
-    population_balance: dict[str, dict[str, float]]
-    inputs: list[dict[str, str]]
-    timings: dict[str, float]
-    notes: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    streets: gpd.GeoDataFrame | None = None
-    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-    land: shapely.Geometry | None = None  # the area blocks are drawn in: the study area less any water
-
-    def __post_init__(self) -> None:
-        if self.streets is None:
-            self.streets = self.network.streets()
-
-    def summary(self) -> pd.DataFrame:
-        """Coverage rate per category (total and 65+), thresholds, facility counts and data status.
-
-        ``status`` is the category's data status (``complete``, ``sample``,
-        ``unknown``, ``suspect`` or ``no data``, see :mod:`toolkit.completeness`);
-        ``flags_underserved`` says whether it may make a block underserved (only
-        complete data can; the others are measured on incomplete data, their
-        rates shown but never counted as a service gap); ``underserved_missing``
-        is how many underserved blocks miss it, which explains the underserved
-        count category by category (NA for categories that cannot flag, or
-        without a decisions step).
-        """
-        cats = self.profile.catalogue
-        counted = self.details.get("facilities", {}).get("coverage_sources", {})
-        ds = self.details.get("data_status", {})
-        by_cat = (self.details.get("decisions") or {}).get("underserved", {}).get("by_category", {})
-        rows = []
-        for c in self.profile.categories:
-            rule = self.profile.rule(c)
-            n = int((self.facilities["category"] == c).sum()) if len(self.facilities) else 0
-            # a size tier or a lower tier counts other categories' facilities, less the too small
-            n = counted[c]["facilities"] if c in counted else n
-            row = {"category": c, "label": cats[c].label(self.study.lang), "threshold_m": round(rule.max_distance_m),
-                   "facilities": n}
-            if c in self.rates.index:
-                row["rate_total"] = self.rates.loc[c, "rate_total"]
-                row["rate_65plus"] = self.rates.loc[c].get("rate_65plus", np.nan)
-                row["status"] = ds.get(c, {}).get("status", "measured")
-            else:
-                row["rate_total"] = row["rate_65plus"] = np.nan
-                row["status"] = "no data"
-            row["flags_underserved"] = row["status"] == "complete"
-            row["underserved_missing"] = by_cat.get(c)
-            rows.append(row)
-        out = pd.DataFrame(rows).set_index("category")
-        out["underserved_missing"] = pd.array(out["underserved_missing"].tolist(), dtype="Int64")
-        return out
-
-    def plot(self, category: str | None = None, ax=None, **kwargs):
-        """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach)."""
-        col = f"dist_{category}_m" if category else "n_within"
-        cmap = kwargs.pop("cmap", "viridis_r" if category else "viridis")
-        # unreachable blocks (inf) would stretch the colour scale to nothing: show them as missing
-        data = self.blocks.assign(**{col: self.blocks[col].replace([np.inf, -np.inf], np.nan)})
-        ax = data.plot(column=col, legend=True, ax=ax, cmap=cmap,
-                              missing_kwds={"color": "lightgrey"}, **kwargs)
-        if category:
-            self.facilities[self.facilities["category"] == category].plot(ax=ax, color="red", markersize=6)
-        ax.set_title(f"{self.study.name}: {col}")
-        return ax
-
-    def save(self, out_dir: str, **kwargs) -> Any:
-        """Write the GeoPackage, map and run.json to ``out_dir/<study>`` (see :func:`toolkit.export.write_outputs`)."""
-        from .export import write_outputs
-
-        return write_outputs(self, out_dir, **kwargs)
-
-
 @contextmanager
 def _timed(timings: dict[str, float], step: str, progress: Callable[[str], None] | None) -> Iterator[None]:
     if progress:
@@ -688,7 +604,8 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
         # a data gap is not a service gap: only categories with complete data may flag a block
         details["data_status"] = study_data_status(
             study, profile, measured, details["facilities"]["sources"], fac, area_geom, blocks, counted=counted,
-            drawn={c: r.get("from", [c]) for c, r in details["facilities"]["coverage_sources"].items()})
+            drawn={c: r.get("from", [c]) for c, r in details["facilities"]["coverage_sources"].items()},
+            suspect_below=UnderservedRule.from_config(study.underserved).suspect_below)
     streets = net.streets()
     layers: dict[str, gpd.GeoDataFrame] = {}
     if study.compounds is not None:
@@ -861,8 +778,6 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
 
 def _inputs(study: Study) -> list[dict[str, str]]:
     """Every input file of the study with its role(s) and sha256, for run.json."""
-    from .config import iter_sources
-
     seen: dict[str, dict[str, str]] = {}
     for role, s in iter_sources(study):
         p = str(s.resolve())

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import InputError
+from .outfolder import FOLDER_NAME_RULE, check_folder_name
 
 __all__ = [
     "ROOT",
@@ -404,19 +405,15 @@ class AnyOf(Kind):
 
 @dataclass(frozen=True)
 class _Folder(Kind):
-    """A study name: one plain folder name (:func:`toolkit.config.check_folder_name`)."""
+    """A study name: one plain folder name (:func:`toolkit.outfolder.check_folder_name`)."""
 
     def check(self, value: Any, path: str, ctx: _Check, example: str = "") -> None:
-        from .config import check_folder_name
-
         check_folder_name(value, source=ctx.source, field=path, fix="rename the study, e.g. name = 'my_district'")
 
     def type_text(self) -> str:
         return "string"
 
     def limits(self) -> str:
-        from .config import FOLDER_NAME_RULE
-
         return FOLDER_NAME_RULE
 
 
@@ -1155,6 +1152,12 @@ _HERITAGE_FIT = Section(
         ("none", "outside heritage zones"), ("buffer", "in a control buffer"), ("core", "in a heritage core"))),
 )
 
+def _interventions() -> list[str]:
+    from .datasets import data_toml
+
+    return list(data_toml("heritage_rules.toml")["interventions"])
+
+
 _SITES = Section(
     "sites", "Candidate sites for new facilities and how they are scored (defaults: `data/decisions.toml`).",
     (
@@ -1168,6 +1171,15 @@ _SITES = Section(
             default=FromData(_D, "sites.max_snap_m")),
         Key("weights", Table(_SITE_WEIGHTS), "criteria weights"),
         Key("heritage_fit", Table(_HERITAGE_FIT), "heritage fit per class"),
+        Key("hub_intervention", Choice(_interventions, what="intervention"),
+            "what a hub on an open site needs (`data/heritage_rules.toml`): where the site's heritage class "
+            "forbids it the site is left out of the selection", default=FromData(_D, "sites.hub_intervention")),
+        Key("reuse_types", _STRINGS, "site types that are existing buildings: a hub there is `adaptive_reuse`",
+            default=FromData(_D, "sites.reuse_types")),
+        Key("green_types", _STRINGS, "site types that are existing green space",
+            default=FromData(_D, "sites.green_types")),
+        Key("build_on_green", Flag(), "offer existing green space (`green_types`) for a hub",
+            default=FromData(_D, "sites.build_on_green")),
     ),
 )
 

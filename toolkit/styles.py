@@ -27,27 +27,34 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .labels import label
+from .palette import (
+    BANK_ACCESS,
+    BANK_GAP,
+    HERITAGE_COLOURS,
+    HOSTILE_ROAD,
+    LISTED_BUILDING,
+    NO_DATA,
+    OUTLINE,
+    PROTECTED_ROAD,
+    RAMP_COVERAGE,
+    RAMP_REDS,
+    RAMP_WALK,
+    SITE_CANDIDATE,
+    SITE_SELECTED,
+    WATERFRONT_ACCESS,
+    ZONE_COLOURS,
+    category_colour,
+    ramp,
+    rgb,
+)
+
 QGIS_VERSION = "3.28.0-Firenze"  # the format written; QGIS 3.10 and later read it (older ones ignore extras)
 DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
 SLD_NS = "http://www.opengis.net/sld"
 SE_NS = "http://www.opengis.net/se"
 OGC_NS = "http://www.opengis.net/ogc"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-
-# Colours shared with the interactive map (toolkit.maps) and the static maps.
-RAMP_COVERAGE = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"]
-RAMP_WALK = ["#d7191c", "#ffffbf", "#1a9641"]
-RAMP_REDS = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"]
-HERITAGE_COLOURS = {"core": "#8c2d04", "buffer": "#fdae6b", "none": "#f7f7f7"}
-ZONE_COLOURS = {"style_area": "#b15928", "compound": "#6a3d9a"}
-CATEGORY_PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
-                    "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494"]
-OUTLINE = "#555555"
-NO_DATA = "#cccccc"
-
-
-def _t(lang: str, en: str, zh: str) -> str:
-    return zh if lang == "zh" else en
 
 
 # --------------------------------------------------------------- the model
@@ -107,38 +114,11 @@ class LayerStyle:
 
 
 # ----------------------------------------------------------------- colours
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-
-
-def _hex(rgb: Sequence[float]) -> str:
-    return "#" + "".join(f"{round(min(max(float(c), 0.0), 255.0)):02x}" for c in rgb)
-
-
-def ramp(colours: Sequence[str], n: int) -> list[str]:
-    """``n`` colours evenly spaced along the piecewise-linear ramp through ``colours``."""
-    if n <= 0:
-        return []
-    if n == 1:
-        return [colours[-1]]
-    stops = np.array([_rgb(c) for c in colours], dtype=float)
-    pos = np.linspace(0, 1, len(colours))
-    return [_hex([np.interp(t, pos, stops[:, k]) for k in range(3)]) for t in np.linspace(0, 1, n)]
-
-
+# The colours and ramp() are toolkit.palette's (shared with the web map); the names toolkit.labels's.
 def _qgis_colour(hex_colour: str, opacity: float = 1.0) -> str:
-    r, g, b = _rgb(hex_colour)
+    r, g, b = rgb(hex_colour)
     return f"{r},{g},{b},{round(255 * opacity)}"
 
-
-def category_colour(category: str) -> str:
-    """A stable colour per facility category (by its place in data/categories.toml)."""
-    from .standards import categories
-
-    names = list(categories())
-    i = names.index(category) if category in names else len(names) + sum(map(ord, category))
-    return CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)]
 
 
 # ---------------------------------------------------------------- defaults
@@ -206,8 +186,8 @@ def graduated(layer: str, name: str, kind: str, attr: str, values: pd.Series, co
             span = br[-1] - br[0]
             digits = 0 if span >= 100 else (1 if span >= 10 else 2)
         for lo, hi, col in zip(br[:-1], br[1:], ramp(colours, n), strict=True):
-            label = f"{_fmt_number(lo, digits)} – {_fmt_number(hi, digits)}"
-            classes.append(StyleClass(label, _base(kind, col, **sym), lower=lo, upper=hi))
+            text = f"{_fmt_number(lo, digits)} – {_fmt_number(hi, digits)}"
+            classes.append(StyleClass(text, _base(kind, col, **sym), lower=lo, upper=hi))
     return LayerStyle(layer, name, "graduatedSymbol", kind, title=title or attr, attr=attr, classes=classes,
                       default=default, description=description)
 
@@ -218,31 +198,30 @@ def _blocks_styles(blocks: gpd.GeoDataFrame, lang: str) -> list[LayerStyle]:
     n = int(blocks["n_measured"].max()) if "n_measured" in blocks and len(blocks) else 0
     if "n_within" in blocks:
         cols = ramp(RAMP_COVERAGE, n + 1)
-        classes = [StyleClass(_t(lang, f"{i} of {n} categories", f"{i}/{n} 类可达"), _base(kind, cols[i]),
+        classes = [StyleClass(label("legend.n_of", lang, i=i, n=n), _base(kind, cols[i]),
                               lower=i - 0.5, upper=i + 0.5) for i in range(n + 1)]
         styles.append(LayerStyle(
             "blocks", "coverage", "graduatedSymbol", kind,
-            title=_t(lang, "Measured categories within reach", "可达设施类别数"), attr="n_within",
+            title=label("col.n_within", lang, cap=True), attr="n_within",
             classes=classes, description="blocks by the number of measured categories within reach "
                                          "(n_within out of n_measured)"))
     if "walk_index" in blocks:
         styles.append(graduated("blocks", "walkability", kind, "walk_index", blocks["walk_index"], RAMP_WALK,
-                                title=_t(lang, "Walkability index (z-score composite)", "步行友好指数"),
+                                title=label("style.walkability", lang),
                                 digits=2, default=False, description="blocks by walkability index, quintiles"))
     if "heritage_class" in blocks:
-        labels = {"core": _t(lang, "core (protected)", "核心保护"), "buffer": _t(lang, "buffer", "建设控制"),
-                  "none": _t(lang, "none", "无")}
-        classes = [StyleClass(labels[c], _base(kind, HERITAGE_COLOURS[c]), value=c) for c in ("core", "buffer", "none")]
-        classes.append(StyleClass(_t(lang, "not assessed", "未评估"), _base(kind, NO_DATA), value=""))
+        classes = [StyleClass(label(f"heritage.{c}", lang), _base(kind, HERITAGE_COLOURS[c]), value=c)
+                   for c in ("core", "buffer", "none")]
+        classes.append(StyleClass(label("legend.not_assessed", lang), _base(kind, NO_DATA), value=""))
         styles.append(LayerStyle("blocks", "heritage class", "categorizedSymbol", kind,
-                                 title=_t(lang, "Heritage class", "历史风貌保护等级"), attr="heritage_class",
+                                 title=label("col.heritage_class", lang, cap=True), attr="heritage_class",
                                  classes=classes, default=False, description="blocks by heritage class"))
     if "underserved" in blocks:
         styles.append(LayerStyle(
-            "blocks", "underserved", "categorizedSymbol", kind, title=_t(lang, "Underserved blocks", "服务短板街坊"),
+            "blocks", "underserved", "categorizedSymbol", kind, title=label("layer.underserved", lang),
             attr="underserved", default=False, description="underserved blocks (see underserved_reason)",
-            classes=_bool_classes(kind, (_t(lang, "underserved", "服务不足"), "#de2d26"),
-                                  (_t(lang, "served", "基本满足"), "#f0f0f0"), _t(lang, "no data", "无数据"))))
+            classes=_bool_classes(kind, (label("legend.underserved", lang), "#de2d26"),
+                                  (label("legend.served", lang), "#f0f0f0"), label("legend.no_data", lang))))
     if not styles:
         styles.append(LayerStyle("blocks", "blocks", "singleSymbol", kind, symbol=_base(kind, "#9ecae1")))
     return styles
@@ -251,25 +230,25 @@ def _blocks_styles(blocks: gpd.GeoDataFrame, lang: str) -> list[LayerStyle]:
 def _streets_style(streets: gpd.GeoDataFrame, lang: str) -> LayerStyle:
     parts, classes = [], []
     if "protected_road" in streets:
-        parts.append(("protected_road", "protected", _t(lang, "protected road (never widen)", "风貌保护道路(永不拓宽)"),
-                      Symbol("line", "#6a3d9a", width=1.2)))
+        parts.append(("protected_road", "protected", label("layer.protected_roads", lang),
+                      Symbol("line", PROTECTED_ROAD, width=1.2)))
     if "walk_hostile" in streets:
-        parts.append(("walk_hostile", "hostile", _t(lang, "pedestrian-hostile (trunk, ≥ 6 lanes)", "机动车主导道路"),
-                      Symbol("line", "#e31a1c", width=0.8)))
+        parts.append(("walk_hostile", "hostile", label("layer.hostile", lang),
+                      Symbol("line", HOSTILE_ROAD, width=0.8)))
     if not parts:
         return LayerStyle("streets", "streets", "singleSymbol", "line", symbol=Symbol("line", "#737373", width=0.3),
-                          title=_t(lang, "Streets", "街道"))
+                          title=label("layer.streets", lang))
     cases = " ".join(f'WHEN "{col}" THEN \'{val}\'' for col, val, _, _ in parts)
     attr = f"CASE {cases} ELSE 'street' END"
     earlier: list[tuple] = []
-    for col, val, label, sym in parts:
+    for col, val, text, sym in parts:
         cond = ("eq", col, "true")
         flt = ("and", [*[("not", e) for e in earlier], cond]) if earlier else cond
-        classes.append(StyleClass(label, sym, value=val, sld_filter=flt))
+        classes.append(StyleClass(text, sym, value=val, sld_filter=flt))
         earlier.append(cond)
-    classes.append(StyleClass(_t(lang, "street", "其他街道"), Symbol("line", "#737373", width=0.3), value="street",
-                              sld_filter=("else",)))
-    return LayerStyle("streets", "streets", "categorizedSymbol", "line", title=_t(lang, "Streets", "街道"),
+    classes.append(StyleClass(label("legend.other_street", lang), Symbol("line", "#737373", width=0.3),
+                              value="street", sld_filter=("else",)))
+    return LayerStyle("streets", "streets", "categorizedSymbol", "line", title=label("layer.streets", lang),
                       attr=attr, classes=classes, description="protected roads and pedestrian-hostile streets")
 
 
@@ -279,7 +258,8 @@ def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en",
 
     ``catalogue`` labels the facility categories (the run's
     :attr:`toolkit.standards.Profile.catalogue`, with a study's own); the
-    built-in categories when omitted.
+    built-in categories when omitted. Titles and class names are the glossary's
+    (:func:`toolkit.labels.label`), colours :mod:`toolkit.palette`'s.
     """
     from .standards import categories
 
@@ -299,60 +279,59 @@ def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en",
             classes = [StyleClass(cats[c].label(lang) if c in cats else str(c),
                                   _base(kind, category_colour(c), size=2.2), value=c) for c in present]
             out.append(LayerStyle(name, "facilities", "categorizedSymbol", kind,
-                                  title=_t(lang, "Facilities by category", "设施类别"), attr="category",
+                                  title=label("style.facilities", lang), attr="category",
                                   classes=classes, description="facilities by category"))
         elif name == "heritage" and "kind" in gdf:
-            labels = {"style_area": _t(lang, "historic style area", "历史文化风貌区"),
-                      "compound": _t(lang, "protected compound", "保护街坊/里弄")}
-            classes = [StyleClass(labels[k], Symbol("fill", c, opacity=0.25 if k == "style_area" else 0.45,
-                                                     outline=c, width=0.5), value=k) for k, c in ZONE_COLOURS.items()]
+            classes = [StyleClass(label(f"heritage.{k}", lang),
+                                  Symbol("fill", c, opacity=0.25 if k == "style_area" else 0.45, outline=c, width=0.5),
+                                  value=k) for k, c in ZONE_COLOURS.items()]
             out.append(LayerStyle(name, "heritage", "categorizedSymbol", kind,
-                                  title=_t(lang, "Heritage protection zones", "历史风貌保护范围"), attr="kind",
+                                  title=label("layer.heritage", lang), attr="kind",
                                   classes=classes, description="heritage protection zones by kind"))
         elif name == "heritage_buildings":
             out.append(LayerStyle(name, "heritage buildings", "singleSymbol", kind,
-                                  title=_t(lang, "Listed buildings", "优秀历史建筑"),
-                                  symbol=_base(kind, "#8c2d04", size=1.6, shape="square", outline="#ffffff")))
+                                  title=label("layer.heritage_buildings", lang),
+                                  symbol=_base(kind, LISTED_BUILDING, size=1.6, shape="square", outline="#ffffff")))
         elif name == "waterfront" and "access" in gdf:
             out.append(LayerStyle(
-                name, "waterfront", "categorizedSymbol", kind, title=_t(lang, "Waterfront bank", "滨水岸线"),
+                name, "waterfront", "categorizedSymbol", kind, title=label("layer.waterfront", lang),
                 attr="access", description="bank with public access (green) and gaps (red)",
-                classes=_bool_classes(kind, (_t(lang, "public access", "可达"), "#1a9641"),
-                                      (_t(lang, "gap (no access)", "断点"), "#d7191c"),
-                                      _t(lang, "unknown", "未知"), width=1.2)))
+                classes=_bool_classes(kind, (label("legend.bank_access", lang), BANK_ACCESS),
+                                      (label("legend.bank_gap", lang), BANK_GAP),
+                                      label("legend.unknown", lang), width=1.2)))
         elif name == "waterfront_access":
             out.append(LayerStyle(name, "waterfront access", "singleSymbol", kind,
-                                  title=_t(lang, "Waterfront access points", "滨水可达点"),
-                                  symbol=_base(kind, "#1f78b4", size=3.0, outline="#ffffff")))
+                                  title=label("layer.waterfront_access", lang),
+                                  symbol=_base(kind, WATERFRONT_ACCESS, size=3.0, outline="#ffffff")))
         elif name == "compounds" and "old" in gdf:
             out.append(LayerStyle(
-                name, "compounds", "categorizedSymbol", kind, title=_t(lang, "Residential compounds", "居住小区"),
+                name, "compounds", "categorizedSymbol", kind, title=label("layer.compounds", lang),
                 attr="old", description="residential compounds: built before compounds.old_before (orange) or after",
-                classes=_bool_classes(kind, (_t(lang, "old (renewal candidate)", "老旧小区"), "#e6550d"),
-                                      (_t(lang, "newer", "较新小区"), "#3182bd"),
-                                      _t(lang, "year unknown", "年代不详"), size=1.8, outline="#ffffff")))
+                classes=_bool_classes(kind, (label("legend.old_compound", lang), "#e6550d"),
+                                      (label("legend.newer_compound", lang), "#3182bd"),
+                                      label("legend.year_unknown", lang), size=1.8, outline="#ffffff")))
         elif name == "compounds":
             out.append(LayerStyle(name, "compounds", "singleSymbol", kind,
-                                  title=_t(lang, "Residential compounds", "居住小区"),
+                                  title=label("layer.compounds", lang),
                                   symbol=_base(kind, "#3182bd", size=1.8, outline="#ffffff")))
         elif name == "zones" and "underserved_pop" in gdf:
             out.append(graduated(name, "zones", kind, "underserved_pop", gdf["underserved_pop"], RAMP_REDS,
-                                 title=_t(lang, "Residents in underserved blocks", "服务不足街坊人口"), digits=0,
+                                 title=label("col.underserved_pop", lang, cap=True), digits=0,
                                  opacity=0.7, width=0.3,
                                  description="management zones by residents in underserved blocks"))
         elif name == "candidate_sites" and "selected" in gdf:
-            sel = Symbol("marker", "#fdd0a2", outline="#000000", width=0.4, size=5.0, shape="star")
-            cand = Symbol("marker", "#9e9ac8", outline="#54278f", width=0.2, size=2.2)
+            sel = Symbol("marker", SITE_SELECTED[0], outline=SITE_SELECTED[1], width=0.4, size=5.0, shape="star")
+            cand = Symbol("marker", SITE_CANDIDATE[0], outline=SITE_CANDIDATE[1], width=0.2, size=2.2)
             out.append(LayerStyle(name, "candidate sites", "categorizedSymbol", kind,
-                                  title=_t(lang, "Candidate sites", "候选更新地块"), attr="selected",
+                                  title=label("layer.candidate_sites", lang), attr="selected",
                                   description="candidate micro-renewal sites; stars: selected hubs",
-                                  classes=[StyleClass(_t(lang, "selected hub", "选定布点"), sel, value="true",
+                                  classes=[StyleClass(label("term.selected", lang), sel, value="true",
                                                       value_type="bool"),
-                                           StyleClass(_t(lang, "candidate", "候选"), cand, value="false",
+                                           StyleClass(label("legend.candidate", lang), cand, value="false",
                                                       value_type="bool"),
-                                           StyleClass(_t(lang, "not scored", "未评分"), cand, value="")]))
+                                           StyleClass(label("legend.not_scored", lang), cand, value="")]))
         elif name == "study_area":
-            out.append(LayerStyle(name, "study area", "singleSymbol", kind, title=_t(lang, "Study area", "研究范围"),
+            out.append(LayerStyle(name, "study area", "singleSymbol", kind, title=label("layer.study_area", lang),
                                   symbol=Symbol("fill", "#ffffff", fill=False, outline="#000000", width=0.6)))
         else:
             out.append(LayerStyle(name, name[:30], "singleSymbol", kind, title=name,

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +53,14 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .config import Source
 from .coverage import point_distances
 from .crs import ensure_projected
 from .errors import InputError
 from .io import DataWarning, filter_rows, read_layer
 from .network import WalkNetwork
+from .overlay_config import HUANGPU_TYPICAL_WIDTH_M, RiverSource, WaterfrontConfig, _check_width
 from .snapping import Snapped, snap_points
-
-#: Width (m) used in messages as an example; the Huangpu is 300-700 m wide in
-#: central Shanghai and about 400 m on average (the figure usually cited), so
-#: 400 m is a sensible value to *write* in a config, never one applied unasked.
-HUANGPU_TYPICAL_WIDTH_M = 400.0
+from .sources import Source
 
 #: Tolerance (m) for removing open river ends from the shoreline and for
 #: telling apart shore pieces that coincide.
@@ -92,123 +88,6 @@ _SIDE_M = 0.005
 
 _POLY_TYPES = ("Polygon", "MultiPolygon")
 _LINE_TYPES = ("LineString", "MultiLineString", "LinearRing")
-
-
-# ------------------------------------------------------------------ config
-@dataclass
-class RiverSource:
-    """A river centreline layer and how wide the river is.
-
-    Parameters
-    ----------
-    source : Source
-        The line layer, e.g. ``Source(dataset="huangpu_centreline")``.
-    width_m : float, optional
-        Bank-to-bank width in metres, for every line (or for the lines whose
-        ``width_field`` is empty). The Huangpu is about 400 m wide in central
-        Shanghai (300-700 m along its length); measure it for other rivers.
-    width_field : str, optional
-        Column holding each line's width in metres.
-
-    Raises
-    ------
-    InputError
-        If neither ``width_m`` nor ``width_field`` is given, or ``width_m`` is
-        not a positive number: a centreline has no banks without a width.
-    """
-
-    source: Source
-    width_m: float | None = None
-    width_field: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_width(self, self.source.label())
-
-
-@dataclass
-class WaterfrontConfig:
-    """Which water layers to use and how the waterfront is measured.
-
-    Parameters
-    ----------
-    water : list of Source
-        Water polygons whose edge is the waterfront (``natural=water``, riverbanks,
-        lakes, docks), e.g. the Huangpu's riverbank polygons.
-    rivers : list of RiverSource
-        River centrelines with a width.
-    coastlines : list of Source
-        Coastline lines with the land on their left (OSM convention).
-    other_water : list of Source
-        Water polygons removed from the land (no blocks are drawn on them) whose
-        edges are not waterfront: ponds, creeks, park lakes. A polygon listed in
-        both ``water`` and ``other_water`` is bank water.
-    corridor_m : float
-        Width of the band of land along the shore; a shore point whose nearest
-        street in the band is within this distance has access.
-    access_distance_m : float
-        A street edge within this distance of the shore gives an access point.
-        Must not exceed ``corridor_m`` (access points lie in the band).
-    sample_m : float
-        Spacing of the shoreline samples.
-    min_gap_m : float
-        Gaps in access shorter than this are counted as access.
-    dedup_m : float
-        Access points closer than this to one nearer the shore are merged.
-    """
-
-    water: list[Source] = field(default_factory=list)
-    rivers: list[RiverSource] = field(default_factory=list)
-    coastlines: list[Source] = field(default_factory=list)
-    other_water: list[Source] = field(default_factory=list)
-    corridor_m: float = 100.0
-    access_distance_m: float = 50.0
-    sample_m: float = 10.0
-    min_gap_m: float = 50.0
-    dedup_m: float = 25.0
-
-    def __post_init__(self) -> None:
-        for name in ("corridor_m", "access_distance_m", "sample_m"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise InputError(f"{name} must be a positive number of metres, not {v!r}",
-                                 field=f"waterfront.{name}", fix=f"e.g. {name} = {getattr(type(self), name)}")
-        for name in ("min_gap_m", "dedup_m"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise InputError(f"{name} must be zero or a positive number of metres, not {v!r}",
-                                 field=f"waterfront.{name}", fix=f"e.g. {name} = {getattr(type(self), name)}")
-        if self.access_distance_m > self.corridor_m:
-            raise InputError(f"access_distance_m ({self.access_distance_m:g}) exceeds corridor_m "
-                             f"({self.corridor_m:g}): access points are looked for inside the corridor band",
-                             field="waterfront.access_distance_m",
-                             fix="lower access_distance_m or widen corridor_m")
-
-    @property
-    def has_sources(self) -> bool:
-        """True when at least one water, river or coastline layer (a shore) is configured.
-
-        ``other_water`` alone is no shore: it only takes land away.
-        """
-        return bool(self.water or self.rivers or self.coastlines)
-
-    def labels(self) -> list[str]:
-        """Short descriptions of the layers giving the shore (water, rivers, coastlines), for reports."""
-        return ([s.label() for s in self.water] + [r.source.label() for r in self.rivers]
-                + [s.label() for s in self.coastlines])
-
-
-def _check_width(rs: RiverSource, where: str) -> None:
-    if rs.width_m is None and rs.width_field is None:
-        raise InputError(
-            "a river centreline needs a width to become water, and none was given", source=where,
-            field="width_m",
-            fix=f"add width_m = ... (bank-to-bank metres; the Huangpu in central Shanghai is about "
-            f"{HUANGPU_TYPICAL_WIDTH_M:.0f} m) or width_field = '<column with widths>'")
-    if rs.width_m is not None:
-        w = rs.width_m
-        if not (isinstance(w, int | float) and math.isfinite(w) and w > 0):
-            raise InputError(f"width_m must be a positive number of metres, not {w!r}", source=where,
-                             field="width_m", fix=f"e.g. width_m = {HUANGPU_TYPICAL_WIDTH_M:.0f} for the Huangpu")
 
 
 # ----------------------------------------------------------------- helpers

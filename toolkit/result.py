@@ -1,0 +1,114 @@
+"""What a run produced: :class:`StudyResult`, and its run record (run.json).
+
+:func:`toolkit.study.run_study` builds the result; the writers
+(:mod:`toolkit.export`, :mod:`toolkit.maps`, :mod:`toolkit.report`,
+:mod:`toolkit.styles`) only read it, never change it. This module imports the
+configuration, the network and the standards it holds, and the record
+(:mod:`toolkit.record`), never the pipeline; the writers name its type in
+annotations only and take the record from :mod:`toolkit.record`, so the one
+call up from here, :meth:`StudyResult.save`, leads nowhere back.
+``toolkit.study.StudyResult`` is the same class, re-exported there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from .config import Study
+from .network import WalkNetwork
+from .record import run_record
+from .standards import Profile
+
+__all__ = ["StudyResult", "run_record"]
+
+
+@dataclass
+class StudyResult:
+    """Everything a run produced. ``blocks``, ``facilities`` and ``streets`` are GeoDataFrames."""
+
+    study: Study
+    profile: Profile
+    crs: pyproj.CRS
+    area: gpd.GeoDataFrame
+    network: WalkNetwork
+    blocks: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    rates: pd.DataFrame
+    categories: list[str]
+    no_data: list[str]
+    population_balance: dict[str, dict[str, float]]
+    inputs: list[dict[str, str]]
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    streets: gpd.GeoDataFrame | None = None
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    land: shapely.Geometry | None = None  # the area blocks are drawn in: the study area less any water
+
+    def __post_init__(self) -> None:
+        if self.streets is None:
+            self.streets = self.network.streets()
+
+    def summary(self) -> pd.DataFrame:
+        """Coverage rate per category (total and 65+), thresholds, facility counts and data status.
+
+        ``status`` is the category's data status (``complete``, ``sample``,
+        ``unknown``, ``suspect`` or ``no data``, see :mod:`toolkit.completeness`);
+        ``flags_underserved`` says whether it may make a block underserved (only
+        complete data can; the others are measured on incomplete data, their
+        rates shown but never counted as a service gap); ``underserved_missing``
+        is how many underserved blocks miss it, which explains the underserved
+        count category by category (NA for categories that cannot flag, or
+        without a decisions step).
+        """
+        cats = self.profile.catalogue
+        counted = self.details.get("facilities", {}).get("coverage_sources", {})
+        ds = self.details.get("data_status", {})
+        by_cat = (self.details.get("decisions") or {}).get("underserved", {}).get("by_category", {})
+        rows = []
+        for c in self.profile.categories:
+            rule = self.profile.rule(c)
+            n = int((self.facilities["category"] == c).sum()) if len(self.facilities) else 0
+            # a size tier or a lower tier counts other categories' facilities, less the too small
+            n = counted[c]["facilities"] if c in counted else n
+            row = {"category": c, "label": cats[c].label(self.study.lang), "threshold_m": round(rule.max_distance_m),
+                   "facilities": n}
+            if c in self.rates.index:
+                row["rate_total"] = self.rates.loc[c, "rate_total"]
+                row["rate_65plus"] = self.rates.loc[c].get("rate_65plus", np.nan)
+                row["status"] = ds.get(c, {}).get("status", "measured")
+            else:
+                row["rate_total"] = row["rate_65plus"] = np.nan
+                row["status"] = "no data"
+            row["flags_underserved"] = row["status"] == "complete"
+            row["underserved_missing"] = by_cat.get(c)
+            rows.append(row)
+        out = pd.DataFrame(rows).set_index("category")
+        out["underserved_missing"] = pd.array(out["underserved_missing"].tolist(), dtype="Int64")
+        return out
+
+    def plot(self, category: str | None = None, ax=None, **kwargs):
+        """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach)."""
+        col = f"dist_{category}_m" if category else "n_within"
+        cmap = kwargs.pop("cmap", "viridis_r" if category else "viridis")
+        # unreachable blocks (inf) would stretch the colour scale to nothing: show them as missing
+        data = self.blocks.assign(**{col: self.blocks[col].replace([np.inf, -np.inf], np.nan)})
+        ax = data.plot(column=col, legend=True, ax=ax, cmap=cmap,
+                              missing_kwds={"color": "lightgrey"}, **kwargs)
+        if category:
+            self.facilities[self.facilities["category"] == category].plot(ax=ax, color="red", markersize=6)
+        ax.set_title(f"{self.study.name}: {col}")
+        return ax
+
+    def save(self, out_dir: str, **kwargs) -> Any:
+        """Write the GeoPackage, map and run.json to ``out_dir/<study>`` (see :func:`toolkit.export.write_outputs`)."""
+        from .export import write_outputs
+
+        return write_outputs(self, out_dir, **kwargs)
