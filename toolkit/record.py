@@ -94,13 +94,17 @@ RUN_JSON_KEYS: dict[str, str] = {
                   "residents within reach; `status: absent` and a reason without the section or water",
     "compounds": "the [compounds] overlay: rows read and placed, floor area and years parsed, blocks, old stock, "
                  "residents from floor area; `status: absent` and a reason without the section",
+    "equity": "per measured category and population group (total, 65+, 0-14): share within the threshold, Gini and "
+              "Palma ratio of walking distance across residents, mean and median walk, the worst-decile blocks, "
+              "blocks unmeasured or beyond the search (lower bounds), and the category's data status "
+              "(toolkit.equity)",
     "notes": "every repair, refusal and caveat of the run, then those of the writing (a map that needs internet)",
     "outputs": "`formats` written and `files` in the output folder (added by the writer)",
 }
 
 #: The top-level keys that are a detail of the run (``StudyResult.details``) of the same name.
 _FROM_DETAILS = ("area_km2", "area_km2_before_clip", "land_km2", "removed_km2", "network", "blocks", "facilities",
-                 "data_status", "heritage", "walkability", "decisions", "waterfront", "compounds")
+                 "data_status", "equity", "heritage", "walkability", "decisions", "waterfront", "compounds")
 
 
 def _json_default(o: Any) -> Any:

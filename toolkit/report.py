@@ -795,6 +795,21 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
                                   _num(r.get("underserved_65plus")), r.get("worst_blocks") or ""]
                                  for _, r in top.iterrows()], num_cols=(1, 2, 3)))
 
+    # ---- equity: a rate hides on whom the long walks fall
+    eq = rec.get("equity") or []
+    if eq:
+        by = {(r["category"], r["group"]): r for r in eq}
+        groups = [g for g in ("total", "65+", "0-14") if any(k[1] == g for k in by)]
+        cats_eq = list(dict.fromkeys(r["category"] for r in eq))
+        parts.append(f"<h2>{_e(t('report.equity'))}</h2><p class='muted'>{_e(t('report.equity_note'))}</p>")
+        parts.append(_table(
+            [tc("col.category"), *(t("report.share_within_group", group=g) for g in groups), t("report.gini"),
+             t("report.palma"), t("report.median_walk"), t("term.data_status")],
+            [[cat_label(c), *(pct((by.get((c, g)) or {}).get("share_within")) for g in groups),
+              _num((by.get((c, "total")) or {}).get("gini"), 2), _num((by.get((c, "total")) or {}).get("palma"), 2),
+              _num((by.get((c, "total")) or {}).get("median_m")), (by.get((c, "total")) or {}).get("data_status", "")]
+             for c in cats_eq], num_cols=tuple(range(1, len(groups) + 4))))
+
     # ---- sites and before/after
     parts.append(f"<h2>{_e(tc('term.selected'))}</h2>")
     sel = dec.get("selection") or {}

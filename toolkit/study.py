@@ -28,6 +28,7 @@ from .completeness import source_report, study_data_status
 from .config import Study, validate_study
 from .coverage import coverage, coverage_rates, node_distances
 from .crs import MAX_SCALE_ERROR, WGS84, parse_crs, scale_error, to_wgs84, utm_crs_for
+from .equity import equity_table
 from .errors import InputError
 from .facilities import (
     attach_facilities,
@@ -606,6 +607,11 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             study, profile, measured, details["facilities"]["sources"], fac, area_geom, blocks, counted=counted,
             drawn={c: r.get("from", [c]) for c, r in details["facilities"]["coverage_sources"].items()},
             suspect_below=UnderservedRule.from_config(study.underserved).suspect_below)
+        # who walks how far: a rate hides whether the long walks fall on a few blocks or on the aged
+        details["equity"] = equity_table(
+            blocks, measured, {c: rules[c].max_distance_m for c in measured}, search_limit_m=study.search_limit_m,
+            data_status={c: v.get("status", "unknown") for c, v in details["data_status"].items()},
+        ).reset_index().to_dict(orient="records")
     streets = net.streets()
     layers: dict[str, gpd.GeoDataFrame] = {}
     if study.compounds is not None:
