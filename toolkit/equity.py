@@ -177,13 +177,14 @@ def equity_table(blocks: pd.DataFrame, categories: Sequence[str], thresholds_m: 
                                    "blocks_beyond_search": int((beyond & (w > 0)).sum()),
                                    "data_status": (data_status or {}).get(c, "unknown")}
             if tot > 0:
-                o = np.argsort(-x, kind="stable")
-                cum = np.cumsum(ww[o]) / tot
-                worst = o[: int(np.searchsorted(cum, worst_share) + 1)]
+                # one order serves both ends: the median from the short walks, the worst decile from the long
+                asc = np.argsort(x, kind="stable")
+                median = x[asc][np.searchsorted(np.cumsum(ww[asc]) / tot, 0.5)]
+                desc = np.argsort(-x, kind="stable")
+                worst = desc[: int(np.searchsorted(np.cumsum(ww[desc]) / tot, worst_share) + 1)]
                 row.update(share_within=float(ww[x <= thresholds_m[c]].sum() / tot),
                            gini=weighted_gini(x, ww), palma=palma_ratio(x, ww),
-                           mean_m=float((x * ww).sum() / tot),
-                           median_m=float(x[np.argsort(x)][np.searchsorted(np.cumsum(ww[np.argsort(x)]) / tot, 0.5)]),
+                           mean_m=float((x * ww).sum() / tot), median_m=float(median),
                            worst_blocks=[v.item() if hasattr(v, "item") else v for v in ids[ok][worst]])
             rows.append(row)
     cols = ["category", "group", "share_within", "gini", "palma", "mean_m", "median_m", "residents",
