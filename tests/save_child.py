@@ -11,10 +11,10 @@ import pickle
 import sys
 
 # imported before "started": the kills are meant for the save, not for imports
-import toolkit.report
-import toolkit.styles  # noqa: F401
+import toolkit.outputs.report
+import toolkit.outputs.styles  # noqa: F401
 from toolkit import cli
-from toolkit.export import write_outputs
+from toolkit.outputs.writers import write_outputs
 
 
 def main() -> int:

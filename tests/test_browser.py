@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.maps import BLOCK_CLASS, coverage_map, layer_names
+from toolkit.outputs.webmap import BLOCK_CLASS, coverage_map, layer_names
 
 CHROMIUM = os.environ.get("TOOLKIT_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

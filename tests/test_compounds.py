@@ -27,8 +27,8 @@ from toolkit.config import Source, study_from_dict
 from toolkit.crs import gcj02_to_wgs84
 from toolkit.datasets import fetch
 from toolkit.errors import InputError
-from toolkit.export import run_record
 from toolkit.io import DataWarning, read_layer
+from toolkit.outputs.writers import run_record
 from toolkit.study import study_area
 
 README_XUHUI = 1714  # ../shared/data/README.md: "17,836 points (Xuhui 1,714, Huangpu 1,266)"

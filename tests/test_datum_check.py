@@ -391,7 +391,7 @@ def test_run_warns_about_the_shifted_file_and_goes_on(shifted_run):
 
 
 def test_run_details_and_run_json_hold_the_check(shifted_run):
-    from toolkit.export import run_record
+    from toolkit.outputs.writers import run_record
 
     r, shifted, plain, listed = shifted_run
     checks = r.details["facilities"]["datum_check"]

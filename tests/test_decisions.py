@@ -222,7 +222,7 @@ def test_user_zones_named_by_their_own_field_reach_the_report(xuhui):
     import geopandas as gpd
     import shapely
 
-    from toolkit.report import html_report
+    from toolkit.outputs.report import html_report
     from toolkit.underserved import roll_up
 
     x0, y0, x1, y1 = xuhui.blocks.total_bounds

@@ -84,8 +84,8 @@ def test_unmeasured_and_unreached_blocks_are_counted():
 
 
 def test_report_shows_equity(xuhui, tmp_path):
-    from toolkit.export import run_record
-    from toolkit.report import write_report
+    from toolkit.outputs.report import write_report
+    from toolkit.outputs.writers import run_record
 
     write_report(tmp_path / "report.html", xuhui, run_record(xuhui), files=[])
     html = (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -16,9 +16,10 @@ import pyogrio
 import pytest
 import shapely
 
-from toolkit.export import output_layers
-from toolkit.report import describe_column, pct, undocumented_columns
-from toolkit.styles import LayerStyle, StyleClass, Symbol, class_index, default_styles, to_qml, to_sld
+from toolkit.outputs.report import pct
+from toolkit.outputs.schema import describe_column, undocumented_columns
+from toolkit.outputs.styles import LayerStyle, StyleClass, Symbol, class_index, default_styles, to_qml, to_sld
+from toolkit.outputs.writers import output_layers
 
 # renderer type and classification attribute of each layer's default style
 EXPECTED = {
@@ -277,7 +278,7 @@ def test_failed_write_leaves_previous_output_and_nothing_partial(tmp_path, tiny,
     def boom(*args, **kwargs):
         raise RuntimeError("the report renderer broke")
 
-    monkeypatch.setattr("toolkit.report.write_report", boom)
+    monkeypatch.setattr("toolkit.outputs.report.write_report", boom)
     with pytest.raises(RuntimeError, match="renderer broke"):
         tiny.save(tmp_path, write_map=False)
     assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no temporary folder left behind

@@ -18,10 +18,13 @@ import pytest
 
 import toolkit.labels
 import toolkit.palette
-from toolkit import maps, styles
 from toolkit.datasets import data_dir
 from toolkit.labels import ALIASES, LABELS, column, label
-from toolkit.report import _layers, _map_specs, html_report, schema_markdown
+from toolkit.outputs import styles
+from toolkit.outputs import webmap as maps
+from toolkit.outputs.report import html_report
+from toolkit.outputs.schema import schema_markdown
+from toolkit.outputs.static import _layers, _map_specs
 from toolkit.standards import categories
 from toolkit.underserved import UnderservedRule, underserved_blocks, underserved_summary
 

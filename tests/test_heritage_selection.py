@@ -97,8 +97,8 @@ def test_without_heritage_data_nothing_is_forbidden():
 
 
 def test_report_lists_the_excluded_candidates(xuhui, tmp_path):
-    from toolkit.export import run_record
-    from toolkit.report import write_report
+    from toolkit.outputs.report import write_report
+    from toolkit.outputs.writers import run_record
 
     rec = run_record(xuhui)
     write_report(tmp_path / "report.html", xuhui, rec, files=[])

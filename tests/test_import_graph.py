@@ -284,3 +284,42 @@ def test_every_import_could_sit_at_its_module_top(hoisted):
     for r in runs:
         out, err = r.communicate(timeout=300)
         assert r.returncode == 0 and out.strip() == "ok", err[-3000:]
+
+
+# --- the outputs moved to toolkit.outputs; the old paths stay for one release and warn on use
+@pytest.mark.parametrize("old, name, new", [
+    ("toolkit.maps", "coverage_map", "toolkit.outputs.webmap"),
+    ("toolkit.webassets", "offline_figure", "toolkit.outputs.webassets"),
+    ("toolkit.styles", "default_styles", "toolkit.outputs.styles"),
+    ("toolkit.export", "write_outputs", "toolkit.outputs.writers"),
+    ("toolkit.report", "html_report", "toolkit.outputs.report"),
+    ("toolkit.report", "write_schema", "toolkit.outputs.schema"),
+    ("toolkit.report", "static_maps", "toolkit.outputs.static"),
+])
+def test_old_output_paths_warn_and_give_the_same_object(old, name, new):
+    import importlib
+    import warnings
+
+    old_mod = importlib.import_module(old)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = getattr(old_mod, name)
+    assert got is getattr(importlib.import_module(new), name)
+    assert [w.category for w in caught] == [FutureWarning]
+    assert new in str(caught[0].message)
+
+
+def test_internal_code_never_uses_the_old_output_paths():
+    import re
+
+    mods = "maps|report|styles|export|webassets"
+    old = re.compile(rf"from \.({mods}) import|toolkit\.({mods})\b")
+    shims = {"maps.py", "report.py", "styles.py", "export.py", "webassets.py", "_deprecated.py"}
+    bad = []
+    for p in PACKAGE.rglob("*.py"):
+        code = re.sub(r'""".*?"""', "", p.read_text(), flags=re.S)  # docstrings may name the old paths
+        if p.parent != PACKAGE:  # inside toolkit/outputs, `from .styles import` is the new module
+            code = re.sub(r"from \.\w+ import", "", code)
+        if not (p.parent == PACKAGE and p.name in shims) and (m := old.search(code)):
+            bad.append(f"{p.relative_to(PACKAGE.parent)}: {m.group(0)}")
+    assert bad == []

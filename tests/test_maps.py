@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from toolkit import webassets
 from toolkit.crs import wgs84_to_gcj02
 from toolkit.errors import InputError
-from toolkit.maps import BLOCK_CLASS, BlockLayer, ClassLegend, classify, coverage_map, layer_names
+from toolkit.outputs import webassets
+from toolkit.outputs.webmap import BLOCK_CLASS, BlockLayer, ClassLegend, classify, coverage_map, layer_names
 from toolkit.underserved import UnderservedRule, underserved_blocks, underserved_summary
 
 MB = 1024 * 1024

@@ -17,8 +17,8 @@ import pytest
 from osm_synth import X0, Y0, OsmWriter
 
 import toolkit as tk
-from toolkit import webassets
-from toolkit.export import write_outputs
+from toolkit.outputs import webassets
+from toolkit.outputs.writers import write_outputs
 from toolkit.record import _FROM_DETAILS, IN_MEMORY_DETAILS, RUN_JSON_KEYS, _clean, _json_default, run_json_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,9 +108,9 @@ def test_run_json_holds_every_detail_under_its_documented_keys(grid, tmp_path, m
 
 def test_old_import_paths_still_work():
     import toolkit.config
-    import toolkit.export
     import toolkit.heritage
     import toolkit.osm_network
+    import toolkit.outputs.writers
     import toolkit.record
     import toolkit.result
     import toolkit.sources
@@ -123,7 +123,7 @@ def test_old_import_paths_still_work():
     assert toolkit.config.check_folder_name is outfolder.check_folder_name
     assert toolkit.config.FOLDER_NAME_RULE == outfolder.FOLDER_NAME_RULE
     assert toolkit.study.StudyResult is toolkit.result.StudyResult is tk.StudyResult
-    assert toolkit.export.run_record is toolkit.record.run_record is toolkit.result.run_record
+    assert toolkit.outputs.writers.run_record is toolkit.record.run_record is toolkit.result.run_record
     assert toolkit.heritage.HeritageConfig is overlay_config.HeritageConfig
     assert toolkit.waterfront.WaterfrontConfig is overlay_config.WaterfrontConfig
     assert toolkit.waterfront.RiverSource is overlay_config.RiverSource

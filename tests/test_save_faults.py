@@ -27,8 +27,8 @@ import pytest
 
 from toolkit import cli
 from toolkit.errors import InputError
-from toolkit.export import write_outputs
 from toolkit.outfolder import STAGING_MARKER, OutputFolderError, check_output_folder, staging_folders
+from toolkit.outputs.writers import write_outputs
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
 
@@ -148,7 +148,7 @@ def test_disk_filling_during_the_save_keeps_the_previous_output(tiny, tmpfs, mon
             while True:
                 f.write(b"x" * (1 << 20))
 
-    monkeypatch.setattr("toolkit.report.write_report", fill)
+    monkeypatch.setattr("toolkit.outputs.report.write_report", fill)
     with pytest.raises(OutputFolderError, match="disk filled up") as e:
         write_outputs(tiny, disk, write_map=False)
     assert "previous output" in e.value.fix
@@ -159,7 +159,7 @@ def test_disk_filling_during_the_save_keeps_the_previous_output(tiny, tmpfs, mon
 
 def test_disk_full_inside_gdal_is_said(tiny, tmpfs, monkeypatch):
     disk = tmpfs("gdal", "200k")  # smaller than the GeoPackage: GDAL/SQLite fail in their own words
-    monkeypatch.setattr("toolkit.export.check_output_folder", lambda out, name, need_mb=None: Path(out) / name)
+    monkeypatch.setattr("toolkit.outputs.writers.check_output_folder", lambda out, name, need_mb=None: Path(out) / name)
     with pytest.raises(OutputFolderError, match="disk filled up"):
         write_outputs(tiny, disk, write_map=False)
     assert list(disk.iterdir()) == []
@@ -178,7 +178,7 @@ def test_cli_full_disk_during_save_is_one_message(tiny, tmpfs, monkeypatch, caps
     monkeypatch.setattr("toolkit.study.run_study", run_study)
     monkeypatch.setattr("toolkit.outfolder.MIN_FREE_MB", 1.0)
     # the save's own space check would refuse before writing: skipped, so that the disk fills mid-write
-    monkeypatch.setattr("toolkit.export.check_output_folder", lambda out, name, need_mb=None: Path(out) / name)
+    monkeypatch.setattr("toolkit.outputs.writers.check_output_folder", lambda out, name, need_mb=None: Path(out) / name)
     assert cli.main(["run", "xuhui", "--out", str(disk)]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "Traceback" not in err and "disk filled up" in err

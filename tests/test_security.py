@@ -22,9 +22,9 @@ from toolkit.batch import BatchReport, index_html, load_batch
 from toolkit.cli import main
 from toolkit.config import check_folder_name, load_study
 from toolkit.errors import InputError
-from toolkit.export import write_outputs
-from toolkit.maps import coverage_map
-from toolkit.report import html_report
+from toolkit.outputs.report import html_report
+from toolkit.outputs.webmap import coverage_map
+from toolkit.outputs.writers import write_outputs
 
 PAYLOADS = ["<script>window.__pwned=1</script>",
             '"><img src=x onerror="window.__pwned=1">',

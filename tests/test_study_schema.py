@@ -388,7 +388,7 @@ def test_python_values_toml_cannot_hold_are_accepted():
 def test_write_outputs_checks_the_study_before_writing(tmp_path):
     from types import SimpleNamespace
 
-    from toolkit.export import write_outputs
+    from toolkit.outputs.writers import write_outputs
 
     study = dataclasses.replace(tk.load_study("xuhui"), formats=["gpkg", "xlsx"])
     with pytest.raises(InputError, match="unknown output format 'xlsx'") as e:

@@ -33,9 +33,9 @@ import toolkit.waterfront as twf
 from toolkit.config import Source
 from toolkit.datasets import fetch
 from toolkit.errors import InputError
-from toolkit.export import run_record
 from toolkit.io import DataWarning, read_layer
 from toolkit.network import grid_network
+from toolkit.outputs.writers import run_record
 from toolkit.snapping import snap_points
 from toolkit.study import study_area
 from toolkit.waterfront import (

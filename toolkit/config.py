@@ -537,7 +537,7 @@ def validate_study(study: Study) -> Study:
     The study is turned into its TOML structure (:func:`study_to_raw`) and
     checked against the declarations (:mod:`toolkit.study_schema`) and the
     rules that tie keys together, as :func:`study_from_dict` does; nothing is
-    read. :func:`toolkit.study.run_study` and :func:`toolkit.export.write_outputs`
+    read. :func:`toolkit.study.run_study` and :func:`toolkit.outputs.writers.write_outputs`
     call it before any work, so ``dataclasses.replace(study, facility_max_snap_m="abc")``
     fails at once, with the same :class:`InputError` as the TOML key would.
 

@@ -1,7 +1,7 @@
 """The glossary: one English and one Chinese name per thing the toolkit prints.
 
-Every label of the web map (:mod:`toolkit.maps`), the QGIS styles (:mod:`toolkit.styles`), the static maps,
-report.html and the data dictionary (:mod:`toolkit.report`) comes from ``data/labels.toml`` through
+Every label of the web map (:mod:`toolkit.outputs.webmap`), the QGIS styles (:mod:`toolkit.outputs.styles`), the
+static maps, report.html and the data dictionary (:mod:`toolkit.outputs.report`) comes from ``data/labels.toml`` through
 :func:`label`, so 服务不足街坊 is called 服务不足街坊 in the map's layer switcher, in QGIS, in the report and
 in schema.md alike. The file's header says how an entry is written.
 

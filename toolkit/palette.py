@@ -1,6 +1,6 @@
 """One symbology: the colours and ramps of the web map, the QGIS styles and the static maps.
 
-:mod:`toolkit.maps` (Leaflet) and :mod:`toolkit.styles` (QGIS QML / SLD, and through it the static
+:mod:`toolkit.outputs.webmap` (Leaflet) and :mod:`toolkit.outputs.styles` (QGIS QML / SLD, and through it the static
 report maps) both draw from here, so a class has the same colour in the browser, in QGIS and in the PDF.
 The names of what is drawn come from the glossary (:mod:`toolkit.labels`, ``data/labels.toml``).
 

@@ -4,7 +4,7 @@
 JSON data: the settings, the inputs with their checksums, the timings and
 every detail of the run (:attr:`StudyResult.details <toolkit.result.StudyResult>`),
 less the objects kept in memory for notebooks (:data:`IN_MEMORY_DETAILS`).
-:func:`toolkit.export.write_outputs` adds ``outputs`` and writes it as run.json;
+:func:`toolkit.outputs.writers.write_outputs` adds ``outputs`` and writes it as run.json;
 the report shows it. The result is only read, never changed.
 
 :data:`RUN_JSON_KEYS` says what each top-level key means; ``docs/run_json.md``

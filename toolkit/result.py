@@ -1,8 +1,8 @@
 """What a run produced: :class:`StudyResult`, and its run record (run.json).
 
 :func:`toolkit.study.run_study` builds the result; the writers
-(:mod:`toolkit.export`, :mod:`toolkit.maps`, :mod:`toolkit.report`,
-:mod:`toolkit.styles`) only read it, never change it. This module imports the
+(:mod:`toolkit.outputs.writers`, :mod:`toolkit.outputs.webmap`, :mod:`toolkit.outputs.report`,
+:mod:`toolkit.outputs.styles`) only read it, never change it. This module imports the
 configuration, the network and the standards it holds, and the record
 (:mod:`toolkit.record`), never the pipeline; the writers name its type in
 annotations only and take the record from :mod:`toolkit.record`, so the one
@@ -108,7 +108,10 @@ class StudyResult:
         return ax
 
     def save(self, out_dir: str, **kwargs) -> Any:
-        """Write the GeoPackage, map and run.json to ``out_dir/<study>`` (see :func:`toolkit.export.write_outputs`)."""
-        from .export import write_outputs
+        """Write the GeoPackage, map and run.json to ``out_dir/<study>``.
+
+        See :func:`toolkit.outputs.writers.write_outputs`.
+        """
+        from .outputs.writers import write_outputs
 
         return write_outputs(self, out_dir, **kwargs)
