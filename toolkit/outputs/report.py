@@ -135,7 +135,7 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
                 files: Sequence[str] = (), coverage_map_png: bytes | None = None) -> str:
     """The study's one-page report as a self-contained HTML string.
 
-    ``record`` is the run record (:func:`toolkit.export.run_record`) whose
+    ``record`` is the run record (:func:`toolkit.record.run_record`) whose
     figures are printed, so report.html and run.json always agree.
     """
     from ..record import run_record

@@ -208,7 +208,7 @@ class OfflineFigure(Figure):
             if action == "drop":
                 if key == "jquery" and re.search(r"(?<![\w$])\$\(|jQuery", script):
                     raise WebAssetsError("this map's script uses jQuery, which the offline bundle leaves out; "
-                                         "use toolkit.maps.Popup instead of folium.Popup")
+                                         "use toolkit.outputs.webmap.Popup instead of folium.Popup")
                 continue
             if action == "unknown":
                 if self.allow_cdn:
