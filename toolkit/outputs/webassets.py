@@ -216,7 +216,7 @@ class OfflineFigure(Figure):
                     continue
                 raise WebAssetsError(f"the map links {child.url} ({key}), which the offline bundle does not "
                                      "include: add its npm package to web/package.json and to "
-                                     "toolkit.webassets.ASSETS, or pass allow_cdn=True")
+                                     "toolkit.outputs.webassets.ASSETS, or pass allow_cdn=True")
             text = _read(root, asset)
             tag = "script" if ASSETS[asset].kind == "js" else "style"
             a = ASSETS[asset]

@@ -2,7 +2,7 @@
 
 A map is one self-contained HTML file that works from ``file://`` with no internet (it is e-mailed
 and opened from shared drives): Leaflet and d3 come from the npm packages installed at set-up and
-are inlined by :mod:`toolkit.webassets`, and the default basemap is drawn from the study's own data.
+are inlined by :mod:`toolkit.outputs.webassets`, and the default basemap is drawn from the study's own data.
 
 Size: the blocks' geometry is written once, as a JSON data island, with their attributes by column;
 every block layer (coverage, one per category, walkability, heritage class, waterfront, underserved)
@@ -491,7 +491,7 @@ def coverage_map(result: StudyResult, lang: str | None = None, *, basemap: str |
                  allow_cdn: bool = False) -> folium.Map:
     """A folium map of the study: coverage per block, one layer per category, facilities, overlays.
 
-    The map's page is self-contained (Leaflet, d3 and their images inlined; see :mod:`toolkit.webassets`):
+    The map's page is self-contained (Leaflet, d3 and their images inlined; see :mod:`toolkit.outputs.webassets`):
     ``m.save("map.html")`` writes one file that works from ``file://`` without internet.
 
     Parameters
@@ -503,7 +503,7 @@ def coverage_map(result: StudyResult, lang: str | None = None, *, basemap: str |
         The study's ``output.basemap`` by default. ``amap`` shifts every overlay to GCJ-02 for display.
     allow_cdn : bool, default False
         When the npm packages are not installed, link Leaflet and d3 from CDNs instead of raising
-        :class:`toolkit.webassets.WebAssetsError` (the map then needs the internet).
+        :class:`toolkit.outputs.webassets.WebAssetsError` (the map then needs the internet).
     """
     lang = lang or result.study.lang
     basemap = basemap or result.study.basemap or "offline"
