@@ -323,3 +323,4 @@ def test_internal_code_never_uses_the_old_output_paths():
         if not (p.parent == PACKAGE and p.name in shims) and (m := old.search(code)):
             bad.append(f"{p.relative_to(PACKAGE.parent)}: {m.group(0)}")
     assert bad == []
+

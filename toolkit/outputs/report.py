@@ -18,6 +18,7 @@ import pandas as pd
 from .. import __version__
 from ..completeness import status_label
 from ..labels import column, label
+from ..sections import Section, sections
 from .static import _figure, _figure_lang, _png_bytes, _rc, coverage_map_png
 
 if TYPE_CHECKING:
@@ -54,6 +55,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], num_cols: Seque
     body = "".join("<tr>" + "".join(f"<td class='{'n' if i in num_cols else ''}'>{_e(v)}</td>"
                                     for i, v in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def section_html(s: Section) -> str:
+    """One contributed :class:`toolkit.sections.Section` as HTML (every text escaped)."""
+    out = [f"<h2 id='s-{_e(s.key)}'>{_e(s.title)}</h2>", *(f"<p>{_e(p)}</p>" for p in s.paragraphs)]
+    if s.header or s.rows:
+        out.append(_table(list(s.header), [list(r) for r in s.rows], num_cols=tuple(s.num_cols)))
+    out += [f"<p class='muted'>{_e(n)}</p>" for n in s.notes]
+    return "\n".join(out)
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -382,6 +392,9 @@ def html_report(result: StudyResult, record: Mapping[str, Any] | None = None, *,
                 {label("report.before", flang): [r.get("rate_total_before") for r in ba],
                  label("report.after", flang): [r.get("rate_total_after") for r in ba]},
                 title=label("report.before_after", flang), colours=("#bdbdbd", "#1a9641")), "before and after chart"))
+
+    # ---- sections contributed by analysis modules and overlays (toolkit.sections)
+    parts.extend(section_html(s) for s in sections(result, lang))
 
     # ---- notes and files
     if rec.get("notes"):
