@@ -6,18 +6,22 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench clean vendor
 
-# The maps inline Leaflet and d3 from web/node_modules (toolkit/webassets.py): installed here from the
-# committed lock with npm (Node.js 18+), so the HTML maps never load anything from a CDN.
+# The maps inline Leaflet and d3 from the copy shipped in toolkit/outputs/vendor (no npm needed to run).
+# Where npm exists, the pinned npm packages are installed too, so that the tests can check that copy
+# byte for byte (tests/test_webassets_vendor.py; CI needs npm). `make vendor` refreshes the copy.
 $(STAMP): pyproject.toml web/package.json $(wildcard web/package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 18+ (the maps' JavaScript comes from npm)" >&2; exit 1; }
-	if [ -f web/package-lock.json ]; then npm ci --prefix web --no-audit --no-fund; \
-	else npm install --prefix web --no-audit --no-fund; fi
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix web --no-audit --no-fund; \
+	else echo "npm not found: maps work (their JavaScript ships in toolkit/outputs/vendor); the check of that copy against npm is skipped" >&2; fi
 	touch $(STAMP)
+
+vendor: $(STAMP)
+	npm ci --prefix web --no-audit --no-fund
+	$(BIN)/python -m toolkit.outputs.webassets vendor
 
 demo: $(STAMP)
 	$(BIN)/toolkit demo --out maps

@@ -1,15 +1,21 @@
-"""The map's JavaScript and CSS, from npm packages installed at set-up, inlined into the HTML.
+"""The map's JavaScript and CSS, shipped inside the package and inlined into the HTML.
 
 folium links Leaflet, jQuery, Bootstrap and icon fonts from CDNs, and branca links d3 for its
 colour-scale legends. Planners open maps from a shared drive or an e-mail attachment, often with
 no internet, so a map here is one self-contained file: the scripts and stylesheets it really
-uses are read from ``web/node_modules`` (``npm ci --prefix web``, done by ``make demo`` and
-``make test``) and written into the page, with the images a stylesheet refers to as ``data:``
-URIs. Resources our maps never use (jQuery, Bootstrap, Font Awesome, glyphicons, awesome-markers)
+uses are written into the page, with the images a stylesheet refers to as ``data:`` URIs.
+Resources our maps never use (jQuery, Bootstrap, Font Awesome, glyphicons, awesome-markers)
 are dropped rather than shipped.
 
-Where the packages are: ``$TOOLKIT_WEB_ASSETS`` (a ``node_modules`` folder), else
-``<repository>/web/node_modules``.
+Where the files come from: ``toolkit/outputs/vendor/`` (:data:`VENDOR`), a copy of the few files of
+the npm packages pinned in ``web/package-lock.json`` that the maps use, with their licences. It is
+committed and built into the wheel, so a ``pip install`` (or an editable install without npm)
+writes maps that render offline. Vendored files rather than a build hook: a hook would need
+Node.js on every machine that builds the wheel, and conda-forge and pip users often have none.
+``python -m toolkit.outputs.webassets vendor`` refreshes the copy from ``web/node_modules`` after
+``npm ci --prefix web``; ``tests/test_webassets_vendor.py`` checks it byte for byte against the npm
+packages and their versions against the lock file. ``$TOOLKIT_WEB_ASSETS`` (a ``node_modules``
+folder) overrides the shipped copy.
 """
 
 from __future__ import annotations
@@ -30,8 +36,13 @@ from branca.element import CssLink, Element, Figure, JavascriptLink
 
 from ..errors import ToolkitError
 
+__all__ = ["ASSETS", "ENV_VAR", "UNUSED", "VENDOR", "Asset", "OfflineFigure", "WebAssetsError", "asset_text",
+           "available", "check", "inline_css", "node_modules", "offline_figure", "vendor", "vendored_files"]
+
 ENV_VAR = "TOOLKIT_WEB_ASSETS"
 REPO_WEB = Path(__file__).resolve().parents[2] / "web"
+#: the shipped copy of the npm files the maps use (node_modules-shaped: ``<package>/<path>``)
+VENDOR = Path(__file__).resolve().parent / "vendor"
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,8 @@ UNUSED = {
     "awesome_rotate_css": r"awesome\.rotate",
 }
 
-FIX = "run `make demo` (or `npm ci --prefix web` in the repository) to install the map's JavaScript packages"
+FIX = ("reinstall the toolkit (its wheel ships the map's JavaScript in toolkit/outputs/vendor); in a checkout, "
+       "`npm ci --prefix web && python -m toolkit.outputs.webassets vendor` rebuilds that folder")
 
 
 class WebAssetsError(ToolkitError):
@@ -72,9 +84,9 @@ class WebAssetsError(ToolkitError):
 
 
 def node_modules() -> Path:
-    """The folder the npm packages are read from (it may not exist)."""
+    """The folder the npm packages are read from: ``$TOOLKIT_WEB_ASSETS``, else the shipped :data:`VENDOR`."""
     env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else REPO_WEB / "node_modules"
+    return Path(env).expanduser() if env else VENDOR
 
 
 def check(root: Path | None = None) -> Path:
@@ -177,7 +189,9 @@ class OfflineFigure(Figure):
     def __init__(self, *args, allow_cdn: bool = False, title: str | None = None, **kwargs):
         # branca writes the title into <title> as it is, and it comes from the study (or a batch scenario)
         # file: "</title><script>" in it would run when the page opens
-        super().__init__(*args, title=html.escape(title) if title else title, **kwargs)
+        # through kwargs, not title=..., so mypy does not read *args as possibly holding the title too
+        kwargs["title"] = html.escape(title) if title else title
+        super().__init__(*args, **kwargs)
         self.allow_cdn = allow_cdn
 
     def render(self, **kwargs) -> str:
@@ -217,6 +231,8 @@ class OfflineFigure(Figure):
                 raise WebAssetsError(f"the map links {child.url} ({key}), which the offline bundle does not "
                                      "include: add its npm package to web/package.json and to "
                                      "toolkit.outputs.webassets.ASSETS, or pass allow_cdn=True")
+            if asset is None:  # never: only "inline" comes this far, always with its asset's name
+                continue
             text = _read(root, asset)
             tag = "script" if ASSETS[asset].kind == "js" else "style"
             a = ASSETS[asset]
@@ -231,3 +247,74 @@ def offline_figure(m, *, allow_cdn: bool = False, title: str | None = None) -> O
     fig = OfflineFigure(allow_cdn=allow_cdn, title=title)
     fig.add_child(m)
     return fig
+
+
+def vendored_files(root: Path | None = None) -> list[str]:
+    """Every file :func:`vendor` copies, relative to a ``node_modules`` folder (default :data:`REPO_WEB`'s).
+
+    The assets themselves, the images their stylesheets refer to, and each package's ``package.json``
+    (its version, checked by :func:`check`) and ``LICENSE`` (Leaflet is BSD-2, d3 BSD-3: both ask
+    that the licence travels with the code).
+
+    Examples
+    --------
+    >>> "leaflet/dist/leaflet.js" in vendored_files(VENDOR)
+    True
+    """
+    root = Path(root) if root is not None else REPO_WEB / "node_modules"
+    files: set[str] = set()
+    for asset in ASSETS.values():
+        files |= {f"{asset.package}/{asset.path}", f"{asset.package}/package.json", f"{asset.package}/LICENSE"}
+        if asset.kind == "css":
+            css = (root / asset.package / asset.path).read_text(encoding="utf-8")
+            base = Path(asset.path).parent
+            for ref in re.findall(r"url\((['\"]?)([^'\")]+)\1\)", css):
+                r = ref[1].strip()
+                if not r.startswith(("data:", "#")) and not re.match(r"^[a-z]+://", r):
+                    files.add(f"{asset.package}/{(base / r.split('?')[0].split('#')[0]).as_posix()}")
+    return sorted(files)
+
+
+def vendor(src: Path | None = None, dest: Path = VENDOR) -> list[Path]:
+    """Copy the files the maps use from an npm ``node_modules`` folder into ``dest`` (replacing it).
+
+    Examples
+    --------
+    After ``npm ci --prefix web`` in a checkout::
+
+        python -m toolkit.outputs.webassets vendor
+    """
+    import shutil
+
+    src = check(Path(src) if src is not None else REPO_WEB / "node_modules")
+    names = vendored_files(src)
+    if dest.exists():
+        shutil.rmtree(dest)
+    out = []
+    for name in names:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / name, target)
+        out.append(target)
+    _read.cache_clear()
+    return out
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] != ["vendor"]:
+        print("usage: python -m toolkit.outputs.webassets vendor [NODE_MODULES]", file=sys.stderr)
+        return 2
+    try:
+        files = vendor(Path(args[1]) if len(args) > 1 else None)
+    except WebAssetsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(files)} files copied into {VENDOR}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
