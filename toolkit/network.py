@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +28,8 @@ from .walk_rules import EDGE_TAGS, WalkRules
 
 if TYPE_CHECKING:  # networkx costs 0.2 s to import: only the functions that build graphs load it
     import networkx as nx
+
+__all__ = ["MIN_EDGE_M", "WalkNetwork", "distinct_edges", "grid_network", "network_from_osmnx"]
 
 #: Lengths below this are raised to it so that zero-length edges survive in the
 #: sparse matrix (an explicit zero would be indistinguishable from "no edge").
@@ -69,14 +71,16 @@ class WalkNetwork:
     length: np.ndarray
     crs: pyproj.CRS
     geometry: np.ndarray | None = None
-    node_id: np.ndarray | None = None
+    # node_id and snappable: None when not given, then filled in by __post_init__ (0..n-1; all True),
+    # typed as the arrays they always are once the network exists
+    node_id: np.ndarray = field(default=cast("np.ndarray", None))
     edge_attrs: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
     #: Snap points only to the largest connected part. Small disconnected pieces
     #: (a private lane, a fragment cut by the data extent) are kept and reported,
     #: but a block attached to one would look cut off from the whole city.
     snap_main_only: bool = False
-    snappable: np.ndarray | None = None
+    snappable: np.ndarray = field(default=cast("np.ndarray", None))
     #: Lines of at-grade roads nobody may walk (``foot=no`` carriageways): not part
     #: of any walk, but block boundaries all the same.
     barriers: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
@@ -174,7 +178,21 @@ class WalkNetwork:
         }
 
     def streets(self) -> gpd.GeoDataFrame:
-        """The edges as a GeoDataFrame (``edge_id``, ``u``, ``v``, ``length_m``...)."""
+        """The edges as a GeoDataFrame (``edge_id``, ``u``, ``v``, ``length_m``...).
+
+        Returns
+        -------
+        GeoDataFrame
+            One row per edge in the network's CRS: ``edge_id``, the end nodes' ids ``u`` and ``v``, ``length_m``,
+            ``component`` (0: the largest connected part), ``snappable`` and the OSM attributes.
+
+        Examples
+        --------
+        >>> from toolkit.network import grid_network
+        >>> st = grid_network(3).streets()
+        >>> len(st), st.crs.to_epsg(), float(st["length_m"].sum())
+        (12, 32651, 1200.0)
+        """
         df = pd.DataFrame({
             "edge_id": np.arange(self.n_edges),
             "u": self.node_id[self.u],
@@ -217,7 +235,9 @@ class WalkNetwork:
         alone still takes points.
         """
         key = ("_snap_edges", self.snap_main_only)
-        cached = self.__dict__.get(key)
+        # the cache sits in the instance dict under a tuple key, beside cached_property's entries
+        store: dict[Any, Any] = self.__dict__
+        cached = store.get(key)
         if cached is not None:
             return cached
         ok = self.snappable.copy()
@@ -228,16 +248,17 @@ class WalkNetwork:
         elif not ok.any():
             ok[:] = True
         idx = np.flatnonzero(ok)
-        self.__dict__[key] = idx
+        store[key] = idx
         return idx
 
     def snap_edge_tree(self) -> shapely.STRtree:
         """Spatial index over :meth:`snap_edges` (cached per ``snap_main_only``)."""
         key = ("_snap_tree", self.snap_main_only)
-        tree = self.__dict__.get(key)
+        store: dict[Any, Any] = self.__dict__  # a tuple key, as in snap_edges
+        tree = store.get(key)
         if tree is None:
             tree = shapely.STRtree(self.edge_geometry[self.snap_edges()])
-            self.__dict__[key] = tree
+            store[key] = tree
         return tree
 
     def to_networkx(self) -> nx.MultiGraph:
@@ -262,7 +283,9 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     Parameters
     ----------
     G : networkx.MultiDiGraph
-        Unsimplified osmnx graph in WGS84.
+        An osmnx graph: simplified or not (a simplified one is not simplified again), in WGS84 or
+        projected (``ox.project_graph``); anything else raises :class:`~toolkit.errors.InputError`
+        saying what to pass.
     crs : CRS-like
         The study's metric CRS.
     simplify : bool
@@ -278,12 +301,15 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     rules = rules or WalkRules()
     crs = pyproj.CRS.from_user_input(crs)
     ensure_projected(crs, "the network CRS")
+    graph_crs = _graph_crs(G)
     G, removed = walkable_subgraph(G, rules)
     for _, _, d in G.edges(data=True):
         d["_nosnap"] = not rules.snappable(d)
     if area is not None:
-        xs = np.array([d["x"] for _, d in G.nodes(data=True)])
-        ys = np.array([d["y"] for _, d in G.nodes(data=True)])
+        xs = np.array([d["x"] for _, d in G.nodes(data=True)], dtype=float)
+        ys = np.array([d["y"] for _, d in G.nodes(data=True)], dtype=float)
+        if not graph_crs.is_geographic:  # a projected graph (ox.project_graph): the area is in WGS84
+            xs, ys = pyproj.Transformer.from_crs(graph_crs, "EPSG:4326", always_xy=True).transform(xs, ys)
         shapely.prepare(area)
         inside = shapely.contains_xy(area, xs, ys)
         keep = {n for n, ok in zip(G.nodes, inside, strict=True) if ok}
@@ -293,8 +319,9 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     if G.number_of_edges() == 0:
         raise InputError("no walkable street lies in the study area", field="network",
                          fix="check that the OSM file covers the study area")
-    if simplify:
-        # a tunnel never shares an edge with the street it dives under (as in the file reader)
+    if simplify and not G.graph.get("simplified"):
+        # a tunnel never shares an edge with the street it dives under (as in the file reader); a graph
+        # osmnx simplified already is taken as it is (its merged edges carry lists of tags, handled above)
         G = ox.simplify_graph(G, edge_attrs_differ=["_nosnap"], remove_rings=False)
     G = ox.project_graph(G, to_crs=crs)
     nodes, edges = ox.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
@@ -318,6 +345,33 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     net.info["removed_not_walkable"] = removed
     net.info.update(net.islands())
     return net
+
+
+_GRAPH_FIX = ("pass an osmnx graph as osmnx builds it (ox.graph_from_xml, ox.graph_from_place, ox.graph_from_bbox...: "
+              "simplified or not, projected with ox.project_graph or not), or read the OSM file with "
+              "toolkit.osm_network.read_walk_network")
+
+
+def _graph_crs(G: Any) -> pyproj.CRS:
+    """The CRS an osmnx graph says its node coordinates are in; InputError for anything else."""
+    import networkx as nx
+
+    if not isinstance(G, nx.MultiDiGraph | nx.MultiGraph):
+        raise InputError(f"the network is a {type(G).__name__}, not an osmnx graph (networkx MultiDiGraph)",
+                         field="network", fix=_GRAPH_FIX)
+    if G.number_of_nodes() == 0:
+        raise InputError("the osmnx graph has no nodes", field="network", fix=_GRAPH_FIX)
+    if "crs" not in G.graph:
+        raise InputError("the graph has no 'crs' in G.graph, so its coordinates cannot be placed",
+                         field="network", fix=_GRAPH_FIX + "; or set G.graph['crs'] = 'EPSG:4326' for lon/lat nodes")
+    _, d = next(iter(G.nodes(data=True)))
+    if "x" not in d or "y" not in d:
+        raise InputError("the graph's nodes have no 'x'/'y' coordinates", field="network", fix=_GRAPH_FIX)
+    try:
+        return pyproj.CRS.from_user_input(G.graph["crs"])
+    except pyproj.exceptions.CRSError as exc:
+        raise InputError(f"the graph's crs {G.graph['crs']!r} is not a CRS ({exc})", field="network",
+                         fix=_GRAPH_FIX) from None
 
 
 def distinct_edges(u: np.ndarray, v: np.ndarray, geom: np.ndarray, length: np.ndarray) -> np.ndarray:
