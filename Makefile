@@ -31,10 +31,12 @@ test: $(STAMP)
 
 # the inner loop: everything but the tests that need the whole default study (marker full_study); CI runs `test`
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not full_study and not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not full_study and not slow"
 
+# ruff (style, complexity, argument counts) and mypy (types; settings and the untyped packages in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check toolkit tests bench
+	$(BIN)/mypy toolkit
 
 bench: $(STAMP)
 	$(BIN)/python bench/coverage.py

@@ -52,9 +52,9 @@ def test_run_json_provenance(demo_out, xuhui):
 
 def test_map_html(demo_out):
     html = (demo_out / "map.html").read_text(encoding="utf-8")
-    assert "L.control.layers" in html or "layer_control" in html
+    assert "tk.control(" in html  # the grouped layer control (toolkit.outputs.webmap.GroupedLayerControl)
     assert "Transit stop: within 300 m" in html
-    assert (demo_out / "map.html").stat().st_size < 10 * 1024 * 1024
+    assert (demo_out / "map.html").stat().st_size < 2 * 1024 * 1024
 
 
 def test_cli_bad_input_exits_nonzero_and_writes_nothing(tmp_path, capsys):

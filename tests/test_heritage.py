@@ -240,7 +240,9 @@ def test_rules_by_class():
     every = set(rules["interventions"])
     assert set(allowed_interventions("none")) == every
     for cls in HERITAGE_CLASSES:
-        assert "standards.md" in rules["classes"][cls]["source"] or cls == "none"
+        # the published regulation, or the toolkit's own screening rule said as such (tests/test_sources.py)
+        assert "保护条例" in rules["classes"][cls]["source"] or cls == "none"
+        assert "standards.md" not in rules["classes"][cls]["source"]
         parts = allowed_interventions(cls) + review_interventions(cls) + forbidden_interventions(cls)
         assert sorted(parts) == sorted(every)
     rules["classes"]["core"]["allowed"].append("demolition")  # a caller's copy, not the cached table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import re
@@ -14,7 +15,15 @@ from pyproj import Geod
 from toolkit.crs import wgs84_to_gcj02
 from toolkit.errors import InputError
 from toolkit.outputs import webassets
-from toolkit.outputs.webmap import BLOCK_CLASS, BlockLayer, ClassLegend, classify, coverage_map, layer_names
+from toolkit.outputs.webmap import (
+    BLOCK_CLASS,
+    BlockLayer,
+    ClassLegend,
+    GroupedLayerControl,
+    classify,
+    coverage_map,
+    layer_names,
+)
 from toolkit.underserved import UnderservedRule, underserved_blocks, underserved_summary
 
 MB = 1024 * 1024
@@ -54,9 +63,18 @@ def vouched(xuhui):
 
 
 def block_data(html: str) -> dict:
+    """The page's block data island, its one-character class columns decoded back into lists."""
     m = re.search(r'<script type="application/json" id="tk-blocks">(.*?)</script>', html, re.S)
     assert m, "block data island missing"
-    return json.loads(m.group(1))
+    data = json.loads(m.group(1))
+    chars = {"-": None, "~": -1, **{str(i): i for i in range(10)}}
+    data["columns"].update({k: [chars[c] for c in v] for k, v in data["codes"].items()})
+    data["columns"].update({k: [None if j < 0 else f["levels"][j] for j in f["index"]]
+                            for k, f in data["factors"].items()})
+    for k, b in data["numbers"].items():
+        a = np.frombuffer(base64.b64decode(b["b64"]), dtype="<f4" if b["bits"] == 32 else "<f8").astype(float)
+        data["columns"][k] = [None if np.isnan(x) else float(x) for x in a]
+    return data
 
 
 def call_args(html: str, fn: str) -> list:
@@ -65,11 +83,16 @@ def call_args(html: str, fn: str) -> list:
     return [dec.raw_decode(html, m.end())[0] for m in re.finditer(re.escape(fn) + r"\(", html)]
 
 
-def first_xy(geometry: dict) -> tuple[float, float]:
-    c = geometry["coordinates"]
-    while isinstance(c[0], list):
-        c = c[0]
-    return float(c[0]), float(c[1])
+def first_xy(data: dict, i: int) -> tuple[float, float]:
+    """Block ``i``'s first vertex in degrees (its first ring's first delta is relative to the origin)."""
+    ring = data["geom"][i][0]
+    return ((data["origin"][0] + ring[0]) / data["scale"], (data["origin"][1] + ring[1]) / data["scale"])
+
+
+def decode_rings(data: dict, i: int) -> list[np.ndarray]:
+    """Block ``i``'s rings as (x, y) degrees: a running sum of the deltas, from the origin."""
+    return [(np.asarray(data["origin"]) + np.cumsum(np.asarray(r).reshape(-1, 2), axis=0)) / data["scale"]
+            for r in data["geom"][i]]
 
 
 @pytest.mark.parametrize("basemap", ["offline", "none"])
@@ -97,14 +120,38 @@ def test_offline_basemap_is_drawn_from_the_study_data(maps):
     assert layer_names(m)[0].startswith("Basemap: streets, water, heritage (offline")
 
 
-def test_every_block_is_drawn_once_with_its_css_class(maps, xuhui):
+def test_every_block_is_written_once_for_every_indicator(maps, xuhui):
+    """One geometry for all block indicators: one ring list per block, every column one value per block."""
     m, html = maps("en", "offline")
     data = block_data(html)
-    assert len(data["geojson"]["features"]) == len(xuhui.blocks)
+    assert data["n"] == len(data["geom"]) == len(xuhui.blocks)
     assert all(len(v) == len(xuhui.blocks) for v in data["columns"].values())
     main = [c for c in m._children.values() if isinstance(c, BlockLayer) and c.options["className"]]
     assert len(main) == 1 and main[0].options["className"] == BLOCK_CLASS and main[0].show
-    assert html.count('"geojson"') == 1  # geometry shared by every block layer, not repeated
+    assert html.count('"geom"') == 1  # geometry shared by every block layer, not repeated
+    assert len([c for c in m._children.values() if isinstance(c, BlockLayer)]) > len(xuhui.categories)
+
+
+def test_block_geometry_round_trips_at_the_written_precision(maps, xuhui):
+    """The page's integer, delta-encoded rings decode (a running sum) to the blocks' WGS84 vertices, simplified
+    to 2 m by shapely and rounded to 1e-5 degree: every vertex within 1e-5 degree, every ring and hole kept."""
+    import geopandas as gpd
+    import shapely
+
+    _, html = maps("en", "offline")
+    data = block_data(html)
+    assert data["scale"] == 10**5
+    b = xuhui.blocks[["geometry"]]
+    simple = gpd.GeoSeries(shapely.simplify(np.asarray(b.geometry.values), 2.0, preserve_topology=True),
+                           crs=b.crs).to_crs("EPSG:4326")
+    for i in range(0, len(b), 97):
+        g = simple.iloc[i]
+        polys = list(g.geoms) if g.geom_type == "MultiPolygon" else [g]
+        want = [np.asarray(r.coords)[:-1] for p in polys for r in (p.exterior, *p.interiors)]
+        got = decode_rings(data, i)
+        assert len(got) == len(want), i
+        for a, w in zip(got, want, strict=True):
+            assert a.shape == w.shape and np.abs(a - w).max() <= 1e-5 + 1e-9, i
 
 
 def test_each_analysis_layer_is_in_the_layer_switcher(maps, xuhui, vouched):
@@ -126,10 +173,9 @@ def test_amap_shifts_every_overlay_to_gcj02(maps, xuhui):
     _, wgs = maps("en", "offline")
     m, gcj = maps("en", "amap")
     geod = Geod(ellps="WGS84")
-    a = block_data(wgs)["geojson"]["features"]
-    b = block_data(gcj)["geojson"]["features"]
-    for i in (0, len(a) // 2, len(a) - 1):
-        (x0, y0), (x1, y1) = first_xy(a[i]["geometry"]), first_xy(b[i]["geometry"])
+    a, b = block_data(wgs), block_data(gcj)
+    for i in (0, a["n"] // 2, a["n"] - 1):
+        (x0, y0), (x1, y1) = first_xy(a, i), first_xy(b, i)
         _, _, dist = geod.inv(x0, y0, x1, y1)
         assert 300 < dist < 800, dist  # the GCJ-02 offset in Shanghai is about 500 m
         ex, ey = wgs84_to_gcj02(x0, y0)
@@ -174,13 +220,56 @@ def test_tile_basemaps_are_marked_online(xuhui):
     assert "vec_w/wmts" in html and "cva_w/wmts" in html and "tk=KEY123" in html
 
 
-def test_default_map_is_under_10_mb(xuhui, tmp_path):
-    m = coverage_map(xuhui)  # what result.save() writes as map.html
+def test_default_map_is_under_2_mb(xuhui, tmp_path):
+    """The default study's map.html, as result.save() writes it, stays under 2 MB."""
+    m = coverage_map(xuhui)
     path = tmp_path / "map.html"
     m.save(str(path))
     size = path.stat().st_size
     print(f"default study map: {size / MB:.2f} MB")
-    assert size < 10 * MB
+    assert size < 2 * MB
+
+
+def test_layers_are_grouped_and_block_indicators_are_radios(maps, vouched):
+    """The control's groups: basemap, coverage by category (facilities too), overlays, decisions; every
+    block layer is a radio of one name (one indicator at a time), every other layer a checkbox."""
+    m, html = maps("en", "offline")
+    (ctl,) = [c for c in m._children.values() if isinstance(c, GroupedLayerControl)]
+    groups = {key: {name: kind for lyr, name, kind in items if lyr is not None} for key, _, _, items in ctl.groups}
+    assert [g[0] for g in ctl.groups] == ["summary", "basemap", "coverage", "overlays", "decisions"]
+    assert groups["basemap"]["Study area"] == "check" and any(n.startswith("Basemap:") for n in groups["basemap"])
+    assert groups["coverage"]["Categories within reach"] == "radio"
+    assert groups["coverage"]["Transit stop: within 300 m"] == "radio"
+    assert any(n.startswith("Transit stop (") and k == "check" for n, k in groups["coverage"].items())
+    assert groups["overlays"]["Walkability (blocks)"] == "radio"
+    assert groups["overlays"]["Heritage protection zones"] == "check"
+    assert groups["decisions"]["Candidate sites (ranked)"] == "check"
+    assert groups["decisions"]["Priority blocks"] == "radio"
+    radios = {lyr.get_name() for *_, items in ctl.groups for lyr, _, k in items if k == "radio" and lyr}
+    blocks = {c.get_name() for c in m._children.values() if isinstance(c, BlockLayer)}
+    assert radios == blocks
+    assert sum(k == "radio" and lyr is None for *_, items in ctl.groups for lyr, _, k in items) == 1  # "none"
+    mv = coverage_map(vouched)
+    (cv,) = [c for c in mv._children.values() if isinstance(c, GroupedLayerControl)]
+    dec = {name: kind for key, _, _, items in cv.groups if key == "decisions" for _, name, kind in items}
+    assert dec["Underserved blocks"] == "radio"
+    assert "imperial: false" in html and "L.control.scale()" not in html  # metric scale only
+
+
+def test_block_popups_show_distance_threshold_and_status(maps, xuhui):
+    """Every block indicator's popup table: a category's distance, its threshold from the profile and the
+    data status of the category from details["data_status"]."""
+    m, _ = maps("zh", "none")
+    ds = xuhui.details["data_status"]
+    main = next(c for c in m._children.values() if isinstance(c, BlockLayer) and c.options["className"])
+    dist = main.options["dist"]
+    assert dist["head"] == ["设施类别", "距离（米）", "门槛距离（米）", "数据完整性"]
+    assert [r[0] for r in dist["rows"]] == [f"dist_{c}_m" for c in xuhui.categories]
+    status_zh = {"complete": "完整", "sample": "样本(不完整)", "unknown": "完整性未知"}
+    for c, r in zip(xuhui.categories, dist["rows"], strict=True):
+        assert r[2] == xuhui.profile.rule(c).max_distance_m
+        assert r[3] == status_zh[ds[c]["status"]] and r[5] == (ds[c]["status"] == "complete")
+        assert r[1] == xuhui.profile.catalogue[c].label("zh") and "commercial" not in r[1]
 
 
 def _legend_for(m, name: str) -> ClassLegend:
@@ -243,3 +332,12 @@ def test_inline_css_turns_relative_images_into_data_uris(tmp_path):
     out = webassets.inline_css(css, tmp_path)
     assert "url(data:image/png;base64,iVBORw0KGgo=)" in out
     assert "url(#default#VML)" in out and "url('data:x')" in out
+
+
+def test_zh_site_popups_name_no_internal_key(maps):
+    """The candidate sites' popups in Chinese: criteria, site types and interventions by their names."""
+    _, html = maps("zh", "none")
+    pops = [p for o in call_args(html, "tk.points") for p in (o["popup"] or []) if p]
+    assert pops and any("得分构成" in p for p in pops) and any("允许的更新方式" in p for p in pops)
+    for key in ("newly_served", "adaptive_reuse", "heritage_fit", "SELECTED", "score", "rank", "heritage:"):
+        assert not any(key in p for p in pops), key

@@ -108,3 +108,10 @@ def test_notebook_runs(path: Path, kernel_dir: Path, record_property):
     assert not changed, f"the notebook changed files in notebooks/: {changed}"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # each tutorial shows a live map (result.explore): an HTML output carrying its own Leaflet, so it
+    # renders in a notebook without internet
+    maps = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "leaflet/dist/leaflet.js" in str(o.get("data", {}).get("text/html", ""))]
+    assert maps, "no live map in the notebook's outputs"
+    assert not any("unpkg.com" in str(o["data"]["text/html"]) or "cdn.jsdelivr" in str(o["data"]["text/html"])
+                   for o in maps)

@@ -118,6 +118,7 @@ def _open_in_qgis(qgz: Path, tmp_path: Path) -> dict:
     return json.loads(line[4:])
 
 
+@pytest.mark.slow  # starts QGIS
 def test_qgis_opens_the_project_with_every_layer_valid_and_styled(saved, tmp_path):
     # a copy elsewhere: the project's paths must be relative to the project file
     moved = shutil.copytree(saved, tmp_path / "moved")
@@ -156,9 +157,28 @@ def test_every_output_layer_reaches_the_project_on_the_default_study(xuhui, tmp_
     spatial = {n for n, g in layers.items() if g is not None and len(g) and hasattr(g, "geometry")}
     assert drawn == spatial
     names = {g.get("name") for g in root.find("layer-tree-group").findall("layer-tree-group")}
-    assert names >= {"规划决策", "叠加分析"}
+    assert names >= {"规划决策", "叠加图层"}
 
 
+def test_qgis_opens_the_default_study_with_every_feature_drawn(xuhui, tmp_path):
+    """The acceptance of #13 item 7 on the default study: every layer valid, styled and fully drawn."""
+    folder = xuhui.save(tmp_path / "out", write_map=False)
+    try:
+        (qgz,) = folder.glob("*.qgz")
+        got = _open_in_qgis(qgz, tmp_path)
+        gpkg = next(folder.glob("*.gpkg"))
+        spatial = {name for name, geom in pyogrio.list_layers(gpkg) if geom}
+        assert got["ok"] and got["crs"] == "EPSG:32651"
+        assert {lyr["source"].split("layername=")[1].split("|")[0] for lyr in got["layers"]} == spatial
+        bad = [(lyr["name"], lyr["unrendered"], lyr["features"]) for lyr in got["layers"]
+               if not lyr["valid"] or lyr["unrendered"]]
+        assert bad == []
+        print(f"QGIS {got['version']}: {len(got['layers'])} layers of {len(spatial)} tables, all drawn")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the GeoPackage holds rows of the evaluation data
+
+
+@pytest.mark.slow  # starts QGIS twice
 def test_features_without_a_value_stay_visible_in_qgis(tmp_path):
     """Zones with no figure (NULL) are drawn in the no-data grey; a plain graduated style loses them."""
     from toolkit.outputs.qgis_project import write_qgz

@@ -43,8 +43,13 @@ def _detail_keys(path: Path) -> set[str]:
 
 
 def test_every_detail_the_pipeline_sets_has_its_key_in_run_json_or_is_declared_in_memory():
-    keys = _detail_keys(ROOT / "toolkit" / "study.py")
+    import toolkit.study
+    from toolkit import overlays
+
+    # the overlays step sets details[<name>] for every registered overlay (toolkit.overlays)
+    keys = _detail_keys(ROOT / "toolkit" / "study.py") | set(overlays.names())
     assert {"network", "blocks", "facilities", "heritage", "waterfront", "snap_obstacles"} <= keys
+    assert toolkit.study.BUILTIN_OVERLAYS
     undocumented = keys - set(RUN_JSON_KEYS) - set(IN_MEMORY_DETAILS)
     assert not undocumented, f"details not in run.json nor declared in memory only: {sorted(undocumented)}"
     assert set(_FROM_DETAILS) <= set(RUN_JSON_KEYS) and not set(IN_MEMORY_DETAILS) & set(RUN_JSON_KEYS)

@@ -73,14 +73,11 @@ _OPEN_ALL = """
 () => {
   const map = Object.values(window).find(v => v instanceof L.Map);
   map._fadeAnimated = false;  // closed tooltips and popups leave the page at once, not 200 ms later
-  // The ~1000 blocks are drawn once per block layer, all by the same tk.table: every 7th block of each
-  // layer is enough (the payloads cycle by 3), every other layer is opened feature by feature.
-  const data = window[Object.keys(window).find(k => k.startsWith("tk_blocks"))];
-  const blocks = new Set(data.geojson.features);
+  // The ~1000 blocks are drawn on one canvas, restyled per block indicator, all by the same tk.table: under
+  // each indicator every 7th block is enough (the payloads cycle by 3); every other layer feature by feature.
+  const d = tk.state.data;
   const leaves = [];
-  map.eachLayer(l => {
-    if (!(l instanceof L.LayerGroup) && !(l.feature && blocks.has(l.feature) && l.feature.id % 7)) leaves.push(l);
-  });
+  map.eachLayer(l => { if (!(l instanceof L.LayerGroup) && !(l instanceof L.Renderer)) leaves.push(l); });
   // no panning between thousands of popups: each pan redraws every block
   leaves.forEach(l => { if (l.getPopup && l.getPopup()) l.getPopup().options.autoPan = false; });
   const shown = {tooltips: [], popups: [], markup: 0, opened: 0};
@@ -88,6 +85,18 @@ _OPEN_ALL = """
     if (el.textContent.includes("pwned")) into.push(el.textContent);
     shown.markup += el.querySelectorAll("script, img, iframe, [onerror], a[href^='javascript:' i]").length;
   });
+  for (const ind of tk.indicators) {
+    ind.options.autoPan = false;
+    map.addLayer(ind);
+    const f = ind.options.filter ? d.g.cols[ind.options.filter] : null;
+    for (let i = 0; i < d.g.n; i += 7) {
+      if (f && !f[i]) continue;
+      if (d.hover(i)) keep(".leaflet-tooltip", shown.tooltips);
+      if (d.open(i)) keep(".leaflet-popup-content", shown.popups);
+      map.closePopup();
+      shown.opened++;
+    }
+  }
   for (const l of leaves) {
     const ll = l.getLatLng ? l.getLatLng() : (l.getBounds && l.getBounds().isValid() ? l.getBounds().getCenter()
                                                                                        : null);
@@ -132,9 +141,11 @@ def test_payloads_in_names_never_run_in_the_map(browser, poisoned, tmp_path):
     v = tb.open_map(browser, path)
     page = v.page
     assert page.title() == TITLE
+    page.locator(".tk-group[data-group=summary] > summary").click()  # the summary is the control's first group
     assert TITLE in page.locator("#tk-summary").inner_text()
     # every overlay on, so every layer's tooltips and popups can open
-    for box in page.locator(".leaflet-control-layers-overlays input[type=checkbox]").all():
+    page.evaluate("document.querySelectorAll('.tk-layers details').forEach(d => { d.open = true; })")
+    for box in page.locator(".tk-layers input[type=checkbox]").all():
         box.check()
     shown = page.evaluate(_OPEN_ALL)
     _assert_not_pwned(page)

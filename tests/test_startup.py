@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 
 def _fresh(code: str) -> str:
@@ -35,6 +36,7 @@ def test_cli_help_does_not_import_the_geodata_stack():
     assert out.splitlines()[-1] == "LOADED:"
 
 
+@pytest.mark.slow  # two fresh interpreters compile mapclassify's kernel: 10-20 s
 def test_mapclassify_loaded_lazily_classifies_exactly_as_a_plain_import():
     # natural breaks runs mapclassify's numba kernel, compiled here on first call instead of on import
     rng = np.random.default_rng(7)

@@ -456,6 +456,11 @@ def test_declared_keys_are_the_keys_the_code_reads():
     assert names["sites.weights"] == set(decisions["sites"]["weights"])
     assert names["sites.heritage_fit"] == set(decisions["sites"]["heritage_fit"])
     assert names["selection"] == _fields(SelectionSettings)
+    from toolkit.priority import PrioritySettings
+    from toolkit.voice import VoiceLayer
+
+    assert set(_section("priority").names()) == _fields(PrioritySettings)
+    assert set(_section("voice").names()) == _fields(VoiceLayer)
     walk = data_toml("walkability.toml")
     assert names["walkability"] == set(walk["settings"]) - {"source"} | {"weights", "landuse", "landuse_field"}
     assert names["walkability.weights"] == set(walk["components"])
@@ -501,7 +506,10 @@ def test_declared_defaults_are_the_defaults_the_code_uses():
 
 def test_every_study_attribute_has_its_place_in_the_toml():
     placed = set(STUDY_KEYS) | {"area", "heritage", "waterfront", "compounds", "facilities", "population",
-                                "walkability", "underserved", "sites", "selection", "decisions", "source_file"}
+                                "walkability", "underserved", "sites", "selection", "decisions", "source_file",
+                                "overlays",  # overlays: the sections of registered overlays (toolkit.overlays)
+                                "scenarios",  # scenarios: the [[scenario]] tables (toolkit.scenario)
+                                "priority", "voice"}  # [priority] (toolkit.priority), [voice] (toolkit.voice)
     assert placed == _fields(Study)
     assert set(ROOT.names()) == {s.name for s in SECTIONS}
 

@@ -60,6 +60,24 @@ from .errors import InputError
 from .outfolder import FOLDER_NAME_RULE, check_folder_name, check_output_folder
 from .sources import Source, iter_sources
 
+__all__ = [
+    "CACHE_FILE",
+    "SUMMARY_FILE",
+    "Batch",
+    "BatchReport",
+    "BatchRun",
+    "Scenario",
+    "cache_key",
+    "cached_summary",
+    "execute_run",
+    "execute_runs",
+    "index_html",
+    "load_batch",
+    "run_batch",
+    "share_groups",
+    "write_index"
+]
+
 CACHE_FILE = ".cache_key"
 SUMMARY_FILE = "batch_run.json"
 _BATCH_KEYS = {"batch", "scenarios"}
@@ -265,29 +283,20 @@ def _apply_scenario(raw: dict[str, Any], sc: Scenario, source: str, where: str) 
     return raw
 
 
-def load_batch(path: str | Path) -> Batch:
-    """Parse and validate a batch file, or a bundled batch by name; nothing runs.
-
-    Every study is loaded and every scenario applied to it, so all errors surface here.
-
-    Raises
-    ------
-    InputError
-        Naming the batch file, the field and the fix: unknown study, profile or key, bad values,
-        duplicate names, or a scenario that makes a study invalid.
-    """
-    from .standards import load_profile
-
+def _batch_file(path: str | Path) -> Path:
+    """The batch file: a path, or a bundled batch by name ("shanghai")."""
     p = Path(path)
     if not p.is_file() and not p.suffix and (data_dir() / "batches" / f"{p.name}.toml").is_file():
-        p = data_dir() / "batches" / f"{p.name}.toml"  # a bundled batch by name: "shanghai"
-    source = str(p)
+        p = data_dir() / "batches" / f"{p.name}.toml"
     if not p.is_file():
         bundled = sorted(b.stem for b in (data_dir() / "batches").glob("*.toml"))
-        raise InputError("batch file not found", source=source, fix="give the path to a batch TOML, or a bundled "
+        raise InputError("batch file not found", source=str(p), fix="give the path to a batch TOML, or a bundled "
                          f"batch: {', '.join(bundled) or '(none)'}")
-    raw = _read_toml(p, source, "batch")
-    base = p.resolve().parent
+    return p
+
+
+def _batch_table(raw: dict[str, Any], source: str, stem: str) -> tuple[dict[str, Any], str, list[Any]]:
+    """The ``[batch]`` table checked: the table, the batch's name and its study entries."""
     unknown = set(raw) - _BATCH_KEYS
     if unknown:
         raise _err(f"unknown key(s) {', '.join(sorted(unknown))}", source, sorted(unknown)[0],
@@ -299,11 +308,16 @@ def load_batch(path: str | Path) -> Batch:
     if unknown:
         raise _err(f"unknown key(s) {', '.join(sorted(unknown))}", source, f"batch.{sorted(unknown)[0]}",
                    f"[batch] takes: {', '.join(sorted(_BATCH_TABLE_KEYS))}")
-    name = _check_name(bt.get("name", p.stem), source, "batch.name", "rename the batch")
+    name = _check_name(bt.get("name", stem), source, "batch.name", "rename the batch")
     refs = bt.get("studies")
     if not refs or not isinstance(refs, list):
         raise _err("the batch lists no studies", source, "batch.studies",
                    f"add studies = ['xuhui', 'my_study.toml'] (bundled: {', '.join(bundled_studies())})")
+    return bt, name, refs
+
+
+def _batch_scenarios(raw: dict[str, Any], source: str, base: Path) -> list[Scenario]:
+    """The ``[[scenarios]]`` parsed, each name once (one default scenario when there are none)."""
     scen_raw = raw.get("scenarios", [{"name": "default"}])
     if not isinstance(scen_raw, list) or not scen_raw:
         raise _err("scenarios must be a list of tables", source, "scenarios",
@@ -315,53 +329,93 @@ def load_batch(path: str | Path) -> Batch:
             raise _err(f"two scenarios are named {sc.name!r}", source, f"scenarios[{i}].name",
                        "give each scenario a unique name")
         seen.add(sc.name)
+    return scenarios
 
+
+def _study_entry(ref: Any, source: str, where: str) -> dict[str, Any]:
+    """One ``studies`` entry as a table (``study``, optional ``name`` and ``set``), checked."""
+    if isinstance(ref, str):
+        ref = {"study": ref}
+    if not isinstance(ref, dict) or not isinstance(ref.get("study"), str):
+        raise _err(f"a study entry must be a name or path, or a table with study = '...', not {ref!r}", source,
+                   where, "e.g. studies = ['xuhui', { study = 'center', name = 'huangpu' }]")
+    unknown = set(ref) - _STUDY_REF_KEYS
+    if unknown:
+        raise _err(f"unknown key(s) {', '.join(sorted(unknown))}", source, f"{where}.{sorted(unknown)[0]}",
+                   f"a study entry takes: {', '.join(sorted(_STUDY_REF_KEYS))}")
+    if not isinstance(ref.get("set", {}), dict):
+        raise _err("set must be a table", source, f"{where}.set", "e.g. set = { area = { bbox = [...] } }")
+    return ref
+
+
+def _entry_runs(ref: dict[str, Any], scenarios: list[Scenario], source: str, base: Path, where: str,
+                study_names: set[str]) -> list[BatchRun]:
+    """The runs of one study entry: the study with its ``set`` applied, under every scenario, all checked."""
+    from .standards import load_profile
+
+    spath = _study_path(ref["study"], base, source, f"{where}")
+    sraw = _merge(_read_toml(spath, source, where), ref.get("set", {}), replace=("area",))
+    sbase, sfile = str(spath.resolve().parent), str(spath)
+    try:
+        plain = study_from_dict(sraw, base_dir=sbase, source_file=sfile)
+    except InputError as exc:
+        if ref.get("set"):  # possibly the batch's change: name the batch file
+            raise _err(f"{_inner(exc, source)} (with the study's set applied)", source,
+                       f"{where}.set" + (f" -> {exc.field}" if exc.field else ""), exc.fix or "") from None
+        raise InputError(f"{exc.problem} (study listed in {source} as {where})", source=exc.source,
+                         field=exc.field, fix=exc.fix) from None
+    sname = _check_name(ref.get("name", plain.name), source, f"{where}.name",
+                        "give the study entry a name = '...'")
+    if sname in study_names:
+        raise _err(f"two studies are named {sname!r}", source, f"{where}.name",
+                   f"give one of them a name: {{ study = {ref['study']!r}, name = '{sname}_2' }}")
+    study_names.add(sname)
+    runs = []
+    for i, sc in enumerate(scenarios):
+        swhere = f"scenarios[{i}] ({sc.name})"
+        try:
+            st = study_from_dict(_apply_scenario(sraw, sc, source, swhere), base_dir=sbase, source_file=sfile)
+            load_profile(st.profile, st.overrides)  # thresholds and units checked now, not in a worker
+        except InputError as exc:
+            if exc.source == source:
+                raise
+            raise _err(f"{_inner(exc, source)} (scenario applied to study {sname!r})", source,
+                       f"{swhere}" + (f" -> {exc.field}" if exc.field else ""), exc.fix or "") from None
+        run_id = f"{sname}__{sc.name}"
+        st.name = run_id
+        st.title = f"{st.title or sname} [{sc.title or sc.name}]"
+        runs.append(BatchRun(run_id=run_id, study_name=sname, scenario=sc, study=st, study_file=sfile))
+    return runs
+
+
+def load_batch(path: str | Path) -> Batch:
+    """Parse and validate a batch file, or a bundled batch by name; nothing runs.
+
+    Every study is loaded and every scenario applied to it, so all errors surface here.
+
+    Raises
+    ------
+    InputError
+        Naming the batch file, the field and the fix: unknown study, profile or key, bad values,
+        duplicate names, or a scenario that makes a study invalid.
+
+    Examples
+    --------
+    >>> batch = load_batch("shanghai")  # doctest: +SKIP
+    >>> [r.run_id for r in batch.runs][:1]  # doctest: +SKIP
+    ['xuhui__main-city']
+    """
+    p = _batch_file(path)
+    source = str(p)
+    raw = _read_toml(p, source, "batch")
+    base = p.resolve().parent
+    bt, name, refs = _batch_table(raw, source, p.stem)
+    scenarios = _batch_scenarios(raw, source, base)
     runs: list[BatchRun] = []
     study_names: set[str] = set()
     for j, ref in enumerate(refs):
         where = f"batch.studies[{j}]"
-        if isinstance(ref, str):
-            ref = {"study": ref}
-        if not isinstance(ref, dict) or not isinstance(ref.get("study"), str):
-            raise _err(f"a study entry must be a name or path, or a table with study = '...', not {ref!r}", source,
-                       where, "e.g. studies = ['xuhui', { study = 'center', name = 'huangpu' }]")
-        unknown = set(ref) - _STUDY_REF_KEYS
-        if unknown:
-            raise _err(f"unknown key(s) {', '.join(sorted(unknown))}", source, f"{where}.{sorted(unknown)[0]}",
-                       f"a study entry takes: {', '.join(sorted(_STUDY_REF_KEYS))}")
-        if not isinstance(ref.get("set", {}), dict):
-            raise _err("set must be a table", source, f"{where}.set", "e.g. set = { area = { bbox = [...] } }")
-        spath = _study_path(ref["study"], base, source, f"{where}")
-        sraw = _merge(_read_toml(spath, source, where), ref.get("set", {}), replace=("area",))
-        sbase, sfile = str(spath.resolve().parent), str(spath)
-        try:
-            plain = study_from_dict(sraw, base_dir=sbase, source_file=sfile)
-        except InputError as exc:
-            if ref.get("set"):  # possibly the batch's change: name the batch file
-                raise _err(f"{_inner(exc, source)} (with the study's set applied)", source,
-                           f"{where}.set" + (f" -> {exc.field}" if exc.field else ""), exc.fix or "") from None
-            raise InputError(f"{exc.problem} (study listed in {source} as {where})", source=exc.source,
-                             field=exc.field, fix=exc.fix) from None
-        sname = _check_name(ref.get("name", plain.name), source, f"{where}.name",
-                            "give the study entry a name = '...'")
-        if sname in study_names:
-            raise _err(f"two studies are named {sname!r}", source, f"{where}.name",
-                       f"give one of them a name: {{ study = {ref['study']!r}, name = '{sname}_2' }}")
-        study_names.add(sname)
-        for i, sc in enumerate(scenarios):
-            swhere = f"scenarios[{i}] ({sc.name})"
-            try:
-                st = study_from_dict(_apply_scenario(sraw, sc, source, swhere), base_dir=sbase, source_file=sfile)
-                load_profile(st.profile, st.overrides)  # thresholds and units checked now, not in a worker
-            except InputError as exc:
-                if exc.source == source:
-                    raise
-                raise _err(f"{_inner(exc, source)} (scenario applied to study {sname!r})", source,
-                           f"{swhere}" + (f" -> {exc.field}" if exc.field else ""), exc.fix or "") from None
-            run_id = f"{sname}__{sc.name}"
-            st.name = run_id
-            st.title = f"{st.title or sname} [{sc.title or sc.name}]"
-            runs.append(BatchRun(run_id=run_id, study_name=sname, scenario=sc, study=st, study_file=sfile))
+        runs += _entry_runs(_study_entry(ref, source, where), scenarios, source, base, where, study_names)
     return Batch(name=name, title=str(bt.get("title", "")), source_file=source, scenarios=scenarios, runs=runs)
 
 
@@ -684,7 +738,7 @@ def _execute(todo: list[BatchRun], out: Path, scheduler: str | None, workers: in
     client, cluster, executor = _connect(scheduler, workers, len(groups))
     topic = f"toolkit-batch-{os.urandom(6).hex()}"
     events: queue.Queue = queue.Queue()
-    reported: set[str] = set()
+    reported: set[Any] = set()  # run names (None for a summary without one)
 
     def report(summary: dict[str, Any]) -> None:
         if summary.get("run") not in reported:

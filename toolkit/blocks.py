@@ -301,7 +301,7 @@ def user_blocks(gdf: gpd.GeoDataFrame, area: shapely.Geometry, id_field: str | N
     reasons = {"no geometry": missing, "outside the area": ~missing & ~inside,
                "not a polygon in the area": inside & ~ok_poly,
                f"under {min_area_m2:g} m2": ok_poly & ~big}
-    unused = {"count": int((~big).sum()), "ids": [_plain(i) for i in ids[~big]],
+    unused: dict[str, Any] = {"count": int((~big).sum()), "ids": [_plain(i) for i in ids[~big]],
               "by_reason": {r: [_plain(i) for i in ids[m]] for r, m in reasons.items() if m.any()}}
     if unused["count"]:
         detail = "; ".join(f"{r}: {len(v)} ({_id_list(v)})" for r, v in unused["by_reason"].items())

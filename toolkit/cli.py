@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ToolkitError
+from .errors import InputError, ToolkitError
+
+__all__ = ["main"]
 
 
 def _print_summary(result, out: Path | None) -> None:
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.markup import escape
     from rich.table import Table
 
@@ -27,8 +29,10 @@ def _print_summary(result, out: Path | None) -> None:
     s = result.summary()
     title = result.study.title or result.study.name
     t = Table(title=f"{escape(title)}  (profile: {result.profile.name}, CRS {result.crs.to_string()})")
-    for col, justify in (("category", "left"), ("threshold", "right"), ("facilities", "right"),
-                         ("residents within", "right"), ("aged 65+ within", "right"), ("status", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("category", "left"), ("threshold", "right"), ("facilities", "right"),
+        ("residents within", "right"), ("aged 65+ within", "right"), ("status", "left"))
+    for col, justify in columns:
         t.add_column(col, justify=justify)
     def fmt(v: float) -> str:
         return "-" if np.isnan(v) else f"{v:.1%}"
@@ -57,7 +61,17 @@ def _print_summary(result, out: Path | None) -> None:
                       + (f" (blocks missing each complete category among them: {by})" if by else ""))
         if us.get("note"):
             console.print(f"[yellow]{escape(us['note'])}[/]")
-    d = result.details
+    _print_overlays(console, result.details)
+    for note in result.notes:
+        console.print(f"[dim]note:[/] {escape(note)}")
+    if out is not None:
+        console.print(f"outputs: {out}")
+
+
+def _print_overlays(console, d: dict) -> None:
+    """The heritage, walkability and waterfront lines of the summary (the overlays the study ran)."""
+    from rich.markup import escape
+
     if "heritage" in d:
         h = d["heritage"]
         console.print(f"heritage: {h['blocks'].get('core', 0)} core / {h['blocks'].get('buffer', 0)} buffer blocks; "
@@ -78,10 +92,6 @@ def _print_summary(result, out: Path | None) -> None:
                           f"points; {w['blocks_within']} blocks within {w['threshold_m']:.0f} m")
         else:
             console.print(f"waterfront: [yellow]absent[/] ({escape(str(w.get('reason')))})")
-    for note in result.notes:
-        console.print(f"[dim]note:[/] {escape(note)}")
-    if out is not None:
-        console.print(f"outputs: {out}")
 
 
 def _run(study_arg: str, out: str, no_map: bool) -> int:
@@ -133,6 +143,18 @@ def _batch(batch_file: str, out: str | None, scheduler: str | None, workers: int
         console.print(f"[red]failed[/] {escape(r['run'])}: {escape(str(r['error']))}", highlight=False)
     console.print(f"index: {report.out / 'index.html'}")
     return 1 if report.failed else 0
+
+
+def _compare(run_a: str, run_b: str, out: str | None, lang: str) -> int:
+    """``toolkit compare RUN_A RUN_B``: what changed between two runs of one study (toolkit.compare)."""
+    from .compare import compare_runs, comparison_text, write_comparison
+    from .labels import label
+
+    cmp = compare_runs(run_a, run_b)
+    print(comparison_text(cmp, lang))
+    if out is not None:
+        print(label("compare.written", lang, path=write_comparison(cmp, out)))
+    return 0
 
 
 def _profiles(which: str | None) -> int:
@@ -192,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="a profile name or TOML, or a study TOML: every threshold with its source "
                         "(a study's own categories included)")
     sub.add_parser("datasets", help="list the registered datasets and where each resolves")
+    p_cmp = sub.add_parser("compare", help="what changed between two runs of the same study (per category, zone "
+                           "and block)")
+    p_cmp.add_argument("run_a", help="output folder of the earlier run (holding run.json and <study>.gpkg)")
+    p_cmp.add_argument("run_b", help="output folder of the later run")
+    p_cmp.add_argument("--out", default=None, help="write <OUT>/compare/: changed_blocks.gpkg, .csv, compare.json")
+    p_cmp.add_argument("--lang", default="en", choices=("en", "zh"), help="language of the text (default: en)")
     args = parser.parse_args(argv)
     previous = _on_sigterm_stop()
     try:
@@ -214,13 +242,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _run(args.study, args.out, False)
         if args.command == "profiles":
             return _profiles(args.which)
+        if args.command == "compare":
+            return _compare(args.run_a, args.run_b, args.out, args.lang)
         if args.command == "datasets":
             from .datasets import fetch, registry
 
             for name, ds in registry().items():
                 try:
                     where = str(fetch(name, download=False))
-                except ToolkitError as exc:
+                except InputError as exc:  # DataNotFoundError, ChecksumError: what fetch raises
                     where = f"NOT FOUND ({exc.problem[:60]})"
                 print(f"{name:<30}{ds.licence[:38]:<40}{where}")
             return 0

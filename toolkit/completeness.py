@@ -57,6 +57,30 @@ from .errors import InputError
 from .io import DataWarning
 from .labels import LABELS, label
 
+__all__ = [
+    "AMAP_RESULT_CAP",
+    "CATEGORY_STATUSES",
+    "DECLARED",
+    "DEFAULT_STATUS",
+    "FetchLog",
+    "LogQuery",
+    "can_flag",
+    "capped_by_category",
+    "category_status",
+    "code_prefix",
+    "code_table",
+    "data_status",
+    "declared_status",
+    "expected_facilities",
+    "parse_status",
+    "read_fetch_log",
+    "source_report",
+    "source_statuses",
+    "status_label",
+    "statuses",
+    "study_data_status"
+]
+
 #: What a source may declare.
 DECLARED = ("complete", "sample", "unknown")
 #: A category's status, best first; ``"no data"`` for categories with no facility at all.
@@ -586,7 +610,8 @@ def statuses(details: Mapping[str, Any]) -> dict[str, str]:
     return {c: v["status"] for c, v in details.items()}
 
 
-def study_data_status(study: Any, profile: Any, measured: Iterable[str], source_reports: list[dict[str, Any]],
+# PLR0913 waived: the run's inputs as toolkit.study passes them (its call contract)
+def study_data_status(study: Any, profile: Any, measured: Iterable[str], source_reports: list[dict[str, Any]],  # noqa: PLR0913
                       facilities: pd.DataFrame, area: Any, blocks: pd.DataFrame,
                       counted: Mapping[str, np.ndarray] | None = None,
                       drawn: Mapping[str, list[str]] | None = None, *,

@@ -263,7 +263,9 @@ def load_compounds(cfg: CompoundsConfig, crs: Any, area: shapely.Geometry | None
                           f"(e.g. {', '.join(report['year']['unreadable_examples'])}): taken as unknown",
                           DataWarning, stacklevel=2)
         if cfg.old_before is not None:
-            out["old"] = pd.array(np.where(np.isfinite(first), first < cfg.old_before, None), dtype="boolean")
+            # numpy's stubs refuse None as a where() branch; numpy itself takes it as an object scalar
+            out["old"] = pd.array(np.where(np.isfinite(first), first < cfg.old_before, None),  # type: ignore[call-overload]
+                                  dtype="boolean")
     return gpd.GeoDataFrame(out, geometry=list(np.asarray(g.geometry.values)[keep]), crs=g.crs), report
 
 

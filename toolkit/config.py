@@ -26,7 +26,7 @@ from .errors import InputError
 from .outfolder import FOLDER_NAME_MAX_BYTES, FOLDER_NAME_RULE, check_folder_name
 from .overlay_config import CompoundsConfig, HeritageConfig, RiverSource, WaterfrontConfig
 from .sources import Source, _source, _sources, iter_sources, plain
-from .study_schema import ROOT, SOURCE, SourceDict, check_study_dict
+from .study_schema import ROOT, SOURCE, SourceDict, check_study_dict, extra_sections, source_keys
 
 __all__ = [
     "FOLDER_NAME_MAX_BYTES",
@@ -65,7 +65,34 @@ def _no_snap(raw: Any, where: str | None) -> list[str] | None:
 
 @dataclass
 class AreaConfig:
-    """The study area: a boundary layer feature by name, a polygon file, or a bbox."""
+    """The study area: a boundary layer feature by name, a polygon file, or a bbox.
+
+    Parameters
+    ----------
+    boundaries : Source, optional
+        A boundary layer; the area is its feature whose ``name_field`` is ``name``.
+    name_field : str, default "name"
+        The column naming the features of ``boundaries``.
+    name : str, optional
+        The feature to take from ``boundaries`` (``"徐汇区"``).
+    polygon : Source, optional
+        A polygon file: its features, merged, are the area.
+    bbox : list of float, optional
+        ``[lon_min, lat_min, lon_max, lat_max]`` in ``bbox_crs``.
+    bbox_crs : CRS-like, default "EPSG:4326"
+        The CRS of ``bbox``.
+    clip_to_data : bool, default True
+        Clip the area to the extent of the population grid and the streets.
+
+    Examples
+    --------
+    >>> AreaConfig(bbox=[121.425, 31.185, 121.450, 31.205]).bbox_crs
+    'EPSG:4326'
+    >>> import dataclasses, toolkit as tk
+    >>> small = dataclasses.replace(tk.load_study("xuhui"), area=AreaConfig(bbox=[121.425, 31.185, 121.45, 31.205]))
+    >>> small.area.bbox[0]
+    121.425
+    """
 
     boundaries: Source | None = None
     name_field: str = "name"
@@ -96,6 +123,8 @@ class FacilitySource:
     #: the export's query log: a capped query makes the categories it fed a sample
     fetch_log: Source | None = None
     result_cap: int | None = None  # results per query at which the API cuts off (Amap: 200)
+    #: the column holding each facility's capacity (beds, places, m2): provision (toolkit.provision) needs it
+    capacity: str | None = None
 
 
 @dataclass
@@ -154,19 +183,36 @@ class Study:
     zones: Source | None = None
     zone_id_field: str | None = None
     zone_grid_m: float = 1000.0
+    #: further zone levels ([[zones.levels]]): dicts of name, source (a Source) | grid_m | life_circle, id_field,
+    #: parent, parent_field, population (toolkit.zones.ZoneLevel)
+    zone_levels: list[dict[str, Any]] = field(default_factory=list)
+    zone_life_circle: bool = True
     sites: dict[str, Any] = field(default_factory=dict)
     site_sources: list[dict[str, Any]] = field(default_factory=list)
     sites_exclude: Source | None = None
     selection: dict[str, Any] = field(default_factory=dict)
     decisions: bool = False
+    #: [priority] as checked, its zone_weights a Source (toolkit.priority.PrioritySettings)
+    priority: dict[str, Any] = field(default_factory=dict)
+    #: [voice] as checked, its source a Source (toolkit.voice.VoiceLayer); empty: no voice layer
+    voice: dict[str, Any] = field(default_factory=dict)
     heritage: HeritageConfig | None = None
     waterfront: WaterfrontConfig | None = None
     compounds: CompoundsConfig | None = None  # [compounds] and [population] from_compounds
+    #: [[scenario]] tables as checked, their sources as Source objects (read by toolkit.scenario)
+    scenarios: list[dict[str, Any]] = field(default_factory=list)
     source_file: str | None = None
+    #: the sections of the overlays registered with toolkit.overlays.register, by name (their data sources
+    #: as Source objects, the other values as the TOML gives them)
+    overlays: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form (for run.json)."""
-        return plain(asdict(self))
+        d = plain(asdict(self))
+        for k in ("overlays", "priority", "voice"):
+            if not d.get(k):
+                d.pop(k, None)  # a study without them records what it always did
+        return d
 
     def validate(self) -> Study:
         """Check every setting as a study file is checked; see :func:`validate_study`.
@@ -262,6 +308,43 @@ def study_from_dict(raw: dict[str, Any], base_dir: str | None = None, source_fil
     return _build(raw, base_dir, source_file, where)
 
 
+def _facility_source(f: dict[str, Any], i: int, base_dir: str | None, where: str) -> FacilitySource:
+    """One ``[[facilities]]`` table as a :class:`FacilitySource`, checking the keys that depend on its kind."""
+    key = f"facilities[{i}]"
+    fs = FacilitySource(source=_source(f["source"], f"{key}.source", base_dir),
+                        kind=f.get("kind", "fixed" if "category" in f else "osm"), field=f.get("field"),
+                        map=f.get("map"), category=f.get("category"), categories=f.get("categories"),
+                        name_field=f.get("name_field"), capacity=f.get("capacity"))
+    if "status" in f:
+        from .completeness import parse_status
+
+        fs.status = parse_status(f["status"], source=where, field=f"{key}.status")
+    if "fetch_log" in f:
+        fs.fetch_log = _source(f["fetch_log"], f"{key}.fetch_log", base_dir)
+    if "result_cap" in f:
+        fs.result_cap = int(f["result_cap"])
+    from .facilities import classifier_kinds, load_classifier, require_declared_crs
+
+    exports = classifier_kinds()
+    if "table" in f:
+        if fs.kind not in exports:
+            raise InputError(f"table = ... is for export kinds ({', '.join(exports)}), not {fs.kind!r}",
+                             source=where, field=f"{key}.table",
+                             fix="use map = { value = 'category' } with kind = 'field', or drop table")
+        t = Path(str(f["table"])).expanduser()
+        fs.table = str(t if t.is_absolute() or base_dir is None else Path(base_dir) / t)
+    if fs.kind in exports:
+        # an Amap or Baidu CSV says nothing of its datum: refused now, not ~500 m off after the network build
+        require_declared_crs(load_classifier(fs.kind), fs.source.declared_crs(), source=f"{where} {key}")
+    if fs.kind == "field" and not fs.field:
+        raise InputError("kind = 'field' needs the type column", source=where, field=f"{key}.field",
+                         fix="add field = 'landuse_type' (the column holding the type)")
+    if fs.kind == "fixed" and not fs.category:
+        raise InputError("kind = 'fixed' needs a category", source=where, field=f"{key}.category",
+                         fix="add category = 'health' (see data/categories.toml)")
+    return fs
+
+
 def _build(raw: dict[str, Any], base_dir: str | None, source_file: str | None, where: str) -> Study:
     """The :class:`Study` of a checked TOML structure, checking the rules that tie keys together."""
     st = raw.get("study", {})
@@ -299,41 +382,7 @@ def _build(raw: dict[str, Any], base_dir: str | None, source_file: str | None, w
         UnderservedRule.from_config(raw.get("underserved", {}))
         SiteSettings.from_config({k: v for k, v in raw.get("sites", {}).items() if k not in ("candidates", "exclude")})
         SelectionSettings.from_config(raw.get("selection", {}))
-    facs = []
-    for i, f in enumerate(raw.get("facilities", [])):
-        key = f"facilities[{i}]"
-        fs = FacilitySource(source=_source(f["source"], f"{key}.source", base_dir),
-                            kind=f.get("kind", "fixed" if "category" in f else "osm"), field=f.get("field"),
-                            map=f.get("map"), category=f.get("category"), categories=f.get("categories"),
-                            name_field=f.get("name_field"))
-        if "status" in f:
-            from .completeness import parse_status
-
-            fs.status = parse_status(f["status"], source=where, field=f"{key}.status")
-        if "fetch_log" in f:
-            fs.fetch_log = _source(f["fetch_log"], f"{key}.fetch_log", base_dir)
-        if "result_cap" in f:
-            fs.result_cap = int(f["result_cap"])
-        from .facilities import classifier_kinds, load_classifier, require_declared_crs
-
-        exports = classifier_kinds()
-        if "table" in f:
-            if fs.kind not in exports:
-                raise InputError(f"table = ... is for export kinds ({', '.join(exports)}), not {fs.kind!r}",
-                                 source=where, field=f"{key}.table",
-                                 fix="use map = { value = 'category' } with kind = 'field', or drop table")
-            t = Path(str(f["table"])).expanduser()
-            fs.table = str(t if t.is_absolute() or base_dir is None else Path(base_dir) / t)
-        if fs.kind in exports:
-            # an Amap or Baidu CSV says nothing of its datum: refused now, not ~500 m off after the network build
-            require_declared_crs(load_classifier(fs.kind), fs.source.declared_crs(), source=f"{where} {key}")
-        if fs.kind == "field" and not fs.field:
-            raise InputError("kind = 'field' needs the type column", source=where, field=f"{key}.field",
-                             fix="add field = 'landuse_type' (the column holding the type)")
-        if fs.kind == "fixed" and not fs.category:
-            raise InputError("kind = 'fixed' needs a category", source=where, field=f"{key}.category",
-                             fix="add category = 'health' (see data/categories.toml)")
-        facs.append(fs)
+    facs = [_facility_source(f, i, base_dir, where) for i, f in enumerate(raw.get("facilities", []))]
     if "source" not in net and "place" not in net:
         raise InputError("the study has no street network", source=where, field="network.source",
                          fix="add [network] source = { path = 'roads.osm.pbf' } or place = 'Xuhui, Shanghai'")
@@ -366,16 +415,62 @@ def _build(raw: dict[str, Any], base_dir: str | None, source_file: str | None, w
         zones=_source(raw["zones"]["source"], "zones.source", base_dir) if "source" in raw.get("zones", {}) else None,
         zone_id_field=raw.get("zones", {}).get("id_field"),
         zone_grid_m=float(raw.get("zones", {}).get("grid_m", 1000.0)),
+        zone_levels=[{**lv, "source": _source(lv["source"], f"zones.levels[{i}].source", base_dir)} if "source" in lv
+                     else dict(lv) for i, lv in enumerate(_zone_levels(raw.get("zones", {}), where))],
+        zone_life_circle=bool(raw.get("zones", {}).get("life_circle", True)),
         sites={k: v for k, v in raw.get("sites", {}).items() if k not in ("candidates", "exclude")},
         site_sources=[{**c, "source": _source(c["source"], f"sites.candidates[{i}].source", base_dir)}
                       for i, c in enumerate(raw.get("sites", {}).get("candidates", []))],
         sites_exclude=_source(raw["sites"]["exclude"], "sites.exclude", base_dir)
         if "exclude" in raw.get("sites", {}) else None,
         selection=raw.get("selection", {}),
-        decisions=any(k in raw for k in ("underserved", "sites", "selection", "zones")),
+        decisions=any(k in raw for k in ("underserved", "sites", "selection", "zones", "priority")),
+        priority={**raw.get("priority", {}), **({"zone_weights": _source(raw["priority"]["zone_weights"],
+                  "priority.zone_weights", base_dir)} if "zone_weights" in raw.get("priority", {}) else {})},
+        voice={**raw["voice"], "source": _source(raw["voice"]["source"], "voice.source", base_dir)}
+        if "source" in raw.get("voice", {}) else dict(raw.get("voice", {})),
         waterfront=_waterfront(raw["waterfront"], where, base_dir) if "waterfront" in raw else None,
         compounds=_compounds(raw, where, base_dir),
+        scenarios=_scenario_tables(raw.get("scenario", []), base_dir),
+        overlays={name: _overlay_table(raw[name], name, sec, base_dir) for name, sec in extra_sections().items()
+                  if name in raw},
     )
+
+
+def _overlay_table(raw: dict[str, Any], name: str, section: Any, base_dir: str | None) -> dict[str, Any]:
+    """A registered overlay's section as ``Study.overlays[name]``: its data sources as Source objects."""
+    out = dict(raw)
+    for key, many in source_keys(section).items():
+        if key in out:
+            out[key] = (_sources if many else _source)(out[key], f"{name}.{key}", base_dir)
+    return out
+
+
+def _zone_levels(zones: dict[str, Any], where: str | None) -> list[dict[str, Any]]:
+    """``[[zones.levels]]`` checked for what ties their keys together (the schema checked each key)."""
+    levels = list(zones.get("levels", []))
+    seen = {"zones"}
+    for i, lv in enumerate(levels):
+        at = f"zones.levels[{i}]"
+        name = lv["name"]
+        if not name.replace("_", "").isascii() or not name.replace("_", "").isalnum() or name in seen:
+            raise InputError(f"zone level name {name!r} is {'taken' if name in seen else 'not a plain name'}",
+                             source=where, field=f"{at}.name",
+                             fix="use a new name of letters, digits and '_' (not 'zones'), e.g. 'jiedao'")
+        kinds = [k for k in ("source", "grid_m") if k in lv] + (["life_circle"] if lv.get("life_circle") else [])
+        if len(kinds) != 1:
+            raise InputError(f"zone level {name!r} needs one of source, grid_m or life_circle = true, not "
+                             f"{' and '.join(kinds) or 'none'}", source=where, field=f"{at}.source",
+                             fix="e.g. source = { path = 'jiedao.gpkg' }, grid_m = 500 or life_circle = true")
+        if "parent" in lv and lv["parent"] not in seen:
+            raise InputError(f"zone level {name!r} nests in {lv['parent']!r}, which is not a level listed before it",
+                             source=where, field=f"{at}.parent",
+                             fix=f"use one of: {', '.join(sorted(seen))}, or list the parent level first")
+        if "parent_field" in lv and "parent" not in lv:
+            raise InputError(f"zone level {name!r} has parent_field but no parent", source=where,
+                             field=f"{at}.parent", fix="add parent = '<the level it nests in>'")
+        seen.add(name)
+    return levels
 
 
 def _standards_overrides(std: dict[str, Any], where: str) -> dict[str, Any]:
@@ -391,7 +486,18 @@ def _standards_overrides(std: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def bundled_studies() -> list[str]:
-    """Names of the studies shipped in ``data/studies``."""
+    """Names of the studies shipped in ``data/studies``.
+
+    Returns
+    -------
+    list of str
+        Sorted; each loads with :func:`load_study` by name.
+
+    Examples
+    --------
+    >>> "xuhui" in bundled_studies()
+    True
+    """
     return sorted(p.stem for p in (data_dir() / "studies").glob("*.toml"))
 
 
@@ -400,6 +506,25 @@ def load_study(name_or_path: str | Path) -> Study:
 
     Raises :class:`InputError` naming the file, the field and the fix for a bad study, among them a
     ``study.name`` that is not a plain folder name (see :func:`check_folder_name`).
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A bundled study's name (:func:`bundled_studies`) or the path of a study TOML (``docs/config.md``);
+        paths inside the file are relative to it.
+
+    Returns
+    -------
+    Study
+        Checked against the study schema, nothing read or computed yet: run it with
+        :func:`toolkit.run_study`.
+
+    Examples
+    --------
+    >>> study = load_study("xuhui")
+    >>> study.name, study.profile
+    ('xuhui', 'shanghai-main-city')
+    >>> load_study("my_district.toml")  # doctest: +SKIP
     """
     p = Path(name_or_path)
     if not p.exists() and not p.suffix:
@@ -433,11 +558,19 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     "static_maps": ("output", "static_maps"), "report": ("output", "report"),
     "walk_landuse": ("walkability", "landuse"), "walk_landuse_field": ("walkability", "landuse_field"),
     "zones": ("zones", "source"), "zone_id_field": ("zones", "id_field"), "zone_grid_m": ("zones", "grid_m"),
+    "zone_levels": ("zones", "levels"), "zone_life_circle": ("zones", "life_circle"),
     "site_sources": ("sites", "candidates"), "sites_exclude": ("sites", "exclude"),
 }
 _DECISION_SECTIONS = ("underserved", "zones", "sites", "selection")
+_SCENARIO_SOURCES = ("facilities_source", "close_source", "links_source")  # the [[scenario]] keys that are sources
 _WHOLE = {"area": "AreaConfig", "heritage": "HeritageConfig", "waterfront": "WaterfrontConfig",
           "compounds": "CompoundsConfig"}
+
+
+def _scenario_tables(tables: list[dict[str, Any]], base_dir: str | None) -> list[dict[str, Any]]:
+    """The checked ``[[scenario]]`` tables with their sources as :class:`Source` (read by toolkit.scenario)."""
+    return [{**sc, **{k: _source(sc[k], f"scenario[{i}].{k}", base_dir) for k in _SCENARIO_SOURCES if k in sc}}
+            for i, sc in enumerate(tables)]
 
 
 def _as_raw(v: Any) -> Any:
@@ -487,7 +620,7 @@ def study_to_raw(study: Study) -> dict[str, Any]:
         v = getattr(study, attr)
         if v is None or (attr == "overrides" and v == {}):
             continue
-        if attr == "site_sources" and isinstance(v, list | tuple):
+        if attr in ("site_sources", "zone_levels") and isinstance(v, list | tuple):
             v = [{**c, "source": _as_raw(c.get("source"))} if isinstance(c, dict) and "source" in c else c
                  for c in v]
         raw.setdefault(section, {})[key] = _as_raw(v)
@@ -503,9 +636,18 @@ def study_to_raw(study: Study) -> dict[str, Any]:
     facs = study.facilities
     raw["facilities"] = ([_table(f, f"facilities[{i}]", "FacilitySource") for i, f in enumerate(facs)]
                          if isinstance(facs, list | tuple) else facs)
+    if study.scenarios:
+        raw["scenario"] = [{k: _as_raw(v) for k, v in sc.items()} if isinstance(sc, dict) else sc
+                           for sc in study.scenarios]
     for attr in ("walkability", *(s for s in _DECISION_SECTIONS if s != "zones" and study.decisions)):
         v = getattr(study, attr)
         raw[attr] = {**v, **raw.get(attr, {})} if isinstance(v, dict) else v
+    for attr in ("priority", "voice"):
+        v = getattr(study, attr)
+        if v:
+            raw[attr] = {k: _as_raw(x) for k, x in v.items()} if isinstance(v, dict) else v
+    for name, table in (getattr(study, "overlays", None) or {}).items():  # registered overlays' sections
+        raw[name] = {k: _as_raw(v) for k, v in table.items()} if isinstance(table, dict) else table
     return raw
 
 
@@ -526,7 +668,7 @@ def _attribute(field: str | None) -> str | None:
         return "compounds.persons_per_m2" if key == "from_compounds" else f"population[{key!r}]"
     if section == "standards":
         return "overrides"
-    if section in ("walkability", "underserved", "sites", "selection") and key:
+    if section in ("walkability", "underserved", "sites", "selection", "priority", "voice") and key:
         return f"{section}[{key!r}]"
     return None
 

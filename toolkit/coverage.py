@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +24,8 @@ from scipy.sparse import csgraph
 
 from .network import MIN_EDGE_M, WalkNetwork
 from .snapping import Snapped
+
+__all__ = ["CategoryRule", "coverage", "coverage_rates", "node_distances", "point_distances"]
 
 
 def node_distances(net: WalkNetwork, sources: Snapped, limit: float = np.inf) -> np.ndarray:
@@ -70,6 +73,38 @@ def point_distances(net: WalkNetwork, origins: Snapped, sources: Snapped,
 
     Includes both off-network legs. Origins that were refused by the snap limit
     get NaN; origins that cannot reach any source get ``inf``.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The walking network both were snapped to.
+    origins, sources : Snapped
+        From :func:`toolkit.snapping.snap_points` (blocks and facilities, say).
+    node_dist : ndarray, optional
+        Distances from the sources to every node, when already computed (:func:`node_distances`).
+    limit : float, default inf
+        Give up beyond this distance (``inf`` in the result).
+
+    Returns
+    -------
+    ndarray of float
+        One distance in metres per origin, in order.
+
+    Examples
+    --------
+    A 3 x 3 street grid, 100 m apart: from its south-west corner and from a point on the east side
+    to a park at the north-east corner.
+
+    >>> import geopandas as gpd, shapely
+    >>> from toolkit.network import grid_network
+    >>> from toolkit.snapping import snap_points
+    >>> net = grid_network(3)
+    >>> x0, y0 = net.x.min(), net.y.min()
+    >>> homes = snap_points(net, gpd.GeoSeries([shapely.Point(x0, y0), shapely.Point(x0 + 200, y0 + 100)],
+    ...                                        crs=net.crs), max_snap_m=50)
+    >>> park = snap_points(net, gpd.GeoSeries([shapely.Point(x0 + 200, y0 + 200)], crs=net.crs), max_snap_m=50)
+    >>> point_distances(net, homes, park).tolist()
+    [400.0, 100.0]
     """
     if node_dist is None:
         node_dist = node_distances(net, sources, limit=limit)
@@ -137,6 +172,21 @@ def coverage(
     DataFrame
         ``dist_<category>_m`` (float, metres) and ``within_<category>`` (bool)
         for each category present in both ``facility_snaps`` and ``rules``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from toolkit.network import grid_network
+    >>> from toolkit.snapping import snap_points
+    >>> net = grid_network(3)
+    >>> x0, y0 = net.x.min(), net.y.min()
+    >>> homes = gpd.GeoSeries([shapely.Point(x0, y0), shapely.Point(x0 + 200, y0 + 100)], crs=net.crs,
+    ...                       index=["a", "b"])
+    >>> park = snap_points(net, gpd.GeoSeries([shapely.Point(x0 + 200, y0 + 200)], crs=net.crs), max_snap_m=50)
+    >>> cov = coverage(net, gpd.GeoDataFrame(geometry=homes), snap_points(net, homes, max_snap_m=50),
+    ...                {"park": park}, {"park": CategoryRule("park", 300.0)})
+    >>> cov["dist_park_m"].tolist(), cov["within_park"].tolist()
+    ([400.0, 100.0], [False, True])
     """
     cols: dict[str, np.ndarray] = {}
     for cat, fs in facility_snaps.items():
@@ -154,6 +204,31 @@ def coverage_rates(blocks: pd.DataFrame, categories: list[str],
 
     Blocks whose representative point could not be snapped (NaN distance) are
     left out of both numerator and denominator and counted separately.
+
+    Parameters
+    ----------
+    blocks : DataFrame
+        One row per block with ``dist_<category>_m``, ``within_<category>`` and the population columns.
+    categories : list of str
+        The categories to rate.
+    pop_cols : mapping of str to str, optional
+        Group name -> population column; ``{"total": "population", "65plus": "pop_65plus"}`` by default
+        (groups whose column is missing are left out).
+
+    Returns
+    -------
+    DataFrame
+        On ``category``: ``covered_<group>`` (residents within reach), ``rate_<group>`` (their share of the
+        assessed residents; NaN when none is assessed) and ``not_assessed_<group>``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> b = pd.DataFrame({"population": [100, 300], "pop_65plus": [10, 60],
+    ...                   "dist_park_m": [400.0, 100.0], "within_park": [False, True]})
+    >>> r = coverage_rates(b, ["park"])
+    >>> float(r.loc["park", "rate_total"]), round(float(r.loc["park", "rate_65plus"]), 3)
+    (0.75, 0.857)
     """
     pop_cols = pop_cols or {"total": "population", "65plus": "pop_65plus"}
     rows = []
@@ -161,7 +236,7 @@ def coverage_rates(blocks: pd.DataFrame, categories: list[str],
         d = blocks[f"dist_{cat}_m"].to_numpy()
         assessed = ~np.isnan(d)
         within = blocks[f"within_{cat}"].to_numpy(dtype=bool)
-        row = {"category": cat}
+        row: dict[str, Any] = {"category": cat}
         for key, col in pop_cols.items():
             if col not in blocks:
                 continue

@@ -20,6 +20,25 @@ import shapely
 
 from .errors import GeographicCRSError, InputError
 
+__all__ = [
+    "BD09_NAMES",
+    "GCJ02_NAMES",
+    "MAX_SCALE_ERROR",
+    "WGS84",
+    "bd09_to_gcj02",
+    "bd09_to_wgs84",
+    "ensure_projected",
+    "from_wgs84",
+    "gcj02_to_bd09",
+    "gcj02_to_wgs84",
+    "parse_crs",
+    "scale_error",
+    "to_wgs84",
+    "utm_crs_for",
+    "wgs84_to_bd09",
+    "wgs84_to_gcj02"
+]
+
 #: Names accepted for the Chinese pseudo-CRSs (case-insensitive).
 GCJ02_NAMES = {"gcj02", "gcj-02", "gcj", "mars", "amap", "gaode"}
 BD09_NAMES = {"bd09", "bd-09", "baidu"}
@@ -63,7 +82,26 @@ def _in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Convert WGS84 lon/lat (degrees) to GCJ-02."""
+    """Convert WGS84 lon/lat (degrees) to GCJ-02.
+
+    GCJ-02 is the offset datum of Chinese web maps (Amap, Tencent); :func:`gcj02_to_wgs84` goes back.
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        WGS84 longitude and latitude in degrees.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        GCJ-02 longitude and latitude.
+
+    Examples
+    --------
+    >>> lon, lat = wgs84_to_gcj02(121.4365, 31.1945)  # Xujiahui: about 450 m east and 200 m south
+    >>> round(float(lon), 4), round(float(lat), 4)
+    (121.4411, 31.1926)
+    """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     dlon, dlat = _gcj_offset(lon, lat)

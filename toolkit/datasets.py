@@ -21,6 +21,19 @@ from pathlib import Path
 
 from .errors import ChecksumError, DataNotFoundError
 
+__all__ = [
+    "PACKAGE_DIR",
+    "REPO_DIR",
+    "Dataset",
+    "data_dir",
+    "data_toml",
+    "fetch",
+    "file_sha256",
+    "registry",
+    "sha256sum",
+    "user_cache_dir"
+]
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 
@@ -51,7 +64,21 @@ class Dataset:
 
 @cache
 def registry() -> dict[str, Dataset]:
-    """All registered datasets, by name."""
+    """All registered datasets, by name.
+
+    Returns
+    -------
+    dict of str to Dataset
+        From ``data/registry.toml``: each with its file name, CRS, licence and sha256.
+
+    Examples
+    --------
+    >>> ds = registry()["pop_total"]
+    >>> ds.crs
+    'EPSG:4326'
+    >>> "xuhui_roads" in registry()
+    True
+    """
     with open(data_dir() / "registry.toml", "rb") as f:
         raw = tomllib.load(f)
     return {name: Dataset(name=name, **spec) for name, spec in raw["datasets"].items()}
@@ -136,6 +163,12 @@ def fetch(name: str, path: str | os.PathLike | None = None, *, download: bool = 
     -------
     Path
         The verified file.
+
+    Examples
+    --------
+    >>> fetch("xuhui_roads").name
+    'xuhui_roads.osm'
+    >>> fetch("pop_total", "/data/copy/population_100m_total_pop.tif")  # doctest: +SKIP
     """
     reg = registry()
     if name not in reg:

@@ -61,7 +61,7 @@ import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -329,6 +329,7 @@ class _Placements:
         for row in range(rows):
             todo = idx[np.isnan(self.d[row, idx])]
             if len(todo):
+                assert self._tree is not None  # None only without points, and then nothing is to do
                 # beyond COVERAGE_M a point is left out whatever the distance: not searched further
                 hit, dist = self._tree.query_nearest(shapely.points(*self._place(row, todo)),
                                                      max_distance=COVERAGE_M, return_distance=True,
@@ -491,7 +492,8 @@ def datum_offset_check(points: Any, net, *, categories: Any = None, min_points: 
         return dataclasses.replace(base, reason=f"{whole.reason}; its categories disagree ({who}): no verdict")
     h = said[0]
     # the category that names it most clearly speaks for the layer
-    lead = min(named, key=lambda c: subsets[c].ratio_to_controls)
+    # (cast: a category names a datum only from its ratio to the controls, so it has one)
+    lead = min(named, key=lambda c: cast(float, subsets[c].ratio_to_controls))
     others = [c for c in named if c != lead]
     also = f" (so do {', '.join(others)})" if others else ""
     return dataclasses.replace(

@@ -7,6 +7,8 @@ as one readable message and exit non-zero.
 
 from __future__ import annotations
 
+__all__ = ["ChecksumError", "DataNotFoundError", "GeographicCRSError", "InputError", "ToolkitError"]
+
 
 class ToolkitError(Exception):
     """Base class for all errors raised by the toolkit."""

@@ -37,6 +37,34 @@ from .errors import InputError
 from .snapping import REASON_TOO_FAR, Snapped, snap_points
 from .standards import Category, categories
 
+__all__ = [
+    "ACCESS_MAX_STREET_M",
+    "ACCESS_SPACING_M",
+    "FACILITY_COLUMNS",
+    "MATCH_COLUMNS",
+    "Classified",
+    "Classifier",
+    "access_points",
+    "attach_facilities",
+    "categories_by_row",
+    "classifier_kinds",
+    "classify_field",
+    "classify_osm",
+    "classify_source",
+    "classify_table",
+    "combine",
+    "facilities_from",
+    "level_from_name",
+    "load_classifier",
+    "match_osm",
+    "match_rules",
+    "parse_rule",
+    "require_declared_crs",
+    "school_level_rules",
+    "snap_refusals",
+    "unknown_school_levels"
+]
+
 FACILITY_COLUMNS = ["facility_id", "category", "name", "source", "source_id", "rule", "osm_type", "area_m2",
                     "entrances", "geometry"]
 
@@ -629,7 +657,9 @@ def load_classifier(kind: str | None = None, path: str | os.PathLike | None = No
     if bad:
         raise InputError(f"unknown key(s) {', '.join(sorted(bad))} in [classifier]", source=where,
                          field="classifier", fix=f"use: {', '.join(sorted(_HEADER_KEYS))}")
-    kind = str(head.get("kind", kind or Path(path).stem))
+    # kind or path is given (checked above): the table's file name stands in for a missing kind
+    default_kind = kind if kind or path is None else Path(path).stem
+    kind = str(head.get("kind", default_kind))
     # a bundled table names built-in categories; a user's may name the run's own too
     cats = catalogue if catalogue is not None and path is not None else categories()
     column = str(head.get("column", ""))
@@ -773,7 +803,8 @@ def classify_table(gdf: pd.DataFrame, classifier: Classifier, only: Iterable[str
                       about)
 
 
-def classify_source(raw: pd.DataFrame, kind: str, *, only: Iterable[str] | None = None, field: str | None = None,
+# PLR0913 waived: the keyword options of a [[facilities]] source, one per study key (notebook API)
+def classify_source(raw: pd.DataFrame, kind: str, *, only: Iterable[str] | None = None, field: str | None = None,  # noqa: PLR0913
                     mapping: dict[str, str] | None = None, category: str | None = None, table: str | None = None,
                     catalogue: Mapping[str, Category] | None = None, source: str = "") -> Classified:
     """Classify one facility source by its kind: ``osm`` tags, a type ``field``, one ``fixed`` category or a table.
@@ -831,7 +862,8 @@ def _osm_type(g: pd.DataFrame, sid: str | None) -> pd.Series:
 
 
 def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | pd.DataFrame | str, *, source: str,
-                    name_field: str | None = None, id_field: str | None = None) -> gpd.GeoDataFrame:
+                    name_field: str | None = None, id_field: str | None = None,
+                    capacity_field: str | None = None) -> gpd.GeoDataFrame:
     """Normalise a classified layer into the facilities schema: one row per (feature, category).
 
     Points stay points and polygons stay polygons (an area is reached at its
@@ -852,6 +884,10 @@ def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | pd.DataFrame | 
     name_field, id_field : str, optional
         Columns of the name and of the source's own id; found by their usual
         names when omitted.
+    capacity_field : str, optional
+        The column of each facility's capacity (beds, places): read into
+        ``capacity`` by :func:`toolkit.provision.parse_capacity` (NaN where
+        blank or unreadable, those rows named in a DataWarning).
 
     Returns
     -------
@@ -889,6 +925,9 @@ def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | pd.DataFrame | 
     other = (tid != 0) & ~np.isin(tid, _AREA_TYPES) & ~shapely.is_missing(geom)
     geom[other] = shapely.point_on_surface(geom[other])
     entrances = g["entrances"] if "entrances" in g.columns else pd.Series(None, index=g.index, dtype=object)
+    extra = {}
+    if capacity_field is not None:
+        extra["capacity"] = _capacity(gdf, capacity_field, source)[m["row"].to_numpy()]
     return gpd.GeoDataFrame({
         "category": m["category"].astype(str).to_numpy(),
         "name": names,
@@ -897,7 +936,28 @@ def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | pd.DataFrame | 
         "rule": pd.array(m["rule"].to_numpy(), dtype="string"),
         "osm_type": _osm_type(g, sid),
         "entrances": entrances.astype(object),
+        **extra,
     }, geometry=gpd.GeoSeries(geom, index=g.index, crs=gdf.crs), crs=gdf.crs)
+
+
+def _capacity(gdf: pd.DataFrame, field: str, source: str) -> np.ndarray:
+    """The capacity column of a facility layer as numbers; a missing column is an InputError, bad rows a warning."""
+    from .io import DataWarning, column_hint
+    from .provision import parse_capacity
+
+    if field not in gdf.columns:
+        hint = column_hint(field, gdf.columns)
+        raise InputError(f"capacity column {field!r} not found" + (f" ({hint})" if hint else ""), source=source,
+                         field="facilities.capacity", fix=f"use one of: {', '.join(map(str, gdf.columns[:30]))}")
+    cap, bad = parse_capacity(gdf[field], source=source, field=f"facilities.capacity ({field})")
+    if bad:
+        import warnings
+
+        rows = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+        warnings.warn(f"{source}: {len(bad)} rows of the capacity column {field!r} hold no capacity (text without "
+                      f"a number, or negative): rows {rows}; their capacity is unknown and adds nothing to provision",
+                      DataWarning, stacklevel=3)
+    return cap
 
 
 def combine(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
@@ -913,7 +973,7 @@ def combine(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
                                         .to_crs(crs).values, dtype=object)
         projected.append(q)
     if not projected:
-        cols = {c: [] for c in FACILITY_COLUMNS[:-1]}
+        cols: dict[str, list[Any]] = {c: [] for c in FACILITY_COLUMNS[:-1]}
         return gpd.GeoDataFrame(cols, geometry=[], crs=crs)
     fac = pd.concat(projected, ignore_index=True)
     fac.insert(0, "facility_id", np.arange(1, len(fac) + 1))

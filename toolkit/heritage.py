@@ -1,7 +1,7 @@
 """Historic protection as a constraint layer on street blocks.
 
-Three kinds of protection are combined (see ``shared/standards.md``, "Heritage
-protection in Shanghai"):
+Three kinds of protection are combined (《上海市历史文化风貌区和优秀历史建筑保护条例》, 2002, revised
+2019; the Cultural Relics Protection Law for relics' construction-control zones):
 
 * **style areas** (历史文化风貌区), polygons such as 衡山路-复兴路;
 * **protected compounds**: OSM ``boundary=protected_area`` polygons of listed
@@ -41,6 +41,28 @@ from .errors import InputError
 from .io import DataWarning, read_layer
 from .overlay_config import HeritageConfig
 from .sources import Source
+
+__all__ = [
+    "BUILDING_COLUMNS",
+    "BUILDING_HISTORIC",
+    "HERITAGE_CLASSES",
+    "NAME_FIELDS",
+    "ZONE_COLUMNS",
+    "ZONE_KINDS",
+    "HeritageLayers",
+    "allowed_interventions",
+    "block_heritage",
+    "forbidden_interventions",
+    "heritage_rules",
+    "heritage_summary",
+    "load_heritage",
+    "names_compatible",
+    "normalise_name",
+    "osm_listed_mask",
+    "protected_roads",
+    "review_interventions",
+    "zone_overlaps"
+]
 
 #: Heritage classes of a block, strictest first.
 HERITAGE_CLASSES = ("core", "buffer", "none")
@@ -462,7 +484,8 @@ def _nearest_point_distance(polys: np.ndarray, points: np.ndarray, k: int = 8) -
     kd = cKDTree(shapely.get_coordinates(points))
     xy, owner = shapely.get_coordinates(polys, return_index=True)
     nv = np.bincount(owner, minlength=len(polys))
-    c = np.column_stack([np.bincount(owner, weights=xy[:, i], minlength=len(polys)) for i in (0, 1)])
+    # annotated: numpy's stubs type bincount's weighted (float) sums as ints
+    c: np.ndarray = np.column_stack([np.bincount(owner, weights=xy[:, i], minlength=len(polys)) for i in (0, 1)])
     c /= np.maximum(nv, 1)[:, None]
     reach = np.zeros(len(polys))
     has = nv > 0
@@ -522,6 +545,11 @@ def block_heritage(blocks: gpd.GeoDataFrame, layers: HeritageLayers, buffer_m: f
             ``core`` when the zone share is >= 0.5 or the block holds a listed
             building; else ``buffer`` when the share is > 0 or the block lies within
             ``buffer_m`` of a zone or a listed building; else ``none``.
+
+    Examples
+    --------
+    >>> layers = load_heritage(study.heritage, blocks.crs)  # doctest: +SKIP
+    >>> block_heritage(blocks, layers)["heritage_class"].value_counts()  # doctest: +SKIP
     """
     ensure_projected(blocks, "the blocks")
     if not np.isfinite(buffer_m) or buffer_m < 0:
@@ -612,6 +640,14 @@ def protected_roads(streets: gpd.GeoDataFrame | pd.DataFrame,
     list of str
         The names that matched no street; they also raise a ``DataWarning``, since
         a misspelt road would otherwise silently lose its protection.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> streets = pd.DataFrame({"name": ["岳阳路;桃江路", "衡山路", None]})
+    >>> mask, unmatched = protected_roads(streets, ["岳阳路", "衡山路"])
+    >>> mask.tolist(), unmatched
+    ([True, True, False], [])
     """
     if isinstance(names, str):
         names = [names]
@@ -683,6 +719,14 @@ def heritage_rules() -> dict[str, Any]:
     dict
         ``rules`` (title, source), ``interventions`` (labels), ``classes`` (per class:
         ``allowed``, ``review``, ``forbidden``, ``source``) and ``protected_roads``.
+
+    Examples
+    --------
+    >>> rules = heritage_rules()
+    >>> sorted(rules)
+    ['classes', 'interventions', 'protected_roads', 'rules']
+    >>> "road_widening" in rules["classes"]["core"]["forbidden"]
+    True
     """
     # a copy, so a caller editing it cannot change the cached table for everyone else
     return copy.deepcopy(_rules())
@@ -697,17 +741,65 @@ def _class_list(heritage_class: str, key: str) -> list[str]:
 
 
 def allowed_interventions(heritage_class: str) -> list[str]:
-    """Interventions allowed in blocks of ``heritage_class`` (``core``, ``buffer``, ``none``)."""
+    """Interventions allowed in blocks of ``heritage_class`` (``core``, ``buffer``, ``none``).
+
+    Parameters
+    ----------
+    heritage_class : str
+        A block's ``heritage_class``.
+
+    Returns
+    -------
+    list of str
+        Intervention ids of ``data/heritage_rules.toml``, in its order.
+
+    Examples
+    --------
+    >>> "pocket_park" in allowed_interventions("core"), "road_widening" in allowed_interventions("core")
+    (True, False)
+    """
     return _class_list(heritage_class, "allowed")
 
 
 def forbidden_interventions(heritage_class: str) -> list[str]:
-    """Interventions not allowed in blocks of ``heritage_class``."""
+    """Interventions not allowed in blocks of ``heritage_class``.
+
+    Parameters
+    ----------
+    heritage_class : str
+        ``core``, ``buffer`` or ``none``.
+
+    Returns
+    -------
+    list of str
+        Intervention ids of ``data/heritage_rules.toml``.
+
+    Examples
+    --------
+    >>> "road_widening" in forbidden_interventions("core")
+    True
+    """
     return _class_list(heritage_class, "forbidden")
 
 
 def review_interventions(heritage_class: str) -> list[str]:
-    """Interventions this screening leaves to a case-by-case heritage review."""
+    """Interventions this screening leaves to a case-by-case heritage review.
+
+    Parameters
+    ----------
+    heritage_class : str
+        ``core``, ``buffer`` or ``none``.
+
+    Returns
+    -------
+    list of str
+        Intervention ids of ``data/heritage_rules.toml`` (empty when the class leaves none to review).
+
+    Examples
+    --------
+    >>> isinstance(review_interventions("buffer"), list)
+    True
+    """
     return _class_list(heritage_class, "review")
 
 

@@ -23,6 +23,32 @@ import shapely
 from .crs import WGS84, parse_crs, to_wgs84
 from .errors import InputError
 
+__all__ = [
+    "BBOX_MARGIN_DEG",
+    "EXCEL_SUFFIXES",
+    "LAT_NAMES",
+    "LON_NAMES",
+    "TEXT_ENCODINGS",
+    "TEXT_SUFFIXES",
+    "VECTOR_SUFFIXES",
+    "DataWarning",
+    "column_hint",
+    "drop_empty_geometries",
+    "filter_rows",
+    "lonlat_extent",
+    "missing_column_fix",
+    "near_column",
+    "points_from_table",
+    "quote_columns",
+    "read_csv_points",
+    "read_excel_points",
+    "read_json_records",
+    "read_layer",
+    "read_vector",
+    "repair_geometries",
+    "text_encoding"
+]
+
 #: Column names recognised as longitude / latitude when none are declared.
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "wgs84_lon", "gcj_lon", "bd_lon",
              "location.lng", "location_lng")  # the last two: a Baidu Place API export flattened by json_normalize
@@ -110,7 +136,8 @@ def lonlat_extent(geom: shapely.Geometry | tuple[float, float, float, float] | N
     return f"lon {b[0]:.{d}f} to {b[2]:.{d}f}, lat {b[1]:.{d}f} to {b[3]:.{d}f}"
 
 
-def read_layer(
+# PLR0913 waived: a data source's reader options (toolkit.sources.Source.reader_options), all keywords
+def read_layer(  # noqa: PLR0913
     path: str | os.PathLike,
     *,
     crs: Any = None,
@@ -496,6 +523,32 @@ def read_csv_points(
     """Read a CSV of points (UTF-8 or GBK/GB18030) into WGS84.
 
     The encoding actually used is stored in ``gdf.attrs["encoding"]``.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    crs : CRS-like, optional
+        The CRS of the coordinates: ``"gcj02"`` and ``"bd09"`` (Amap, Baidu exports) are converted to WGS84;
+        WGS84 when omitted.
+    lon, lat : str, optional
+        The coordinate columns; found by name (``lon``, ``经度``, ``POINT_X``...) when omitted.
+    encoding : str, optional
+        The text encoding; UTF-8, then GB18030 when omitted.
+
+    Returns
+    -------
+    GeoDataFrame
+        The other columns, points in EPSG:4326.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "clinics.csv"
+    >>> _ = p.write_bytes("名称,经度,纬度\\n诊所,121.4411,31.1926\\n".encode("gbk"))
+    >>> g = read_csv_points(p, crs="gcj02", encoding="gbk")
+    >>> g.crs.to_epsg(), round(float(g.geometry.x[0]), 4), round(float(g.geometry.y[0]), 4)
+    (4326, 121.4365, 31.1945)
     """
     p = Path(path)
     df, enc = _read_text_table(p, encoding)

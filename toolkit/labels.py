@@ -43,9 +43,8 @@ def _schema_columns() -> dict[str, dict[str, str]]:
             for name, spec in layers.items()}
 
 
-def _read() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    with open(data_dir() / "labels.toml", "rb") as f:
-        raw = tomllib.load(f)
+def _entries(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``section.name`` to its entry, every section a table of entries."""
     entries: dict[str, dict[str, Any]] = {}
     for section, items in raw.items():
         if not isinstance(items, dict):
@@ -54,6 +53,31 @@ def _read() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
             if not isinstance(entry, dict):
                 raise GlossaryError(f"labels.toml: {section}.{name} is not an entry {{ en = ..., zh = ... }}")
             entries[f"{section}.{name}"] = entry
+    return entries
+
+
+def _texts(key: str, entry: Mapping[str, Any], schema: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """An entry's texts per language (a column's Chinese name from data/schema.toml), each checked."""
+    if key.startswith("col."):
+        # a column's Chinese name is the data dictionary's: one source, data/schema.toml
+        if "zh" in entry or "schema" not in entry:
+            raise GlossaryError(f"labels.toml: {key} takes its Chinese name from data/schema.toml: give "
+                                "`schema = \"<layer>\"` and no zh")
+        col = key[4:]
+        zh = schema.get(entry["schema"], {}).get(col)
+        if not zh:
+            raise GlossaryError(f"labels.toml: {key}: data/schema.toml has no zh for {entry['schema']}.{col}")
+        entry = {"en": entry.get("en", ""), "zh": zh}
+    elif "schema" in entry:
+        raise GlossaryError(f"labels.toml: {key}: only [col] entries refer to data/schema.toml")
+    for lang in LANGS:
+        if not isinstance(entry.get(lang), str) or not entry[lang].strip():
+            raise GlossaryError(f"labels.toml: {key} has no {lang} text")
+    return {lang: entry[lang] for lang in LANGS}
+
+
+def _split(entries: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The entries' texts, and the aliases to the key each names in the end (chains followed)."""
     aliases: dict[str, str] = {}
     texts: dict[str, dict[str, str]] = {}
     schema = _schema_columns()
@@ -66,28 +90,20 @@ def _read() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
                 raise GlossaryError(f"labels.toml: {key} is an alias and has texts of its own")
             aliases[key] = entry["alias"]
             continue
-        if key.startswith("col."):
-            # a column's Chinese name is the data dictionary's: one source, data/schema.toml
-            if "zh" in entry or "schema" not in entry:
-                raise GlossaryError(f"labels.toml: {key} takes its Chinese name from data/schema.toml: give "
-                                    "`schema = \"<layer>\"` and no zh")
-            col = key[4:]
-            zh = schema.get(entry["schema"], {}).get(col)
-            if not zh:
-                raise GlossaryError(f"labels.toml: {key}: data/schema.toml has no zh for {entry['schema']}.{col}")
-            entry = {"en": entry.get("en", ""), "zh": zh}
-        elif "schema" in entry:
-            raise GlossaryError(f"labels.toml: {key}: only [col] entries refer to data/schema.toml")
-        for lang in LANGS:
-            if not isinstance(entry.get(lang), str) or not entry[lang].strip():
-                raise GlossaryError(f"labels.toml: {key} has no {lang} text")
-        texts[key] = {lang: entry[lang] for lang in LANGS}
+        texts[key] = _texts(key, entry, schema)
     for key, target in aliases.items():
         while target in aliases:
             target = aliases[target]
         if target not in texts:
             raise GlossaryError(f"labels.toml: {key} is an alias of {aliases[key]!r}, which is not an entry")
         aliases[key] = target
+    return texts, aliases
+
+
+def _read() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    with open(data_dir() / "labels.toml", "rb") as f:
+        raw = tomllib.load(f)
+    texts, aliases = _split(_entries(raw))
 
     def resolve(key: str, lang: str, seen: tuple[str, ...]) -> str:
         key = aliases.get(key, key)
@@ -185,8 +201,48 @@ def column(name: str, lang: str | None = "en", *, layer: str = "blocks", default
     """
     if f"col.{name}" in _LABELS:
         return label(f"col.{name}", lang)
-    zh = _schema_columns().get(layer, {}).get(name) if _lang(lang) == "zh" else None
+    zh = (_schema_columns().get(layer, {}).get(name) or _pattern_zh(name, layer)) if _lang(lang) == "zh" else None
     return zh or default or name
+
+
+def pattern_value_name(placeholder: str, value: str, lang: str | None = "zh") -> str:
+    """The name of a value filling a column pattern's ``<placeholder>``: a category (``<category>``, its name in
+    data/categories.toml), a walkability component (``<component>``, its column's name in data/schema.toml)
+    or a site-scoring criterion (``<criterion>``, the glossary's ``criterion.<name>``); the value itself
+    when it names none of them.
+
+    Examples
+    --------
+    >>> pattern_value_name("category", "transit"), pattern_value_name("criterion", "cost")
+    ('公交/轨交站点', '成本')
+    >>> column("dist_transit_m", "zh")  # not 至transit步行距离
+    '至公交/轨交站点步行距离'
+    """
+    if placeholder == "category":
+        from .standards import categories  # lazy: the glossary is imported by modules toolkit.standards uses
+
+        cats = categories()
+        return cats[value].label(_lang(lang)) if value in cats else value
+    if placeholder == "criterion" and f"criterion.{value}" in _LABELS:
+        return label(f"criterion.{value}", lang)
+    if placeholder == "component" and _lang(lang) == "zh":
+        return _schema_columns().get("blocks", {}).get(f"walk_{value}") or value
+    return value
+
+
+def _pattern_zh(name: str, layer: str) -> str | None:
+    """The Chinese name of a pattern column (``dist_commercial_m``: 至商业用地步行距离), or None."""
+    for pattern, zh in _schema_columns().get(layer, {}).items():
+        m = re.fullmatch(r"(.*)<(\w+)>(.*)", pattern or "")
+        if not m or not zh:
+            continue
+        head, ph, tail = m.groups()
+        if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+            value = name[len(head):len(name) - len(tail)]
+            named = pattern_value_name(ph, value, "zh")
+            if named != value:  # a known value: the pattern applies
+                return zh.replace(f"<{ph}>", named)
+    return None
 
 
 def keys(section: str | None = None) -> list[str]:
@@ -194,4 +250,4 @@ def keys(section: str | None = None) -> list[str]:
     return [k for k in _LABELS if section is None or k.split(".", 1)[0] == section]
 
 
-__all__ = ["ALIASES", "LABELS", "LANGS", "GlossaryError", "column", "keys", "label"]
+__all__ = ["ALIASES", "LABELS", "LANGS", "GlossaryError", "column", "keys", "label", "pattern_value_name"]

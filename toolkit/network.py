@@ -295,6 +295,19 @@ def network_from_osmnx(G: nx.MultiDiGraph, crs: Any, *, simplify: bool = True,
     rules : toolkit.walk_rules.WalkRules, optional
         Which ways are walked and which take blocks and facilities; the
         same rules as the file reader (:func:`toolkit.osm_network.read_walk_network`).
+
+    Returns
+    -------
+    WalkNetwork
+        One undirected edge per street segment, lengths in metres of ``crs``.
+
+    Examples
+    --------
+    >>> import osmnx as ox  # doctest: +SKIP
+    >>> G = ox.graph_from_place("徐汇区, 上海", network_type="walk")  # needs the internet  # doctest: +SKIP
+    >>> net = network_from_osmnx(ox.project_graph(G), "EPSG:32651")  # simplified and projected: fine  # doctest: +SKIP
+    >>> net.n_edges > 0  # doctest: +SKIP
+    True
     """
     import osmnx as ox
 

@@ -31,6 +31,17 @@ from .walk_rules import EDGE_TAGS, WalkRules, walk_reason
 if TYPE_CHECKING:  # networkx costs 0.2 s to import: only the functions that build graphs load it
     import networkx as nx
 
+__all__ = [
+    "CLOSED_ACCESS",
+    "UNUSABLE_ENTRANCES",
+    "graph_from_place",
+    "osm_features_to_points",
+    "read_osm_features",
+    "read_osm_graph",
+    "read_osm_nodes",
+    "walkable_subgraph"
+]
+
 
 def _suffix(p: Path) -> str:
     name = p.name.lower()
@@ -96,12 +107,14 @@ def _pbf_highways_to_xml(pbf: Path, xml: Path) -> None:
 
     node_ids: set[int] = set()
     for w in osmium.FileProcessor(str(pbf), osmium.osm.WAY).with_filter(osmium.filter.KeyFilter("highway")):
-        node_ids.update(n.ref for n in w.nodes)
+        if isinstance(w, osmium.osm.Way):  # always: the processor reads ways only (narrows the type)
+            node_ids.update(n.ref for n in w.nodes)
     with osmium.SimpleWriter(str(xml)) as writer:
         for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
-            if obj.is_node() and obj.id in node_ids:
+            # isinstance rather than obj.is_node(): the same test, and it narrows pyosmium's object union
+            if isinstance(obj, osmium.osm.Node) and obj.id in node_ids:
                 writer.add_node(obj)
-            elif obj.is_way() and "highway" in obj.tags:
+            elif isinstance(obj, osmium.osm.Way) and "highway" in obj.tags:
                 writer.add_way(obj)
 
 
@@ -116,9 +129,10 @@ def read_osm_nodes(source: str | os.PathLike, keys: tuple[str, ...]) -> gpd.GeoD
     rows, xs, ys = [], [], []
     fp = osmium.FileProcessor(str(p), osmium.osm.NODE).with_filter(osmium.filter.KeyFilter(*keys))
     for n in fp:
-        if not n.location.valid():
+        # the processor reads nodes only: the isinstance test narrows pyosmium's object union
+        if not isinstance(n, osmium.osm.Node) or not n.location.valid():
             continue
-        tags = {t.k: t.v for t in n.tags}
+        tags: dict[str, Any] = {t.k: t.v for t in n.tags}
         tags["osmid"] = n.id
         rows.append(tags)
         xs.append(n.location.lon)
@@ -179,89 +193,106 @@ def read_osm_features(source: str | os.PathLike, keys: tuple[str, ...] | list[st
     keys = tuple(dict.fromkeys(keys))
     if not keys:
         raise InputError("no tag keys to read", source=str(p), fix="give at least one OSM tag key")
-    wkb = osmium.geom.WKBFactory()
-    rows: list[dict[str, Any]] = []
-    geoms: list[Any] = []
-    rings: list[list[int]] = []  # node ids on each area's outline (empty for nodes)
-    entrance_at: dict[int, tuple[float, float]] = {}
-    candidates: set[tuple[str, int]] = set()  # tagged closed ways and multipolygons libosmium should assemble
-    built: set[tuple[str, int]] = set()
-    failed = 0
+    found = _Features(keys, osmium.geom.WKBFactory())
     # entrance nodes pass the filter too: they are matched to the outlines below
     fp = (osmium.FileProcessor(str(p)).with_locations()
           .with_areas(osmium.filter.KeyFilter(*keys))
           .with_filter(osmium.filter.KeyFilter(*keys, "entrance")))
     try:
         for obj in fp:
-            tags = obj.tags
-            wanted = any(k in tags for k in keys)
-            if obj.is_node():
-                if not obj.location.valid():
-                    continue
-                if "entrance" in tags and tags.get("entrance") not in UNUSABLE_ENTRANCES \
-                        and tags.get("access") not in CLOSED_ACCESS:
-                    entrance_at[obj.id] = (obj.location.lon, obj.location.lat)
-                if not wanted:
-                    continue
-                geom, ring = shapely.Point(obj.location.lon, obj.location.lat), []
-                kind, oid = "node", obj.id
-            elif obj.is_way():
-                nodes = obj.nodes
-                if wanted and len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref and tags.get("area") != "no":
-                    candidates.add(("way", obj.id))
-                continue
-            elif obj.is_relation():
-                if wanted and tags.get("type") in ("multipolygon", "boundary"):
-                    candidates.add(("relation", obj.id))
-                continue
-            elif obj.is_area():
-                if not wanted:
-                    continue
-                kind, oid = ("way" if obj.from_way() else "relation"), obj.orig_id()
-                try:
-                    geom = shapely.from_wkb(wkb.create_multipolygon(obj))
-                    ring = [n.ref for outer in obj.outer_rings() for r in (outer, *obj.inner_rings(outer))
-                            for n in r]
-                except RuntimeError:
-                    # libosmium assembled rings but a location is invalid: a clipped extract
-                    failed += 1
-                    continue
-                built.add((kind, oid))
-                if len(geom.geoms) == 1:
-                    geom = geom.geoms[0]
-            else:
-                continue
-            rec = {t.k: t.v for t in tags}
-            rec["osmid"] = oid
-            rec["osm_type"] = kind
-            rows.append(rec)
-            geoms.append(geom)
-            rings.append(ring)
+            found.take(obj)
     except RuntimeError as exc:
         raise InputError(f"cannot read the OSM file: {exc}", source=str(p),
                          fix="check that it is OSM XML (.osm/.osm.bz2) or PBF (.osm.pbf)") from None
-    broken = len(candidates - built) + failed
+    broken = len(found.candidates - found.built) + found.failed
     if broken:
         warnings.warn(f"{p.name}: {broken} tagged areas (closed ways or multipolygons) could not be assembled "
                       "because nodes or members are missing (a clipped extract?) and were skipped",
                       DataWarning, stacklevel=2)
-    entrances = []
-    for ring in rings:
-        hit = [entrance_at[n] for n in dict.fromkeys(ring) if n in entrance_at]
-        entrances.append(shapely.MultiPoint(hit) if hit else None)
-    if rows:
-        df = pd.DataFrame.from_records(rows)
-    else:
-        df = pd.DataFrame({"osmid": pd.Series(dtype="int64"), "osm_type": pd.Series(dtype="object")})
-    df["entrances"] = pd.Series(entrances, index=df.index, dtype=object)
-    geom_arr = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
-    bad = ~shapely.is_valid(geom_arr) if len(geom_arr) else np.zeros(0, bool)
-    if bad.any():
-        # touching rings from hand-drawn multipolygons: repaired, as read_layer repairs user layers
-        geom_arr[bad] = shapely.make_valid(geom_arr[bad])
-    out = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom_arr, index=df.index, crs="EPSG:4326"))
+    out = found.frame()
     out.attrs["broken_areas"] = broken
     return out
+
+
+class _Features:
+    """What :func:`read_osm_features` keeps while libosmium streams the file: tagged features, entrances."""
+
+    def __init__(self, keys: tuple[str, ...], wkb: Any) -> None:
+        self.keys, self.wkb = keys, wkb
+        self.rows: list[dict[str, Any]] = []
+        self.geoms: list[Any] = []
+        self.rings: list[list[int]] = []  # node ids on each area's outline (empty for nodes)
+        self.entrance_at: dict[int, tuple[float, float]] = {}
+        self.candidates: set[tuple[str, int]] = set()  # tagged closed ways and multipolygons libosmium should build
+        self.built: set[tuple[str, int]] = set()
+        self.failed = 0
+
+    def take(self, obj: Any) -> None:
+        """One object of the stream: a node, a way or relation (an area to come), or an assembled area."""
+        import osmium
+
+        tags = obj.tags
+        wanted = any(k in tags for k in self.keys)
+        # isinstance rather than obj.is_node() and the like: the same test, and it narrows the type
+        if isinstance(obj, osmium.osm.Node):
+            self._node(obj, wanted)
+        elif isinstance(obj, osmium.osm.Way):
+            nodes = obj.nodes
+            if wanted and len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref and tags.get("area") != "no":
+                self.candidates.add(("way", obj.id))
+        elif isinstance(obj, osmium.osm.Relation):
+            if wanted and tags.get("type") in ("multipolygon", "boundary"):
+                self.candidates.add(("relation", obj.id))
+        elif isinstance(obj, osmium.osm.Area) and wanted:
+            self._area(obj)
+
+    def _node(self, obj: Any, wanted: bool) -> None:
+        if not obj.location.valid():
+            return
+        tags = obj.tags
+        if "entrance" in tags and tags.get("entrance") not in UNUSABLE_ENTRANCES \
+                and tags.get("access") not in CLOSED_ACCESS:
+            self.entrance_at[obj.id] = (obj.location.lon, obj.location.lat)
+        if wanted:
+            self._add(tags, "node", obj.id, shapely.Point(obj.location.lon, obj.location.lat), [])
+
+    def _area(self, obj: Any) -> None:
+        kind, oid = ("way" if obj.from_way() else "relation"), obj.orig_id()
+        try:
+            geom = shapely.from_wkb(self.wkb.create_multipolygon(obj))
+            ring = [n.ref for outer in obj.outer_rings() for r in (outer, *obj.inner_rings(outer)) for n in r]
+        except RuntimeError:
+            # libosmium assembled rings but a location is invalid: a clipped extract
+            self.failed += 1
+            return
+        self.built.add((kind, oid))
+        self._add(obj.tags, kind, oid, geom.geoms[0] if len(geom.geoms) == 1 else geom, ring)
+
+    def _add(self, tags: Any, kind: str, oid: int, geom: Any, ring: list[int]) -> None:
+        rec: dict[str, Any] = {t.k: t.v for t in tags}
+        rec["osmid"] = oid
+        rec["osm_type"] = kind
+        self.rows.append(rec)
+        self.geoms.append(geom)
+        self.rings.append(ring)
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """The features in EPSG:4326 with their ``entrances`` (a MultiPoint per area with any), repaired."""
+        entrances = []
+        for ring in self.rings:
+            hit = [self.entrance_at[n] for n in dict.fromkeys(ring) if n in self.entrance_at]
+            entrances.append(shapely.MultiPoint(hit) if hit else None)
+        if self.rows:
+            df = pd.DataFrame.from_records(self.rows)
+        else:
+            df = pd.DataFrame({"osmid": pd.Series(dtype="int64"), "osm_type": pd.Series(dtype="object")})
+        df["entrances"] = pd.Series(entrances, index=df.index, dtype=object)
+        geom_arr = np.array(self.geoms, dtype=object) if self.geoms else np.empty(0, dtype=object)
+        bad = ~shapely.is_valid(geom_arr) if len(geom_arr) else np.zeros(0, bool)
+        if bad.any():
+            # touching rings from hand-drawn multipolygons: repaired, as read_layer repairs user layers
+            geom_arr[bad] = shapely.make_valid(geom_arr[bad])
+        return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom_arr, index=df.index, crs="EPSG:4326"))
 
 
 def walkable_subgraph(G: nx.MultiDiGraph, rules: WalkRules | None = None) -> tuple[nx.MultiDiGraph, dict[str, int]]:

@@ -200,7 +200,8 @@ def _save_table(t: WayTable, store: Path, stamp: str) -> None:
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
         tmp = store.with_name(f"{store.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
+        # numpy's stubs let **kwds fill savez's allow_pickle: bool; every key here is an array name
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, store)
     except OSError:
         pass

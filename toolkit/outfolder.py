@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import InputError
 
@@ -85,7 +85,7 @@ FOLDER_NAME_RULE = ("letters, digits, '_', '-' and '.', not starting with '.' or
                     f"at most {FOLDER_NAME_MAX_BYTES} bytes, not a Windows device name (con, nul, com1, ...)")
 
 
-def check_folder_name(value: Any, *, source: str, field: str, fix: str) -> str:
+def check_folder_name(value: Any, *, source: str | None, field: str, fix: str) -> str:
     """Return ``value`` if it can name an output folder as it is, else raise :class:`InputError`.
 
     A usable name is one path component that needs no quoting anywhere the outputs go: letters
@@ -97,8 +97,8 @@ def check_folder_name(value: Any, *, source: str, field: str, fix: str) -> str:
     ----------
     value : Any
         The name as given (anything that is not a ``str`` is refused).
-    source : str
-        The file (or object) the name comes from, for the message.
+    source : str or None
+        The file (or object) the name comes from, for the message (None when it has none).
     field : str
         The key holding the name, e.g. ``study.name``.
     fix : str
@@ -323,7 +323,7 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-_libc = None
+_libc: ctypes.CDLL | Literal[False] | None = None  # None: not tried yet; False: not available
 
 
 def _exchange(a: Path, b: Path) -> bool:

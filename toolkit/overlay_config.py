@@ -86,7 +86,7 @@ class HeritageConfig:
     def shanghai(cls) -> HeritageConfig:
         """The registered Shanghai layers: style areas, OSM, both building registers, Yueyang Road.
 
-        Only Yueyang Road (岳阳路) is named as a never-widened road in ``shared/standards.md``;
+        Only Yueyang Road (岳阳路) of Shanghai's never-widened roads (永不拓宽, 2007) is named here;
         add the others a district designates.
         """
         return cls(

@@ -22,6 +22,17 @@ from .crs import ensure_projected
 from .errors import InputError
 from .io import column_hint, lonlat_extent, missing_column_fix
 
+__all__ = [
+    "Footprint",
+    "RasterGrid",
+    "area_weights",
+    "no_overlap_error",
+    "population_from_layer",
+    "population_per_block",
+    "raster_footprint",
+    "read_grid"
+]
+
 
 @dataclass
 class RasterGrid:
@@ -164,6 +175,11 @@ def population_per_block(blocks: gpd.GeoDataFrame, area: shapely.Geometry,
     dict
         Per column: ``in_area`` (people inside the study area), ``in_blocks`` and
         ``outside_blocks`` (in the area but not in any block: streets, slivers).
+
+    Examples
+    --------
+    >>> pop, report = population_per_block(blocks, area_m, {"population": fetch("pop_total")})  # doctest: +SKIP
+    >>> round(report["population"]["in_blocks"])  # doctest: +SKIP
     """
     ensure_projected(blocks, "the blocks")
     zones = np.asarray(blocks.geometry.values)

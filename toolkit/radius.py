@@ -19,9 +19,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+__all__ = ["sums_within"]
+
 
 @numba.njit(cache=True, nogil=True)
-def _cell_sums(sx: np.ndarray, sy: np.ndarray, w: np.ndarray, cstart: np.ndarray, ncx: int, ncy: int,
+def _cell_sums(sx: np.ndarray, sy: np.ndarray, w: np.ndarray, cstart: np.ndarray, ncx: int, ncy: int,  # noqa: PLR0913  numba kernel: flat arrays, no dataclass
                x0: float, y0: float, cell: float, qx: np.ndarray, qy: np.ndarray,
                r2: float) -> np.ndarray:  # pragma: no cover - compiled
     n, k = len(qx), w.shape[1]

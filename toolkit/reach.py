@@ -17,6 +17,8 @@ import pandas as pd
 from .network import MIN_EDGE_M, WalkNetwork
 from .snapping import Snapped
 
+__all__ = ["reach_sums", "reachable_pairs", "source_node_distances"]
+
 
 @numba.njit(cache=True, nogil=True)
 def _push(hk: np.ndarray, hn: np.ndarray, size: int, key: float, node: int) -> None:  # pragma: no cover
@@ -245,7 +247,7 @@ def _keep_shortest(best: np.ndarray, touched: np.ndarray, nt: int, s: int, d: fl
 
 
 @numba.njit(cache=True, nogil=True)
-def _reach_sums(o_pos: np.ndarray, o_u: np.ndarray, o_v: np.ndarray, o_off_u: np.ndarray, o_off_v: np.ndarray,
+def _reach_sums(o_pos: np.ndarray, o_u: np.ndarray, o_v: np.ndarray, o_off_u: np.ndarray, o_off_v: np.ndarray,  # noqa: PLR0913  numba kernel: flat arrays, no dataclass
                 o_edge: np.ndarray, o_du: np.ndarray, o_leg: np.ndarray,
                 nptr: np.ndarray, np_src: np.ndarray, np_d: np.ndarray,
                 eptr: np.ndarray, e_src: np.ndarray, s_du: np.ndarray, s_leg: np.ndarray,

@@ -49,8 +49,14 @@ _ABSENT: dict[str, Any] = {
     "data_status": {},
     "heritage": {"status": "absent", "reason": "no [heritage] section in the study"},
     "decisions": {"status": "absent", "reason": "no [underserved]/[sites]/[selection] section"},
+    "equity_by_zone": {"status": "absent", "reason": "no zones: the decision step did not run "
+                                                     "(no [underserved]/[zones]/[sites]/[selection] section)"},
     "waterfront": {"status": "absent", "reason": "no [waterfront] section in the study"},
     "compounds": {"status": "absent", "reason": "no [compounds] section in the study"},
+    "voice": {"status": "absent", "reason": "no [voice] section in the study"},
+    "priority": {"status": "absent", "reason": "no decision step (no [underserved]/[zones]/[sites]/[selection]/"
+                                               "[priority] section)"},
+    "scenarios": {"status": "absent", "reason": "no [[scenario]] section in the study"},
 }
 
 #: run.json's top-level keys, in the order written, and what each holds.
@@ -88,23 +94,57 @@ RUN_JSON_KEYS: dict[str, str] = {
                 "`status: absent` and a reason without the section",
     "walkability": "the walkability overlay: settings, weights, 3+-way intersections, face lengths over the "
                    "guideline, medians, hostile street length",
-    "decisions": "the decision step: underserved blocks, zones, candidate sites, selection and sensitivity; "
+    "decisions": "the decision step: underserved blocks, zones, further zone levels (`zone_levels`: per level "
+                 "overlaps, gaps, blocks and residents in no zone or several, nesting in its parent, life-circle "
+                 "units), candidate sites, selection, full coverage (`full_coverage`: the fewest hubs per hub "
+                 "category and for all together, exact and greedy with the gap, with and without the existing "
+                 "facilities, residents beyond every site, at the candidate sites and (`anywhere`) in any block; "
+                 "toolkit.location) and sensitivity; "
                  "`status: absent` and a reason without [underserved]/[sites]/[selection]",
     "waterfront": "the [waterfront] overlay: bank length, access share and gaps, access points, blocks and "
                   "residents within reach; `status: absent` and a reason without the section or water",
     "compounds": "the [compounds] overlay: rows read and placed, floor area and years parsed, blocks, old stock, "
                  "residents from floor area; `status: absent` and a reason without the section",
+    "voice": "the [voice] overlay (toolkit.voice): the `formula` of the voice index, per layer its source, "
+             "topic and date fields, weight, points read, in blocks and in none, undated, date range, topics "
+             "with counts and the reference rate; blocks with points; `status: absent` and a reason without "
+             "the section",
+    "priority": "the priority list (toolkit.priority): `formula`, `parameters` (distance cap, importance, population "
+                "band and threshold per category, voice, zone weights), `categories_complete` (the only ones that "
+                "rank) and `categories_indicative`, blocks and residents ranked, `top_blocks` and `top_zones` "
+                "worst first with reasons in en and zh, `indicative` (the same on incomplete data, never added) and "
+                "`sensitivity` (top-10 overlap and Kendall tau per variant, and a statement in en and zh); "
+                "`status: absent` without the decision step",
     "equity": "per measured category and population group (total, 65+, 0-14): share within the threshold, Gini and "
               "Palma ratio of walking distance across residents, mean and median walk, the worst-decile blocks, "
               "blocks unmeasured or beyond the search (lower bounds), and the category's data status "
               "(toolkit.equity)",
+    "equity_by_zone": "the same figures within each zone of every zone level (`[zones]` as `zones`, each "
+                      "`[[zones.levels]]`, the life-circle units as `life_circle`): `columns`, `data_status` per "
+                      "category, and per level in `levels` its zone count and one row per zone, category and group "
+                      "(worst-decile blocks of the zone's residents); `status: absent` without the decision step "
+                      "(toolkit.equity.equity_by_zone)",
+    "provision": "capacity against need (toolkit.provision, 2SFCA/E2SFCA): the `formula`, its references, the "
+                 "capacity column of each source, and per category its band, catchment, distance decay, standard "
+                 "and its source, facilities with and without capacity, capacity per 1,000 residents of the band, "
+                 "places missing and the data status; `status: no capacity data` and a reason when no facility "
+                 "carries a capacity (a data gap, never zero provision)",
+    "scenarios": "the [[scenario]] proposals measured against this run (toolkit.scenario): per scenario its "
+                 "`proposals` (facilities added, refused, with an access point, closed; links and their length), "
+                 "the `basis` (the baseline's categories, data status and denominators), blocks whose distances "
+                 "changed or came newly within reach, `underserved` before and after, `categories` (per category: "
+                 "data status, facilities and coverage rates of all residents, 65+ and 0-14 before, after and "
+                 "change), `zones_changed` (per zone and category, the rows that changed) and its `layers`; "
+                 "`status: absent` and a reason without the section",
     "notes": "every repair, refusal and caveat of the run, then those of the writing (a map that needs internet)",
     "outputs": "`formats` written and `files` in the output folder (added by the writer)",
 }
 
 #: The top-level keys that are a detail of the run (``StudyResult.details``) of the same name.
 _FROM_DETAILS = ("area_km2", "area_km2_before_clip", "land_km2", "removed_km2", "network", "blocks", "facilities",
-                 "data_status", "equity", "heritage", "walkability", "decisions", "waterfront", "compounds")
+                 "data_status", "equity", "equity_by_zone", "heritage", "walkability", "decisions", "waterfront",
+                 "compounds", "voice", "priority",
+                 "provision", "scenarios")
 
 
 def _json_default(o: Any) -> Any:
@@ -164,10 +204,35 @@ def run_record(result: StudyResult, *, output_notes: Iterable[str] = ()) -> dict
         "notes": [*result.notes, *output_notes],
     }
     rec = {k: rec[k] for k in RUN_JSON_KEYS if k in rec}  # in the documented order
+    rec = _with_overlays(rec, result)
     # a detail no key above takes still reaches run.json, under its own name (and fails the docs test until
     # RUN_JSON_KEYS says what it is)
     rec.update({k: v for k, v in d.items() if k not in rec and k not in IN_MEMORY_DETAILS})
     return _clean(rec)
+
+
+def _with_overlays(rec: dict[str, Any], result: StudyResult) -> dict[str, Any]:
+    """``rec`` with every overlay of the run (``result.overlays``, from the registry of :mod:`toolkit.overlays`)
+    that no documented key holds: its summary under its name, after the built-in overlays' keys."""
+    extra = {k: result.details.get(k, getattr(o, "summary", None))
+             for k, o in (getattr(result, "overlays", None) or {}).items() if k not in rec}
+    if not extra:
+        return rec
+    keys = list(rec)
+    at = keys.index(_OVERLAYS_AFTER) + 1 if _OVERLAYS_AFTER in keys else len(keys)
+    return {**{k: rec[k] for k in keys[:at]}, **extra, **{k: rec[k] for k in keys[at:]}}
+
+
+#: The key after which the overlays beyond the built-ins come, in run.json.
+_OVERLAYS_AFTER = "compounds"
+
+#: How docs/run_json.md describes the overlays.
+_OVERLAYS_DOC = (
+    "Overlays (`toolkit.overlays`): the built-in ones are `compounds`, `heritage`, `waterfront` and `walkability` "
+    "(above). An overlay registered with `toolkit.overlays.register` adds its summary under its own name, after "
+    "`compounds`: what its declaration's `doc` says, or `status: absent` and a reason when its section is not in "
+    "the study. Its section's settings are in `config.overlays.<name>`."
+)
 
 
 def _cell(text: str) -> str:
@@ -196,6 +261,8 @@ def run_json_markdown() -> str:
         "| key | meaning |",
         "|---|---|",
         *(f"| `{k}` | {_cell(v)} |" for k, v in RUN_JSON_KEYS.items()),
+        "",
+        _OVERLAYS_DOC,
         "",
         "Left out, as they are objects rather than data (`StudyResult.details` keeps them for notebooks):",
         "",

@@ -51,6 +51,9 @@ class StudyResult:
     streets: gpd.GeoDataFrame | None = None
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     land: shapely.Geometry | None = None  # the area blocks are drawn in: the study area less any water
+    #: every registered overlay by name, in run order: what it returned (toolkit.overlays.OverlayOutput), or
+    #: its absent record; the outputs show any overlay from it
+    overlays: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.streets is None:
@@ -67,6 +70,17 @@ class StudyResult:
         is how many underserved blocks miss it, which explains the underserved
         count category by category (NA for categories that cannot flag, or
         without a decisions step).
+
+        Returns
+        -------
+        DataFrame
+            On ``category``: ``label``, ``threshold_m``, ``facilities``, ``rate_total``, ``rate_65plus``,
+            ``status``, ``flags_underserved`` and ``underserved_missing``.
+
+        Examples
+        --------
+        >>> result = tk.run_study(tk.load_study("xuhui"))  # doctest: +SKIP
+        >>> result.summary()[["rate_total", "status"]].head(3)  # doctest: +SKIP
         """
         cats = self.profile.catalogue
         counted = self.details.get("facilities", {}).get("coverage_sources", {})
@@ -95,7 +109,27 @@ class StudyResult:
         return out
 
     def plot(self, category: str | None = None, ax=None, **kwargs):
-        """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach)."""
+        """Quick static plot: blocks coloured by distance to ``category`` (or categories within reach).
+
+        Parameters
+        ----------
+        category : str, optional
+            A measured category: blocks coloured by ``dist_<category>_m``, its facilities in red; without one,
+            by ``n_within`` (how many categories are within reach).
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when omitted.
+        **kwargs
+            Passed to :meth:`geopandas.GeoDataFrame.plot` (``vmax``, ``cmap``...).
+
+        Returns
+        -------
+        matplotlib Axes
+
+        Examples
+        --------
+        >>> result = tk.run_study(tk.load_study("xuhui"))  # doctest: +SKIP
+        >>> ax = result.plot("park", vmax=2000)  # doctest: +SKIP
+        """
         col = f"dist_{category}_m" if category else "n_within"
         cmap = kwargs.pop("cmap", "viridis_r" if category else "viridis")
         # unreachable blocks (inf) would stretch the colour scale to nothing: show them as missing
@@ -107,10 +141,54 @@ class StudyResult:
         ax.set_title(f"{self.study.name}: {col}")
         return ax
 
+    def explore(self, layer: str = "blocks", column: str | None = None, **kwargs: Any) -> Any:
+        """A live map of one layer, offline, for a notebook cell (:func:`toolkit.outputs.explore.explore`).
+
+        Parameters
+        ----------
+        layer : str
+            ``"blocks"``, ``"streets"``, ``"facilities"`` or a name in :attr:`layers`.
+        column : str, optional
+            The column to colour by; without one, ``"blocks"`` gives the study's full map.
+        **kwargs
+            ``lang``, ``k``, ``scheme``, ``tiles`` of :func:`toolkit.outputs.explore.explore`.
+
+        Returns
+        -------
+        folium.Map
+
+        Examples
+        --------
+        >>> result.explore()  # doctest: +SKIP
+        >>> result.explore("blocks", "dist_transit_m")  # doctest: +SKIP
+        >>> result.explore("heritage")  # doctest: +SKIP
+        """
+        from .outputs.explore import explore
+
+        return explore(self, layer, column, **kwargs)
+
     def save(self, out_dir: str, **kwargs) -> Any:
         """Write the GeoPackage, map and run.json to ``out_dir/<study>``.
 
         See :func:`toolkit.outputs.writers.write_outputs`.
+
+        Parameters
+        ----------
+        out_dir : str
+            The output folder; the study's outputs go to its subfolder named after the study.
+        **kwargs
+            Passed to :func:`~toolkit.outputs.writers.write_outputs` (``formats``, ``map``...).
+
+        Returns
+        -------
+        Path
+            The study's output folder.
+
+        Examples
+        --------
+        >>> out = result.save("maps")  # doctest: +SKIP
+        >>> sorted(p.name for p in out.iterdir())[:3]  # doctest: +SKIP
+        ['map.html', 'report.html', 'run.json']
         """
         from .outputs.writers import write_outputs
 

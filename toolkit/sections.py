@@ -63,7 +63,9 @@ class Section:
 SectionProvider = Callable[["StudyResult", str], Sequence[Section]]
 
 # "module:function" of the built-in providers; each returns [] when its figures are not in the run
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = ["toolkit.provision:provision_sections", "toolkit.equity:zone_sections",
+                        "toolkit.overlays:report_sections", "toolkit.priority:report_sections",
+                        "toolkit.scenario:report_sections", "toolkit.location:report_sections"]
 
 _REGISTERED: dict[str, SectionProvider] = {}
 

@@ -44,6 +44,16 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from .errors import InputError
 
+__all__ = [
+    "EXHAUSTIVE_MAX_SITES",
+    "CoverageProblem",
+    "Selection",
+    "compare",
+    "exhaustive",
+    "solve_exact",
+    "solve_greedy"
+]
+
 #: Largest candidate count :func:`exhaustive` accepts (2**20 subsets, about a second).
 EXHAUSTIVE_MAX_SITES = 20
 
@@ -288,8 +298,9 @@ def _empty_reason(problem: CoverageProblem, k: int | None, budget: float | None)
         return "empty: no candidate sites"
     if k == 0:
         return "empty: k=0 allows no site"
-    if budget is not None and not _fits(float(problem.cost.min()), budget):
-        return f"empty: budget {budget:g} is below the cheapest site's cost {problem.cost.min():g}"
+    cost = problem.cost  # never None with a budget: _check_args refuses a budget without costs
+    if budget is not None and cost is not None and not _fits(float(cost.min()), budget):
+        return f"empty: budget {budget:g} is below the cheapest site's cost {cost.min():g}"
     return None
 
 
@@ -358,6 +369,7 @@ def solve_greedy(problem: CoverageProblem, k: int | None = None, budget: float |
     if reason:
         return _selection(problem, [], "greedy", t0, reason)
     w, su = problem.weights, problem.site_units
+    # None exactly when budget is None: _check_args refuses a budget without site costs
     cost = problem.cost if budget is not None else None
     limit = problem.n_sites if k is None else min(k, problem.n_sites)
     gain0 = su @ w
@@ -369,7 +381,7 @@ def solve_greedy(problem: CoverageProblem, k: int | None = None, budget: float |
         return gain / cost[j] if cost[j] > 0 else math.inf
 
     heap = [(-key(float(gain0[j]), j), j) for j in range(problem.n_sites)
-            if gain0[j] > 0 and (budget is None or _fits(float(cost[j]), budget))]
+            if gain0[j] > 0 and (budget is None or cost is None or _fits(float(cost[j]), budget))]
     heapq.heapify(heap)
     covered = np.zeros(problem.n_units, dtype=bool)
     chosen: list[int] = []
@@ -377,7 +389,7 @@ def solve_greedy(problem: CoverageProblem, k: int | None = None, budget: float |
     total = 0.0
     while heap and len(chosen) < limit:
         _, j = heapq.heappop(heap)
-        if budget is not None and not _fits(spent + cost[j], budget):
+        if budget is not None and cost is not None and not _fits(spent + cost[j], budget):
             continue
         units = su.indices[su.indptr[j]:su.indptr[j + 1]]
         new = units[~covered[units]]
@@ -395,8 +407,8 @@ def solve_greedy(problem: CoverageProblem, k: int | None = None, budget: float |
             spent += float(cost[j])
 
     status = "greedy"
-    if budget is not None:
-        affordable = np.flatnonzero(_fits(problem.cost, budget))
+    if budget is not None and cost is not None:
+        affordable = np.flatnonzero(_fits(cost, budget))
         best = int(affordable[np.argmax(gain0[affordable])])
         if gain0[best] > total:
             chosen = [best]
@@ -415,7 +427,7 @@ def _reduce(problem: CoverageProblem, budget: float | None) -> tuple[np.ndarray,
     w = problem.weights
     a = problem.pairs
     site_ok = np.ones(problem.n_sites, dtype=bool)
-    if budget is not None:
+    if budget is not None and problem.cost is not None:  # a budget always comes with costs (_check_args)
         site_ok &= _fits(problem.cost, budget)
     unit_ok = w > 0
     # a site is useful only if it covers some positive-weight unit, and a unit
@@ -506,6 +518,13 @@ def solve_exact(problem: CoverageProblem, k: int | None = None, budget: float | 
     InputError
         Invalid ``k``/``budget`` (as :func:`solve_greedy`), or ``time_limit``
         or ``mip_rel_gap`` not positive / negative.
+
+    Examples
+    --------
+    >>> problem = CoverageProblem.from_pairs(unit=[0, 1, 1, 2], site=[0, 0, 1, 2], weight=[50, 30, 40], n_sites=3)
+    >>> s = solve_exact(problem, k=2)
+    >>> s.sites.tolist(), s.objective
+    ([0, 2], 120.0)
     """
     t0 = time.perf_counter()
     k, budget = _check_args(problem, k, budget)
@@ -638,6 +657,17 @@ def compare(problem: CoverageProblem, k: int | None = None, budget: float | None
             time_limit: float | None = None) -> dict[str, Any]:
     """Run greedy and exact on the same problem and report how far apart they are.
 
+    Parameters
+    ----------
+    problem : CoverageProblem
+        The instance (:meth:`CoverageProblem.from_pairs`, :func:`toolkit.decisions.selection_problem`).
+    k : int, optional
+        Maximum number of sites.
+    budget : float, optional
+        Maximum total site cost.
+    time_limit : float, optional
+        Seconds for the exact solver.
+
     Returns
     -------
     dict
@@ -646,6 +676,15 @@ def compare(problem: CoverageProblem, k: int | None = None, budget: float | None
         covers nothing; can be negative if exact stopped at a time limit),
         ``gap_to_bound`` = (bound - greedy) / bound, a proven ceiling on how
         much greedy leaves on the table, and ``exact_status``.
+
+    Examples
+    --------
+    Three demand units (50, 30 and 40 residents); site 0 covers units 0 and 1, site 1 unit 1, site 2 unit 2:
+
+    >>> problem = CoverageProblem.from_pairs(unit=[0, 1, 1, 2], site=[0, 0, 1, 2], weight=[50, 30, 40], n_sites=3)
+    >>> c = compare(problem, k=1)
+    >>> c["greedy_objective"], c["exact_objective"], c["gap"]
+    (80.0, 80.0, 0.0)
     """
     g = solve_greedy(problem, k=k, budget=budget)
     e = solve_exact(problem, k=k, budget=budget, time_limit=time_limit)

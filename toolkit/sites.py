@@ -27,12 +27,56 @@ from .reach import reachable_pairs
 from .snapping import Snapped, snap_points
 from .underserved import decision_defaults
 
+__all__ = [
+    "SITE_COLUMNS",
+    "SiteSettings",
+    "apply_exclusions",
+    "candidates_from_landuse",
+    "candidates_from_osm",
+    "combine_candidates",
+    "hub_feasibility",
+    "newly_served",
+    "refusal_notes",
+    "score_sites",
+    "site_context",
+    "site_refusals",
+    "snap_sites"
+]
+
 SITE_COLUMNS = ["site_id", "site_type", "source", "source_id", "area_m2"]
 
 
 @dataclass
 class SiteSettings:
-    """Where candidates come from and how they are scored (defaults in ``data/decisions.toml``)."""
+    """Where candidates come from and how they are scored (defaults in ``data/decisions.toml``).
+
+    Parameters
+    ----------
+    landuse_types : list of str
+        Land-use point types that are candidate sites.
+    osm_tags : list of str
+        OSM tag rules of candidate sites.
+    max_snap_m : float, default 250.0
+        Sites further from a street are refused.
+    weights : dict of str to float
+        The score's criteria weights (:func:`score_sites`).
+    heritage_fit : dict of str to float
+        The heritage-fit criterion per heritage class.
+    hub_intervention : str, default "small_new_facility"
+        What a hub on an open site needs, as named in ``data/heritage_rules.toml``.
+    reuse_types : list of str
+        Site types reused as they are (no new building).
+    green_types : list of str
+        Site types that are green space (no hub unless ``build_on_green``).
+    build_on_green : bool, default False
+        Let a hub take green space.
+
+    Examples
+    --------
+    >>> s = SiteSettings.from_config({"max_snap_m": 100})
+    >>> s.max_snap_m, "newly_served" in s.weights
+    (100.0, True)
+    """
 
     landuse_types: list[str] = field(default_factory=list)
     osm_tags: list[str] = field(default_factory=list)
@@ -49,7 +93,22 @@ class SiteSettings:
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None = None) -> SiteSettings:
-        """Defaults updated by a study's ``[sites]`` table."""
+        """Defaults updated by a study's ``[sites]`` table.
+
+        Parameters
+        ----------
+        raw : mapping, optional
+            The study's ``[sites]`` table (``study.sites``); the defaults of ``data/decisions.toml`` when omitted.
+
+        Returns
+        -------
+        SiteSettings
+
+        Examples
+        --------
+        >>> SiteSettings.from_config({"max_snap_m": 100}).max_snap_m
+        100.0
+        """
         d = decision_defaults()["sites"]
         raw = dict(raw or {})
         w = dict(d["weights"])
@@ -197,6 +256,23 @@ def newly_served(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
     Only blocks currently *not* within reach of the category count, so the
     figure is the gain, not the reach.
 
+    Parameters
+    ----------
+    net : WalkNetwork
+        The walking network.
+    blocks : GeoDataFrame
+        The blocks, with ``population``, ``pop_65plus`` and ``within_<category>``.
+    block_snap : Snapped
+        The blocks snapped to ``net``.
+    site_snap : Snapped
+        The candidate sites snapped to ``net`` (:func:`snap_sites`).
+    categories : list of str
+        The hub's categories.
+    rules : mapping of str to CategoryRule
+        The thresholds (:meth:`toolkit.standards.Profile.rules`).
+    pairs : DataFrame, optional
+        Block-site distances already computed (not searched again).
+
     Returns
     -------
     DataFrame
@@ -204,6 +280,14 @@ def newly_served(net: WalkNetwork, blocks: gpd.GeoDataFrame, block_snap: Snapped
     DataFrame
         The (block, site, category) gains behind them (``origin``, ``source``,
         ``category``, ``dist_m``), which site selection reuses.
+
+    Examples
+    --------
+    >>> site_snap = snap_sites(result.network, sites, 250)  # doctest: +SKIP
+    >>> per_site, gains = newly_served(result.network, result.blocks, block_snap, site_snap, ["park"],
+    ...                                result.profile.rules())  # doctest: +SKIP
+    >>> per_site["new_park_pop"].max() > 0  # doctest: +SKIP
+    True
     """
     if not categories:
         return pd.DataFrame(index=range(len(site_snap))), pd.DataFrame(
@@ -238,8 +322,32 @@ def score_sites(sites: pd.DataFrame, weights: Mapping[str, float], categories: l
     (65+ share among them), ``walk_deficit`` (study-best walkability minus the
     site's block), ``heritage_fit`` (from the rule table's class), ``waterfront``
     (1 at an access point, 0 at the threshold or beyond), ``cost`` (cheaper is
-    better; only when costs are given). A criterion without data contributes 0
-    and its weight is reported as unused.
+    better; only when costs are given), ``voice`` (the site's block's residents'
+    voice index, :mod:`toolkit.voice`; only with a ``[voice]`` layer). A
+    criterion without data contributes 0 and its weight is reported as unused;
+    one without data and weighted 0 (``voice`` by default) adds no columns.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        The candidate sites with the criteria's inputs (``new_<c>_pop``, ``new_<c>_65plus``,
+        ``heritage_fit``, ``walk_index``...).
+    weights : mapping of str to float
+        Criterion -> weight (:attr:`SiteSettings.weights`).
+    categories : list of str
+        The hub's categories.
+
+    Returns
+    -------
+    DataFrame
+        On ``sites.index``: ``crit_<criterion>``, ``contrib_<criterion>`` (weight x criterion), ``score``
+        (their sum) and ``rank``; ``attrs["unused_criteria"]`` lists the criteria without data.
+
+    Examples
+    --------
+    >>> scored = score_sites(sites, SiteSettings.from_config().weights, ["park"])  # doctest: +SKIP
+    >>> bool((scored.filter(like="contrib_").sum(axis=1) - scored["score"]).abs().max() < 1e-9)  # doctest: +SKIP
+    True
     """
     n = len(sites)
     crit: dict[str, np.ndarray] = {}
@@ -261,8 +369,12 @@ def score_sites(sites: pd.DataFrame, weights: Mapping[str, float], categories: l
     if "cost" in sites and sites["cost"].notna().any():
         cost = sites["cost"].to_numpy(dtype=float)
         crit["cost"] = 1.0 - _scale(np.nan_to_num(cost, nan=np.nanmax(cost)))
+    if "voice_index" in sites:
+        crit["voice"] = _scale(np.nan_to_num(sites["voice_index"].to_numpy(dtype=float)))
     out = pd.DataFrame(index=sites.index)
     total = np.zeros(n)
+    # switched off and without data: nothing to show (a study without [voice] scores as before)
+    weights = {k: w for k, w in weights.items() if w > 0 or k in crit}
     for name, w in weights.items():
         v = crit.get(name)
         out[f"crit_{name}"] = v if v is not None else np.nan
@@ -302,6 +414,8 @@ def site_context(sites: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, streets: gpd
         out["forbidden_interventions"] = [";".join(forbidden_interventions(c)) for c in cls]
     if "walk_index" in blocks:
         out["walk_index"] = blocks["walk_index"].to_numpy()[block_pos]
+    if "voice_index" in blocks:
+        out["voice_index"] = blocks["voice_index"].to_numpy()[block_pos]
     st_tree = shapely.STRtree(np.asarray(streets.geometry.values))
     _, ei = st_tree.query_nearest(pts, all_matches=False)
     out["nearest_street"] = streets["name"].astype("string").to_numpy()[ei] if "name" in streets else None
@@ -319,6 +433,32 @@ def snap_sites(net: WalkNetwork, sites: gpd.GeoDataFrame, max_snap_m: float, obs
     walk that a site's leg to its street may not cross, as for blocks and
     facilities: a site on the far bank goes to a street of its own bank or is
     refused (``Snapped.reason``), never attached across the river.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The walking network.
+    sites : GeoDataFrame
+        Candidate sites (points or polygons) in ``net``'s CRS.
+    max_snap_m : float
+        Sites further from a street are refused.
+    obstacles : optional
+        Water and roads the leg to the street may not cross.
+
+    Returns
+    -------
+    Snapped
+        On ``sites.index``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from toolkit.network import grid_network
+    >>> net = grid_network(3)
+    >>> sites = gpd.GeoDataFrame(geometry=[shapely.Point(net.x.min() + 50, net.y.min() + 20)], crs=net.crs)
+    >>> s = snap_sites(net, sites, max_snap_m=100)
+    >>> s.ok.tolist(), s.leg.round(1).tolist()
+    ([True], [20.0])
     """
     return snap_points(net, sites.geometry, max_snap_m=max_snap_m, obstacles=obstacles)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +25,22 @@ import shapely
 
 from .crs import ensure_projected
 from .network import WalkNetwork
+
+__all__ = [
+    "BRIDGE_DECK_M",
+    "OWN_AREA_BACK_M",
+    "REASONS",
+    "REASON_BARRIER",
+    "REASON_IN_WATER",
+    "REASON_TOO_FAR",
+    "REASON_WATER",
+    "STREET_NUDGE_M",
+    "WATER_SLACK_M",
+    "SnapObstacles",
+    "Snapped",
+    "leg_obstacles",
+    "snap_points"
+]
 
 #: Why a point was refused (``Snapped.reason``); ``""`` where it was attached.
 REASON_TOO_FAR = "too far from a street"
@@ -91,8 +108,10 @@ class Snapped:
     ok: np.ndarray
     x: np.ndarray
     y: np.ndarray
-    reason: np.ndarray | None = field(default=None)
-    reattached: np.ndarray | None = field(default=None)
+    # None when not given, then filled in by __post_init__ (from ``ok``; all False): typed as the arrays
+    # they always are once the object exists, so no reader has to test for None
+    reason: np.ndarray = field(default=cast("np.ndarray", None))
+    reattached: np.ndarray = field(default=cast("np.ndarray", None))
 
     def __post_init__(self) -> None:
         if self.reason is None:

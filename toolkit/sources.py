@@ -40,7 +40,20 @@ class Source:
     base_dir: str | None = None
 
     def resolve(self) -> Path:
-        """The local file, fetched and checksum-verified for registered datasets."""
+        """The local file, fetched and checksum-verified for registered datasets.
+
+        Returns
+        -------
+        Path
+            The file; a relative ``path`` is taken from the study file's folder.
+
+        Examples
+        --------
+        >>> Source(dataset="xuhui_roads").resolve().name
+        'xuhui_roads.osm'
+        >>> Source(path="clinics.csv", base_dir="/data/my_study").resolve()  # doctest: +SKIP
+        PosixPath('/data/my_study/clinics.csv')
+        """
         if self.dataset:
             return fetch(self.dataset, self._abs(self.path) if self.path else None)
         assert self.path is not None
@@ -68,7 +81,18 @@ class Source:
                 "encoding": self.encoding, "records": self.records, "where": self.where}
 
     def label(self) -> str:
-        """Short description for reports."""
+        """Short description for reports.
+
+        Returns
+        -------
+        str
+            ``dataset:<name>`` for a registered dataset, else the path as given.
+
+        Examples
+        --------
+        >>> Source(dataset="xuhui_roads").label(), Source(path="data/clinics.csv").label()
+        ('dataset:xuhui_roads', 'data/clinics.csv')
+        """
         return f"dataset:{self.dataset}" if self.dataset else str(self.path)
 
     def checksum(self) -> str:

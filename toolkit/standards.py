@@ -40,12 +40,32 @@ from .coverage import CategoryRule
 from .datasets import data_dir, data_toml
 from .errors import InputError
 
+__all__ = [
+    "CATEGORY_KEYS",
+    "DEFINITION_KEYS",
+    "THRESHOLD_KEYS",
+    "UNKNOWN_AREA_RULES",
+    "Category",
+    "Profile",
+    "available_profiles",
+    "catalogue_table",
+    "categories",
+    "load_profile",
+    "profile_table",
+    "source_notes",
+    "study_overrides"
+]
+
 #: Keys that define a category: what it is called and how it is recognised.
 DEFINITION_KEYS = ("label_en", "label_zh", "description", "osm", "landuse", "match", "basic", "group", "served_by")
 #: Keys that set how a profile measures a category.
 THRESHOLD_KEYS = ("max_distance_m", "minutes", "walker", "min_area_m2", "unknown_area", "source",
                   # the provision figure (one facility per so many residents) the completeness check reads
-                  "per_residents", "per_residents_source")
+                  "per_residents", "per_residents_source",
+                  # provision against capacity (toolkit.provision.PROFILE_KEYS): the per-capita standard, band,
+                  # catchment and distance decay of the 2SFCA
+                  "provision_per_1000", "provision_unit", "provision_source", "provision_band",
+                  "provision_catchment_m", "provision_decay", "provision_sigma_m")
 CATEGORY_KEYS = DEFINITION_KEYS + THRESHOLD_KEYS
 #: What to do with a facility whose area is unknown (a point) when the category has a ``min_area_m2``.
 UNKNOWN_AREA_RULES = ("count", "exclude")
@@ -188,7 +208,18 @@ def categories() -> dict[str, Category]:
 
 
 def available_profiles() -> list[str]:
-    """Names of the bundled standards profiles."""
+    """Names of the bundled standards profiles.
+
+    Returns
+    -------
+    list of str
+        Sorted; each loads with :func:`load_profile` by name.
+
+    Examples
+    --------
+    >>> available_profiles()
+    ['gb50180', 'shanghai-main-city', 'shanghai-market-town', 'shanghai-new-town']
+    """
     return sorted(p.stem for p in (data_dir() / "profiles").glob("*.toml"))
 
 
@@ -228,6 +259,17 @@ class Profile:
     def label(self, name: str, lang: str = "en") -> str:
         """The label of ``name`` in ``lang``; the id itself for a category the catalogue does not know.
 
+        Parameters
+        ----------
+        name : str
+            A category id.
+        lang : str, default "en"
+            ``"en"`` or ``"zh"``.
+
+        Returns
+        -------
+        str
+
         Examples
         --------
         >>> p = load_profile("gb50180")
@@ -245,7 +287,24 @@ class Profile:
         return self._metres(self.waterfront, "waterfront")[0]
 
     def speed(self, walker: str) -> float:
-        """Walking speed in m/s of ``walker``."""
+        """Walking speed in m/s of ``walker``.
+
+        Parameters
+        ----------
+        walker : str
+            A walker of the profile (``"adult"``, ``"elderly"``).
+
+        Returns
+        -------
+        float
+            Metres per second.
+
+        Examples
+        --------
+        >>> p = load_profile("shanghai-main-city")
+        >>> p.speed("adult"), p.speed("elderly")
+        (1.2, 0.8)
+        """
         if walker not in self.walkers:
             raise InputError(f"unknown walker {walker!r} in profile {self.name!r}", field="walker",
                              fix=f"use one of: {', '.join(self.walkers)}")
@@ -261,14 +320,44 @@ class Profile:
                          field=where, fix="add max_distance_m = ... or minutes = ... (with walker)")
 
     def rule(self, category: str) -> CategoryRule:
-        """The threshold rule of one category."""
+        """The threshold rule of one category.
+
+        Parameters
+        ----------
+        category : str
+            A category the profile measures.
+
+        Returns
+        -------
+        CategoryRule
+            ``max_distance_m`` (minutes turned into metres at the walker's speed), ``minutes``, ``walker`` and
+            ``source``.
+
+        Examples
+        --------
+        >>> rule = load_profile("shanghai-main-city").rule("health")  # 15 minutes at the elderly pace
+        >>> rule.max_distance_m, rule.minutes, rule.walker
+        (720.0, 15.0, 'elderly')
+        """
         spec = self.categories[category]
         metres, minutes, walker = self._metres(spec, f"categories.{category}")
         return CategoryRule(category=category, max_distance_m=metres, walker=walker, minutes=minutes,
                             source=spec.get("source", ""), label=self.label(category))
 
     def rules(self) -> dict[str, CategoryRule]:
-        """Threshold rules of every category in the profile."""
+        """Threshold rules of every category in the profile.
+
+        Returns
+        -------
+        dict of str to CategoryRule
+            In the profile's order.
+
+        Examples
+        --------
+        >>> rules = load_profile("shanghai-main-city").rules()
+        >>> rules["park"].max_distance_m
+        360.0
+        """
         return {c: self.rule(c) for c in self.categories}
 
     def min_area_m2(self, category: str) -> float | None:
@@ -507,6 +596,13 @@ def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = No
                          fix="correct the line named (a profile has the shape of data/profiles/*.toml)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"the profile cannot be read: {exc}", source=str(p), fix="check the file") from None
+    # every table and key against the declarations (toolkit.profile_schema): typos with the closest key,
+    # types and ranges with the file, the key and an example, before anything is built from the values
+    from .profile_schema import check_overrides, check_profile_dict
+
+    check_profile_dict(raw, str(p))
+    if overrides:
+        check_overrides(overrides, source or "overrides")
     if not isinstance(raw.get("profile"), dict) or not isinstance(raw["profile"].get("name"), str):
         raise InputError("the profile has no [profile] table with a name", source=str(p), field="profile.name",
                          fix="start it with [profile] name = '...' as the bundled profiles do")

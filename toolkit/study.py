@@ -13,9 +13,9 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +23,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from . import overlays
 from .blocks import enclosed_blocks, user_blocks
 from .completeness import source_report, study_data_status
 from .config import Study, validate_study
@@ -50,8 +51,10 @@ from .io import (
     read_layer,
     text_encoding,
 )
+from .labels import label
 from .network import WalkNetwork, network_from_osmnx
 from .osm import graph_from_place, read_osm_features
+from .overlays import Overlay, OverlayOutput, StudyContext
 from .population import no_overlap_error, population_from_layer, population_per_block
 from .population import raster_footprint as _raster_footprint
 from .result import StudyResult
@@ -59,13 +62,50 @@ from .snapping import REASON_TOO_FAR, Snapped, leg_obstacles, snap_points
 from .sources import Source, iter_sources
 from .standards import Category, Profile, load_profile, source_notes
 from .underserved import UnderservedRule
+from .voice import VOICE_OVERLAY
+
+__all__ = [
+    "BUILTIN_OVERLAYS",
+    "STEPS",
+    "analysis_crs",
+    "assign_population",
+    "build_blocks",
+    "data_footprint",
+    "heritage_overlay",
+    "load_facilities",
+    "load_network",
+    "raster_footprint",
+    "run_study",
+    "study_area",
+    "summary_text",
+    "walkability_overlay",
+    "waterfront_overlay"
+]
 
 log = logging.getLogger("toolkit")
 
 
 # --------------------------------------------------------------------- area
 def study_area(study: Study) -> gpd.GeoDataFrame:
-    """The study area as a one-row WGS84 GeoDataFrame (before clipping to the data)."""
+    """The study area as a one-row WGS84 GeoDataFrame (before clipping to the data).
+
+    Parameters
+    ----------
+    study : Study
+        A loaded study (:func:`toolkit.load_study`); its ``[area]`` is read.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row, EPSG:4326.
+
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> area = study_area(tk.load_study("xuhui"))
+    >>> len(area), area.crs.to_epsg()
+    (1, 4326)
+    """
     a = study.area
     if a.polygon is not None:
         g = read_layer(a.polygon.resolve(), **a.polygon.reader_options())
@@ -85,7 +125,7 @@ def study_area(study: Study) -> gpd.GeoDataFrame:
         g = hit
         label = f"{a.name} ({a.boundaries.label()})"
     else:
-        x0, y0, x1, y1 = a.bbox  # type: ignore[misc]
+        x0, y0, x1, y1 = cast("list[float]", a.bbox)  # no polygon nor boundaries: the schema requires a bbox
         if not (x0 < x1 and y0 < y1):
             raise InputError("bbox must be [x_min, y_min, x_max, y_max] with min < max", field="area.bbox",
                              fix="e.g. bbox = [121.40, 31.15, 121.48, 31.22]")
@@ -97,7 +137,25 @@ def study_area(study: Study) -> gpd.GeoDataFrame:
 
 
 def analysis_crs(study: Study, area_wgs84: shapely.Geometry) -> pyproj.CRS:
-    """The study's metric CRS: the configured one, else the UTM zone of the area."""
+    """The study's metric CRS: the configured one, else the UTM zone of the area.
+
+    Parameters
+    ----------
+    study : Study
+        Its ``[study] crs``, when set, is used (refused if geographic or if it stretches distances).
+    area_wgs84 : shapely geometry
+        The study area in WGS84 (:func:`study_area`).
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Examples
+    --------
+    >>> import shapely, toolkit as tk
+    >>> analysis_crs(tk.load_study("xuhui"), shapely.box(121.40, 31.15, 121.47, 31.22)).to_epsg()
+    32651
+    """
     if study.crs:
         crs = parse_crs(study.crs, field="study.crs")
         if isinstance(crs, str) or not crs.is_projected:
@@ -141,18 +199,46 @@ def data_footprint(src: Source) -> shapely.Geometry:
 
 
 # ------------------------------------------------------------------ network
-def load_network(study: Study, area_wgs84: shapely.Geometry, crs: Any) -> WalkNetwork:
+def load_network(study: Study, area_wgs84: shapely.Geometry, crs: Any,
+                 area_m: shapely.Geometry | None = None) -> WalkNetwork:
     """Read the OSM streets (file or place), keep the walkable ones near the area, as a WalkNetwork.
 
     A file is read straight into arrays (:func:`toolkit.osm_network.read_walk_network`),
     building only the ways within ``[network] buffer_m`` of the area. Built
     networks are kept in memory per file, area, CRS and rules, so the
     scenarios of a batch share one build; ``net.info["cache"]`` says which.
+    ``area_m`` is the area already projected to ``crs`` (the run projects it once).
+
+    Parameters
+    ----------
+    study : Study
+        Its ``[network]`` section.
+    area_wgs84 : shapely geometry
+        The study area in WGS84.
+    crs : CRS-like
+        The metric CRS of the analysis (:func:`analysis_crs`).
+    area_m : shapely geometry, optional
+        The area already projected to ``crs``.
+
+    Returns
+    -------
+    WalkNetwork
+
+    Examples
+    --------
+    >>> import dataclasses, toolkit as tk
+    >>> from toolkit.config import AreaConfig
+    >>> study = dataclasses.replace(tk.load_study("xuhui"), area=AreaConfig(bbox=[121.425, 31.185, 121.45, 31.205]))
+    >>> area = study_area(study).geometry.iloc[0]
+    >>> net = load_network(study, area, analysis_crs(study, area))  # doctest: +SKIP
+    >>> net.n_edges > 0  # doctest: +SKIP
+    True
     """
     from .osm_network import WalkRules, read_walk_network
 
     crs = pyproj.CRS.from_user_input(crs)
-    area_m = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(crs).iloc[0]
+    if area_m is None:
+        area_m = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(crs).iloc[0]
     keep = gpd.GeoSeries([area_m.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
     rules = WalkRules() if study.network_no_snap is None else WalkRules(no_snap=tuple(study.network_no_snap))
     if study.network is None:
@@ -206,7 +292,7 @@ def _file_extent(path: Any) -> tuple[float, float, float, float] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no located node
             ext = (np.nanmin(b[:, 0]), np.nanmin(b[:, 1]), np.nanmax(b[:, 2]), np.nanmax(b[:, 3]))
-        return tuple(float(v) for v in ext) if np.all(np.isfinite(ext)) else None
+        return (float(ext[0]), float(ext[1]), float(ext[2]), float(ext[3])) if np.all(np.isfinite(ext)) else None
     except Exception:  # only for the message: never hide the error being reported
         return None
 
@@ -238,6 +324,26 @@ def build_blocks(study: Study, net: WalkNetwork, area: shapely.Geometry) -> gpd.
     ``blocks.min_area_m2`` removes slivers of the street network; it does not apply to
     the user's parcels, which are official units and are all kept (those outside the
     area are listed in ``attrs["unused"]``).
+
+    Parameters
+    ----------
+    study : Study
+        Its ``[blocks]`` section (parcels, or the minimum block area).
+    net : WalkNetwork
+        The walking network (:func:`load_network`).
+    area : shapely geometry
+        The study area in ``net``'s CRS.
+
+    Returns
+    -------
+    GeoDataFrame
+        One polygon per block with its ``block_id``, in ``net``'s CRS.
+
+    Examples
+    --------
+    >>> blocks = build_blocks(study, net, area_m)  # doctest: +SKIP
+    >>> len(blocks), blocks.crs == net.crs  # doctest: +SKIP
+    (1032, True)
     """
     if study.blocks is not None:
         g = read_layer(study.blocks.resolve(), **study.blocks.reader_options()).to_crs(net.crs)
@@ -294,6 +400,31 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
     read as WGS84 is measured against them (:func:`toolkit.datum_check.check_source`):
     one that sits on the streets only as GCJ-02 or BD-09 is a DataWarning, and
     every check is in the report's ``datum_check``, by source.
+
+    Parameters
+    ----------
+    study : Study
+        Its ``[[facilities]]`` entries.
+    crs : CRS-like
+        The metric CRS of the analysis.
+    reach_wgs84 : shapely geometry
+        The area facilities may lie in (the study area and its walking margin), WGS84.
+    catalogue : dict of str to Category, optional
+        The run's categories.
+    net : WalkNetwork, optional
+        The streets, for the datum check of point sources.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per facility (``facility_id``, ``category``, ``name``, ``source``...), in ``crs``.
+    dict
+        The report, per source.
+
+    Examples
+    --------
+    >>> fac, report = load_facilities(study, crs, area_wgs84, net=net)  # doctest: +SKIP
+    >>> fac["category"].value_counts().head(3)  # doctest: +SKIP
     """
     cats = catalogue if catalogue is not None else load_profile(study.profile, study.overrides).catalogue
     parts, report = [], []
@@ -331,7 +462,7 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
         unknown = got.unknown_level
         cat = categories_by_row(got.matches, raw.index)
         fac = facilities_from(raw, got.matches, source=label, name_field=fs.name_field or got.name_field,
-                              id_field=got.id_field)
+                              id_field=got.id_field, capacity_field=getattr(fs, "capacity", None))
         # intersects, not contains: a park straddling the reach is kept
         inside = shapely.intersects(reach_wgs84, np.asarray(fac.geometry.values))
         _warn_far_rows(raw, reach_wgs84, label)
@@ -377,12 +508,12 @@ def load_facilities(study: Study, crs: Any, reach_wgs84: shapely.Geometry,
 
 
 def _warn_network_coverage(study: Study, net: WalkNetwork, hull_m: shapely.Geometry,
-                           area_wgs84: shapely.Geometry) -> None:
+                           area_wgs84: shapely.Geometry, area_m: shapely.Geometry | None = None) -> None:
     """A network that covers only part of the study area is a cut file, not a district without streets.
 
-    ``hull_m`` is the convex hull of the network's nodes, in the network's CRS.
+    ``hull_m`` is the convex hull of the network's nodes, in the network's CRS; ``area_m`` the area in it.
     """
-    area = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(net.crs).iloc[0]
+    area = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(net.crs).iloc[0] if area_m is None else area_m
     share = shapely.intersection(hull_m, area).area / area.area if area.area > 0 else 1.0
     if area.area > 0 and not hull_m.intersects(area):
         hull_w = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
@@ -429,6 +560,10 @@ def _timed(timings: dict[str, float], step: str, progress: Callable[[str], None]
 def run_study(study: Study, progress: Callable[[str], None] | None = None) -> StudyResult:
     """Run the whole coverage study and return its result (nothing is written).
 
+    The run is a sequence of named steps (:data:`STEPS`) sharing one
+    :class:`toolkit.overlays.StudyContext`; the overlays step runs every
+    registered overlay (:mod:`toolkit.overlays`) whose section is in the study.
+
     Parameters
     ----------
     study : Study
@@ -436,17 +571,34 @@ def run_study(study: Study, progress: Callable[[str], None] | None = None) -> St
     progress : callable, optional
         Called with each step's name as it starts (the CLI shows a spinner).
 
+    Returns
+    -------
+    StudyResult
+        The blocks with every indicator, the layers, the run's details and notes; ``save()`` writes them.
+
     Raises
     ------
     InputError
         Before any work, for a study with a bad key or value (the checks a study file gets,
         :func:`toolkit.config.validate_study`); later for bad data, naming the file and the fix.
+
+    Examples
+    --------
+    >>> import toolkit as tk
+    >>> result = tk.run_study(tk.load_study("xuhui"))  # doctest: +SKIP
+    >>> list(result.overlays)  # doctest: +SKIP
+    ['compounds', 'heritage', 'waterfront', 'walkability']
     """
     validate_study(study)  # a Study built or changed in Python: the checks a study file gets
     timings: dict[str, float] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         result = _run(study, timings, progress)
+        if getattr(study, "scenarios", None):  # proposals measured against the finished baseline, only read
+            from .scenario import run_scenarios
+
+            with _timed(timings, "scenarios", progress):
+                run_scenarios(result)
     notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     for w in caught:
         if not issubclass(w.category, DataWarning):
@@ -456,155 +608,219 @@ def run_study(study: Study, progress: Callable[[str], None] | None = None) -> St
 
 
 def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
-    notes: list[str] = []
-    details: dict[str, Any] = {}
-    with _timed(timings, "standards", progress):
-        profile = load_profile(study.profile, study.overrides, source=study.source_file)
-    with _timed(timings, "area", progress):
-        area_w = study_area(study)
-        geom_w = area_w.geometry.iloc[0]
-        crs = analysis_crs(study, geom_w)
-    with _timed(timings, "network", progress):
-        net = load_network(study, geom_w, crs)
+    ctx = StudyContext(study=study, timings=timings, progress=progress)
+    for step in STEPS:
+        step(ctx)
+    return _result(ctx)
+
+
+# ------------------------------------------------------------- the steps
+# Each step reads and sets the shared context; ``details = ctx.details`` keeps the run record's
+# keys visible where they are set (tests/test_run_json.py reads them from this file).
+def _step_standards(ctx: StudyContext) -> None:
+    study = ctx.study
+    with _timed(ctx.timings, "standards", ctx.progress):
+        ctx.profile = load_profile(study.profile, study.overrides, source=study.source_file)
+
+
+def _step_area(ctx: StudyContext) -> None:
+    with _timed(ctx.timings, "area", ctx.progress):
+        ctx.area_w = study_area(ctx.study)
+        ctx.area_unclipped_w = ctx.area_w.geometry.iloc[0]
+        ctx.crs = analysis_crs(ctx.study, ctx.area_unclipped_w)
+        # the area as configured, projected once: the network's reach, its coverage check, the area before clipping
+        ctx.area_unclipped_m = gpd.GeoSeries([ctx.area_unclipped_w], crs=WGS84).to_crs(ctx.crs).iloc[0]
+
+
+def _step_network(ctx: StudyContext) -> None:
+    study, details = ctx.study, ctx.details
+    with _timed(ctx.timings, "network", ctx.progress):
+        net = load_network(study, ctx.area_unclipped_w, ctx.crs, area_m=ctx.area_unclipped_m)
         net.snap_main_only = study.snap_main_only
         details["network"] = {"nodes": net.n_nodes, "edges": net.n_edges, **net.info}
         if net.info.get("components", 1) > 1:
-            notes.append(f"the walking network has {net.info['components']} disconnected parts; "
-                         f"{net.info['nodes_outside_main']} nodes lie outside the main one "
-                         "(kept, see streets.component)"
-                         + ("; blocks and facilities are attached to the main part only" if net.snap_main_only
-                            else ""))
+            ctx.notes.append(f"the walking network has {net.info['components']} disconnected parts; "
+                             f"{net.info['nodes_outside_main']} nodes lie outside the main one "
+                             "(kept, see streets.component)"
+                             + ("; blocks and facilities are attached to the main part only" if net.snap_main_only
+                                else ""))
+    ctx.net = net
     # the extent of the streets: judged against the area, and what the area is clipped to
-    hull_m = shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))
-    _warn_network_coverage(study, net, hull_m, geom_w)
-    unclipped_w = geom_w
-    hull = None
-    if study.area.clip_to_data:
-        with _timed(timings, "clip", progress):
-            hull = gpd.GeoSeries([hull_m], crs=net.crs).to_crs(WGS84).iloc[0]
-            extent = hull
-            extents = [f"streets {lonlat_extent(hull)}"]
-            for col, src in study.population.items():
-                fp = data_footprint(src)
-                path = src.resolve()
-                if not fp.intersects(geom_w):
-                    raster = path.suffix.lower() in RASTER_SUFFIXES
-                    raise no_overlap_error(path, _raster_footprint(path) if raster else fp, geom_w,
-                                           field=f"population.{col}", area_label=_area_label(study),
-                                           what="population raster" if raster else "population layer")
-                extent = shapely.intersection(extent, fp)
-                extents.append(f"{path.name} {lonlat_extent(fp)}")
-            if not shapely.intersection(extent, geom_w).area > 0:
-                raise InputError("the streets and the population data cover different parts of the study area: "
-                                 f"nothing is left once it is clipped to both ({_area_label(study)} covers "
-                                 f"{lonlat_extent(geom_w)}; {'; '.join(extents)})",
-                                 source=study.source_file, field="area.clip_to_data",
-                                 fix="give streets and population data that cover the same part of the study "
-                                 "area (check their CRS), or set clip_to_data = false")
-            before = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
-            geom_w = shapely.intersection(geom_w, extent)
-            after = gpd.GeoSeries([geom_w], crs=WGS84).to_crs(crs).area.iloc[0]
-            if after < before * 0.999:
-                notes.append(f"study area clipped to the data extent: {after / 1e6:.2f} of {before / 1e6:.2f} km2 kept")
-            details["area_km2_before_clip"] = round(before / 1e6, 3)
-    area_w = gpd.GeoDataFrame({"name": area_w["name"]}, geometry=[geom_w], crs=WGS84)
-    area_m = area_w.to_crs(crs)
-    area_geom = area_m.geometry.iloc[0]
-    details["area_km2"] = round(area_geom.area / 1e6, 3)
-    land = area_geom
-    water = None
-    if study.waterfront is not None:
-        from .waterfront import coast_lines, split_land, water_polygons
+    ctx.streets_hull_m = shapely.convex_hull(shapely.multipoints(np.column_stack([net.x, net.y])))
+    _warn_network_coverage(study, net, ctx.streets_hull_m, ctx.area_unclipped_w, area_m=ctx.area_unclipped_m)
 
-        # The shore is the district's, where the street data reach it; blocks are
-        # drawn on land only, never over the river or the sea.
-        wf_area = unclipped_w if hull is None else shapely.intersection(unclipped_w, hull)
-        wf_area = gpd.GeoSeries([wf_area], crs=WGS84).to_crs(crs).iloc[0]
-        with _timed(timings, "water", progress):
-            water = water_polygons(study.waterfront, crs, wf_area)
-            coast = None
-            if study.waterfront.coastlines:
-                # The waterfront step reads the coastlines again for the same area and
-                # reports their data warnings (reversed, ending inside) there: once.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DataWarning)
-                    coast = coast_lines(study.waterfront, crs, wf_area)
-            if water is not None or coast is not None:
-                cut = split_land(area_geom, water, coast)
-                land = shapely.make_valid(cut.land)
-                details["land_km2"] = round(land.area / 1e6, 3)
-                details["removed_km2"] = {"water": cut.details()["water_km2"], "sea": cut.details()["sea_km2"]}
-                if cut.note():
-                    notes.append(cut.note())
-    with _timed(timings, "blocks", progress):
-        blocks = build_blocks(study, net, land)
+
+def _step_clip(ctx: StudyContext) -> None:
+    """Clip the area to the streets and the population data; project the clipped area (once)."""
+    study, details = ctx.study, ctx.details
+    geom_w = ctx.area_unclipped_w
+    name = ctx.area_w["name"]
+    if not study.area.clip_to_data:
+        ctx.area_m = gpd.GeoDataFrame({"name": name}, geometry=[ctx.area_unclipped_m], crs=ctx.crs)
+    else:
+        with _timed(ctx.timings, "clip", ctx.progress):
+            ctx.hull = gpd.GeoSeries([ctx.streets_hull_m], crs=ctx.crs).to_crs(WGS84).iloc[0]
+            geom_w = shapely.intersection(geom_w, _data_extent(study, ctx.hull, geom_w))
+            before = ctx.area_unclipped_m.area
+            ctx.area_m = gpd.GeoDataFrame({"name": name}, geometry=[geom_w], crs=WGS84).to_crs(ctx.crs)
+            after = ctx.area_m.geometry.iloc[0].area
+            if after < before * 0.999:
+                ctx.notes.append(f"study area clipped to the data extent: {after / 1e6:.2f} of {before / 1e6:.2f} "
+                                 "km2 kept")
+            details["area_km2_before_clip"] = round(before / 1e6, 3)
+    ctx.area_w = gpd.GeoDataFrame({"name": name}, geometry=[geom_w], crs=WGS84)
+    ctx.area = ctx.area_m.geometry.iloc[0]
+    details["area_km2"] = round(ctx.area.area / 1e6, 3)
+    ctx.land = ctx.area
+
+
+def _data_extent(study: Study, hull: shapely.Geometry, geom_w: shapely.Geometry) -> shapely.Geometry:
+    """Where the streets (``hull``) and every population source overlap, WGS84; refused when off the area."""
+    extent = hull
+    extents = [f"streets {lonlat_extent(hull)}"]
+    for col, src in study.population.items():
+        fp = data_footprint(src)
+        path = src.resolve()
+        if not fp.intersects(geom_w):
+            raster = path.suffix.lower() in RASTER_SUFFIXES
+            raise no_overlap_error(path, _raster_footprint(path) if raster else fp, geom_w,
+                                   field=f"population.{col}", area_label=_area_label(study),
+                                   what="population raster" if raster else "population layer")
+        extent = shapely.intersection(extent, fp)
+        extents.append(f"{path.name} {lonlat_extent(fp)}")
+    if not shapely.intersection(extent, geom_w).area > 0:
+        raise InputError("the streets and the population data cover different parts of the study area: "
+                         f"nothing is left once it is clipped to both ({_area_label(study)} covers "
+                         f"{lonlat_extent(geom_w)}; {'; '.join(extents)})",
+                         source=study.source_file, field="area.clip_to_data",
+                         fix="give streets and population data that cover the same part of the study "
+                         "area (check their CRS), or set clip_to_data = false")
+    return extent
+
+
+def _step_water(ctx: StudyContext) -> None:
+    """With [waterfront]: the water polygons, and the land blocks are drawn on (the area less water and sea)."""
+    study, details = ctx.study, ctx.details
+    if study.waterfront is None:
+        return
+    from .waterfront import coast_lines, split_land, water_polygons
+
+    # The shore is the district's, where the street data reach it; blocks are
+    # drawn on land only, never over the river or the sea.
+    if ctx.hull is None:
+        ctx.wf_area = ctx.area_unclipped_m
+    else:
+        wf_w = shapely.intersection(ctx.area_unclipped_w, ctx.hull)
+        ctx.wf_area = gpd.GeoSeries([wf_w], crs=WGS84).to_crs(ctx.crs).iloc[0]
+    with _timed(ctx.timings, "water", ctx.progress):
+        ctx.water = water_polygons(study.waterfront, ctx.crs, ctx.wf_area)
+        coast = None
+        if study.waterfront.coastlines:
+            # The waterfront step reads the coastlines again for the same area and
+            # reports their data warnings (reversed, ending inside) there: once.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                coast = coast_lines(study.waterfront, ctx.crs, ctx.wf_area)
+        if ctx.water is not None or coast is not None:
+            cut = split_land(ctx.area, ctx.water, coast)
+            ctx.land = shapely.make_valid(cut.land)
+            details["land_km2"] = round(ctx.land.area / 1e6, 3)
+            details["removed_km2"] = {"water": cut.details()["water_km2"], "sea": cut.details()["sea_km2"]}
+            note = cut.note()
+            if note:
+                ctx.notes.append(note)
+
+
+def _step_blocks(ctx: StudyContext) -> None:
+    details = ctx.details
+    with _timed(ctx.timings, "blocks", ctx.progress):
+        blocks = build_blocks(ctx.study, ctx.net, ctx.land)
         details["blocks"] = {"count": len(blocks), "dropped_slivers": blocks.attrs.get("dropped_slivers", 0)}
         if "edges_not_enclosing" in blocks.attrs:
             details["blocks"]["edges_not_enclosing"] = blocks.attrs["edges_not_enclosing"]
         if "unused" in blocks.attrs:
             details["blocks"]["unused_parcels"] = blocks.attrs["unused"]
-    with _timed(timings, "population", progress):
-        balance: dict[str, dict[str, float]] = {}
-        if study.population:
-            blocks, balance = assign_population(study, blocks, area_geom)
+    ctx.blocks = blocks
+
+
+def _step_population(ctx: StudyContext) -> None:
+    with _timed(ctx.timings, "population", ctx.progress):
+        if ctx.study.population:
+            ctx.blocks, ctx.balance = assign_population(ctx.study, ctx.blocks, ctx.area)
         else:
-            notes.append("no population source: coverage rates are by block count, not people")
-            blocks["population"] = 1.0
-    with _timed(timings, "facilities", progress):
-        reach = gpd.GeoSeries([area_geom.buffer(study.network_buffer_m)], crs=crs).to_crs(WGS84).iloc[0]
-        fac, fac_report = load_facilities(study, crs, reach, catalogue=profile.catalogue, net=net)
-        details["facilities"] = fac_report
-    with _timed(timings, "snapping", progress):
+            ctx.notes.append("no population source: coverage rates are by block count, not people")
+            ctx.blocks["population"] = 1.0
+
+
+def _step_facilities(ctx: StudyContext) -> None:
+    study, details = ctx.study, ctx.details
+    with _timed(ctx.timings, "facilities", ctx.progress):
+        reach = gpd.GeoSeries([ctx.area.buffer(study.network_buffer_m)], crs=ctx.crs).to_crs(WGS84).iloc[0]
+        ctx.facilities, details["facilities"] = load_facilities(study, ctx.crs, reach,
+                                                                catalogue=ctx.profile.catalogue, net=ctx.net)
+
+
+def _step_snapping(ctx: StudyContext) -> None:
+    study, details, net = ctx.study, ctx.details, ctx.net
+    with _timed(ctx.timings, "snapping", ctx.progress):
         # a leg straight over the river or a motorway is no walk: legs go to the nearest street reachable
         # without crossing one, and the run says what they were checked against
         obstacles, legs_checked = leg_obstacles(
-            net, water, water_reason=None if study.waterfront is not None else "no [waterfront] section in the study")
-        details["snap_obstacles"] = obstacles  # not written to run.json: for notebooks and checks
-        bsnap = snap_points(net, blocks.geometry, max_snap_m=study.block_max_snap_m, obstacles=obstacles)
+            net, ctx.water,
+            water_reason=None if study.waterfront is not None else "no [waterfront] section in the study")
+        details["snap_obstacles"] = ctx.obstacles = obstacles  # not written to run.json: for notebooks and checks
+        bsnap = snap_points(net, ctx.blocks.geometry, max_snap_m=study.block_max_snap_m, obstacles=obstacles)
         details["blocks"].update(legs_checked, refused_by_reason=bsnap.refused_by_reason(),
                                  reattached=int(bsnap.reattached.sum()))
         # an area is reached at its entrances or the edge facing a street, not at its middle:
         # fsnap holds every access point (the coverage sources), fac one row per facility
-        fac, access, fsnap = attach_facilities(fac, net, max_snap_m=study.facility_max_snap_m, obstacles=obstacles)
+        fac, access, fsnap = attach_facilities(ctx.facilities, net, max_snap_m=study.facility_max_snap_m,
+                                               obstacles=obstacles)
         details["facilities"]["access_points"] = {str(k): int(v) for k, v in access["kind"].value_counts().items()}
         details["facility_access"] = access  # not written to run.json: for notebooks and checks
         fac_refused, fac_notes = snap_refusals(fac, access, fsnap, study.facility_max_snap_m,
                                                files={f.source.label(): f.source.resolve().name
                                                       for f in study.facilities})
         details["facilities"].update(legs_checked, **fac_refused)
-        notes += fac_notes
+        ctx.notes += fac_notes
         far = int((bsnap.reason == REASON_TOO_FAR).sum())
         if far:
-            notes.append(f"{far} blocks lie more than {study.block_max_snap_m:.0f} m from "
-                         "any street: their distances are left empty and they are not counted in coverage rates")
+            ctx.notes.append(f"{far} blocks lie more than {study.block_max_snap_m:.0f} m from "
+                             "any street: their distances are left empty and they are not counted in coverage rates")
         if far < (~bsnap.ok).sum():
-            notes.append(f"{int((~bsnap.ok).sum()) - far} blocks reach no street within "
-                         f"{study.block_max_snap_m:.0f} m without crossing water or a road nobody may walk: their "
-                         "distances are left empty and they are not counted in coverage rates")
-        blocks["snap_leg_m"] = np.round(bsnap.leg, 2)
-    with _timed(timings, "coverage", progress):
+            ctx.notes.append(f"{int((~bsnap.ok).sum()) - far} blocks reach no street within "
+                             f"{study.block_max_snap_m:.0f} m without crossing water or a road nobody may walk: "
+                             "their distances are left empty and they are not counted in coverage rates")
+        ctx.blocks["snap_leg_m"] = np.round(bsnap.leg, 2)
+    ctx.facilities, ctx.access, ctx.block_snap, ctx.facility_snap = fac, access, bsnap, fsnap
+
+
+def _step_coverage(ctx: StudyContext) -> None:
+    study, details, profile = ctx.study, ctx.details, ctx.profile
+    fac, access, fsnap = ctx.facilities, ctx.access, ctx.facility_snap
+    with _timed(ctx.timings, "coverage", ctx.progress):
         rules = profile.rules()
         # a category is reached at the access points of the facilities it counts: its own, those of the
         # categories it is served_by, less the ones too small for it (area_m2 per facility_id)
         counted, details["facilities"]["coverage_sources"] = profile.coverage_sources(fac)
-        notes += source_notes(details["facilities"]["coverage_sources"])
+        ctx.notes += source_notes(details["facilities"]["coverage_sources"])
         pos = {c: np.flatnonzero(access["facility_id"].isin(fac["facility_id"].to_numpy()[counted[c]]).to_numpy())
                for c in rules}
         snaps = {c: fsnap.subset(p) for c, p in pos.items() if len(p) and fsnap.ok[p].any()}
         # one row per access point and category it counts for: the decisions step re-measures from these
-        cov_access = access.iloc[np.concatenate([np.zeros(0, dtype=np.int64), *pos.values()])].assign(
+        ctx.coverage_access = access.iloc[np.concatenate([np.zeros(0, dtype=np.int64), *pos.values()])].assign(
             category=np.repeat(np.array(list(pos), dtype=object), [len(p) for p in pos.values()]))
-        cov = coverage(net, blocks, bsnap, snaps, rules, search_limit_m=study.search_limit_m)
-        measured = [c for c in rules if c in snaps]
-        no_data = [c for c in rules if c not in snaps]
-        blocks = blocks.join(cov)
+        cov = coverage(ctx.net, ctx.blocks, ctx.block_snap, snaps, rules, search_limit_m=study.search_limit_m)
+        measured = ctx.measured = [c for c in rules if c in snaps]
+        ctx.no_data = [c for c in rules if c not in snaps]
+        blocks = ctx.blocks = ctx.blocks.join(cov)
         within = [f"within_{c}" for c in measured]
         blocks["n_within"] = blocks[within].sum(axis=1).astype(int) if within else 0
         blocks["n_measured"] = len(measured)
-        rates = coverage_rates(blocks, measured)
+        ctx.rates = coverage_rates(blocks, measured)
         # a data gap is not a service gap: only categories with complete data may flag a block
         details["data_status"] = study_data_status(
-            study, profile, measured, details["facilities"]["sources"], fac, area_geom, blocks, counted=counted,
+            study, profile, measured, details["facilities"]["sources"], fac, ctx.area, blocks, counted=counted,
             drawn={c: r.get("from", [c]) for c, r in details["facilities"]["coverage_sources"].items()},
             suspect_below=UnderservedRule.from_config(study.underserved).suspect_below)
         # who walks how far: a rate hides whether the long walks fall on a few blocks or on the aged
@@ -612,42 +828,158 @@ def _run(study: Study, timings: dict[str, float], progress) -> StudyResult:
             blocks, measured, {c: rules[c].max_distance_m for c in measured}, search_limit_m=study.search_limit_m,
             data_status={c: v.get("status", "unknown") for c, v in details["data_status"].items()},
         ).reset_index().to_dict(orient="records")
-    streets = net.streets()
+    ctx.streets = ctx.net.streets()
+    # capacity against need (2SFCA/E2SFCA): only for categories whose facilities carry a capacity
+    from .provision import ProvisionInputs, provision_step
+
+    with _timed(ctx.timings, "provision", ctx.progress):
+        ctx.blocks, details["provision"], provision_notes = provision_step(
+            study, profile, ctx.blocks, ProvisionInputs(ctx.net, ctx.block_snap, fac, access, fsnap),
+            details["data_status"])
+        ctx.notes += provision_notes
+
+
+def _step_overlays(ctx: StudyContext) -> None:
+    """Every registered overlay, in its declared order: run those the study has, record the others as absent."""
+    for ov in overlays.registered():
+        if not ov.is_active(ctx.study):
+            ctx.overlays[ov.name] = ov.absent()
+            continue
+        with _timed(ctx.timings, ov.name, ctx.progress):
+            out = ov.run(ctx)
+            _apply_overlay(ctx, ov, out)
+
+
+def _apply_overlay(ctx: StudyContext, ov: Overlay, out: OverlayOutput) -> None:
+    """Join an overlay's columns, take its layers, notes and summary (``details[name]``) into the run."""
+    for attr, what in (("blocks", out.block_columns), ("streets", out.street_columns)):
+        if what is None or not len(what.columns):
+            continue
+        frame = getattr(ctx, attr)
+        clash = [c for c in what.columns if c in frame.columns]
+        if clash:
+            raise ValueError(f"overlay {ov.name!r} returns {attr} columns the {attr} have already: {clash}")
+        setattr(ctx, attr, frame.join(what))
+    ctx.layers.update(out.layers)
+    ctx.notes.extend(out.notes)
+    ctx.details[ov.name] = out.summary
+    if out.summary.get("status") == "absent":
+        out.status = "absent"  # it ran and found nothing to measure (a study without water)
+    out.title_en, out.title_zh = out.title_en or ov.title_en, out.title_zh or ov.title_zh
+    ctx.overlays[ov.name] = out
+
+
+def _step_decisions(ctx: StudyContext) -> None:
+    study, details = ctx.study, ctx.details
+    if not study.decisions:
+        return
+    from .decisions import run_decisions
+
+    with _timed(ctx.timings, "decisions", ctx.progress):
+        # the before/after coverage is seeded like the coverage step: from every access point
+        ctx.blocks, details["decisions"] = run_decisions(
+            study, ctx.net, ctx.blocks, ctx.streets, ctx.coverage_access, ctx.block_snap, ctx.measured, ctx.profile,
+            ctx.land, ctx.layers, waterfront_access=ctx.layers.get("waterfront_access"),
+            data_status=details["data_status"], obstacles=ctx.obstacles, notes=ctx.notes)
+        # who walks how far, zone by zone, at every zone level the step built (toolkit.equity)
+        from .equity import zone_equity
+
+        details["equity_by_zone"] = zone_equity(
+            ctx.blocks, ctx.layers, ctx.measured, {c: ctx.profile.rules()[c].max_distance_m for c in ctx.measured},
+            {"search_limit_m": study.search_limit_m,
+             "data_status": {c: v.get("status", "unknown") for c, v in details["data_status"].items()}})
+    # blocks and zones by severity, with reasons and sensitivity (toolkit.priority): after the zones and the
+    # voice overlay; its own step, since priority reuses the decisions' ranking measures
+    from .priority import run_priority
+
+    with _timed(ctx.timings, "priority", ctx.progress):
+        ctx.blocks, details["priority"] = run_priority(study, ctx.blocks, ctx.measured, ctx.profile,
+                                                       details["data_status"], ctx.layers, ctx.notes)
+
+
+def _result(ctx: StudyContext) -> StudyResult:
+    return StudyResult(study=ctx.study, profile=ctx.profile, crs=ctx.crs, area=ctx.area_m, network=ctx.net,
+                       blocks=ctx.blocks, facilities=ctx.facilities, rates=ctx.rates, categories=ctx.measured,
+                       no_data=ctx.no_data, population_balance=ctx.balance, inputs=_inputs(ctx.study),
+                       timings=ctx.timings, notes=ctx.notes, details=ctx.details, streets=ctx.streets,
+                       layers=ctx.layers, land=ctx.land, overlays=ctx.overlays)
+
+
+#: The steps of a run, in order; each takes the shared :class:`~toolkit.overlays.StudyContext`.
+STEPS: tuple[Callable[[StudyContext], None], ...] = (
+    _step_standards, _step_area, _step_network, _step_clip, _step_water, _step_blocks, _step_population,
+    _step_facilities, _step_snapping, _step_coverage, _step_overlays, _step_decisions)
+
+
+# ------------------------------------------------------ the built-in overlays
+def _builtin_output(ctx: StudyContext, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None,
+                    layers: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
+                    notes: Sequence[str] = ()) -> OverlayOutput:
+    """A built-in overlay's result on the contract: the columns it added, its layers and summary.
+
+    The output modules draw, style and report the built-ins themselves (their columns are in
+    data/schema.toml), so the generic fallbacks are switched off (no map columns or layers).
+    """
+    new_b = [c for c in blocks.columns if c not in ctx.blocks.columns]
+    new_s = [] if streets is None else [c for c in streets.columns if c not in ctx.streets.columns]
+    return OverlayOutput(block_columns=pd.DataFrame(blocks[new_b]),
+                         street_columns=pd.DataFrame(streets[new_s]) if new_s and streets is not None else None,
+                         layers=layers, summary=summary, notes=list(notes), map_columns={}, map_layers=())
+
+
+def _run_compounds(ctx: StudyContext) -> OverlayOutput:
+    from .compounds import compounds_overlay
+
     layers: dict[str, gpd.GeoDataFrame] = {}
-    if study.compounds is not None:
-        from .compounds import compounds_overlay
+    notes: list[str] = []
+    raster = ctx.balance.get("population", {}).get("in_area")
+    assert ctx.study.compounds is not None  # the overlay runs only for a study with [compounds]
+    blocks, summary = compounds_overlay(ctx.study.compounds, ctx.blocks, ctx.area, layers, notes,
+                                        raster_in_area=raster)
+    return _builtin_output(ctx, blocks, None, layers, summary, notes)
 
-        with _timed(timings, "compounds", progress):
-            raster = balance.get("population", {}).get("in_area")
-            blocks, details["compounds"] = compounds_overlay(study.compounds, blocks, area_geom, layers, notes,
-                                                             raster_in_area=raster)
-    if study.heritage is not None:
-        with _timed(timings, "heritage", progress):
-            blocks, streets, details["heritage"] = heritage_overlay(
-                study, blocks, streets, area_geom, crs, layers, net=net,
-                checked=details["facilities"].get("datum_check", {}))
-    if study.waterfront is not None:
-        with _timed(timings, "waterfront", progress):
-            blocks, details["waterfront"] = waterfront_overlay(study, net, blocks, wf_area, profile, layers,
-                                                               water, bsnap)
-    with _timed(timings, "walkability", progress):
-        blocks, streets, details["walkability"] = walkability_overlay(study, net, blocks, streets, fac, profile,
-                                                                       bsnap, area_geom, access=access,
-                                                                       obstacles=obstacles)
-    if study.decisions:
-        from .decisions import run_decisions
 
-        with _timed(timings, "decisions", progress):
-            # the before/after coverage is seeded like the coverage step: from every access point
-            blocks, details["decisions"] = run_decisions(
-                study, net, blocks, streets, cov_access, bsnap, measured, profile, land, layers,
-                waterfront_access=layers.get("waterfront_access"), data_status=details["data_status"],
-                obstacles=obstacles, notes=notes)
-    inputs = _inputs(study)
-    return StudyResult(study=study, profile=profile, crs=crs, area=area_m, network=net, blocks=blocks,
-                       facilities=fac, rates=rates, categories=measured, no_data=no_data,
-                       population_balance=balance, inputs=inputs, timings=timings, notes=notes, details=details,
-                       streets=streets, layers=layers, land=land)
+def _run_heritage(ctx: StudyContext) -> OverlayOutput:
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    blocks, streets, summary = heritage_overlay(ctx.study, ctx.blocks, ctx.streets, ctx.area, ctx.crs, layers,
+                                                net=ctx.net,
+                                                checked=ctx.details["facilities"].get("datum_check", {}))
+    return _builtin_output(ctx, blocks, streets, layers, summary)
+
+
+def _run_waterfront(ctx: StudyContext) -> OverlayOutput:
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    blocks, summary = waterfront_overlay(ctx.study, ctx.net, ctx.blocks, ctx.wf_area, ctx.profile, layers,
+                                         ctx.water, ctx.block_snap)
+    return _builtin_output(ctx, blocks, None, layers, summary)
+
+
+def _run_walkability(ctx: StudyContext) -> OverlayOutput:
+    blocks, streets, summary = walkability_overlay(ctx.study, ctx.net, ctx.blocks, ctx.streets, ctx.facilities,
+                                                   ctx.profile, ctx.block_snap, ctx.area, access=ctx.access,
+                                                   obstacles=ctx.obstacles)
+    return _builtin_output(ctx, blocks, streets, {}, summary)
+
+
+def _no_sections(result: StudyResult, out: OverlayOutput, lang: str) -> list:
+    return []  # report.html has the built-ins' own sections
+
+
+def _builtin(name: str, run: Callable[[StudyContext], OverlayOutput], title: str, order: int, **kw: Any) -> Overlay:
+    return Overlay(name, run, title_en=label(title, "en"), title_zh=label(title, "zh"), order=order,
+                   sections=_no_sections, **kw)
+
+
+#: The built-in overlays, registered when this module is imported (toolkit.overlays.register).
+BUILTIN_OVERLAYS: tuple[Overlay, ...] = (
+    _builtin("compounds", _run_compounds, "layer.compounds", 10, enabled=lambda s: s.compounds is not None),
+    _builtin("heritage", _run_heritage, "report.heritage", 20, enabled=lambda s: s.heritage is not None),
+    _builtin("waterfront", _run_waterfront, "term.waterfront", 30, enabled=lambda s: s.waterfront is not None),
+    _builtin("walkability", _run_walkability, "term.walkability", 40, always=True),
+)
+for _ov in BUILTIN_OVERLAYS:
+    overlays.register(_ov)
+overlays.register(VOICE_OVERLAY)  # [voice]: residents' complaints and survey responses (toolkit.voice)
 
 
 def waterfront_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, area: shapely.Geometry,
@@ -660,6 +992,7 @@ def waterfront_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame,
     """
     from .waterfront import analyse_waterfront
 
+    assert study.waterfront is not None  # only called for a study with [waterfront]
     threshold = profile.waterfront_threshold()
     wr = analyse_waterfront(study.waterfront, area, net, blocks, threshold,
                             block_max_snap_m=study.block_max_snap_m, water=water, block_snap=block_snap)
@@ -690,6 +1023,7 @@ def heritage_overlay(study: Study, blocks: gpd.GeoDataFrame, streets: gpd.GeoDat
     from .heritage import block_heritage, heritage_summary, load_heritage, protected_roads
 
     cfg = study.heritage
+    assert cfg is not None  # only called for a study with [heritage]
     hl = load_heritage(cfg, crs, area=area)
     blocks = blocks.join(block_heritage(blocks, hl, cfg.buffer_m))
     streets = streets.copy()
@@ -707,7 +1041,8 @@ def heritage_overlay(study: Study, blocks: gpd.GeoDataFrame, streets: gpd.GeoDat
     return blocks, streets, summary
 
 
-def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame,  # noqa: PLR0913 (notebook API)
+                        streets: gpd.GeoDataFrame,
                         facilities: gpd.GeoDataFrame, profile: Profile,
                         block_snap: Snapped,
                         area: shapely.Geometry, access: gpd.GeoDataFrame | None = None,
@@ -782,9 +1117,9 @@ def walkability_overlay(study: Study, net: WalkNetwork, blocks: gpd.GeoDataFrame
     return blocks, streets, summary
 
 
-def _inputs(study: Study) -> list[dict[str, str]]:
+def _inputs(study: Study) -> list[dict[str, Any]]:
     """Every input file of the study with its role(s) and sha256, for run.json."""
-    seen: dict[str, dict[str, str]] = {}
+    seen: dict[str, dict[str, Any]] = {}  # (an encoding may be None: text_encoding found none to name)
     for role, s in iter_sources(study):
         p = str(s.resolve())
         if p in seen:

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from .errors import InputError
 from .outfolder import FOLDER_NAME_RULE, check_folder_name
@@ -63,6 +63,10 @@ __all__ = [
     "check_study_dict",
     "closest",
     "config_markdown",
+    "extra_sections",
+    "register_section",
+    "source_keys",
+    "unregister_section",
     "write_config_docs",
 ]
 
@@ -254,6 +258,8 @@ class Number(Kind):
         if isinstance(value, bool) or not isinstance(value, typ) or not math.isfinite(value):
             ctx.bad(path, value, self, example)
         lo, hi = self.lo, self.hi
+        # typeshed gives numbers.Real no comparison operators; the value is a finite int or float here
+        value = cast(float, value)
         if ((lo is not None and (value < lo or (self.lo_open and value == lo)))
                 or (hi is not None and (value > hi or (self.hi_open and value == hi)))):
             ctx.bad(path, value, self, example)
@@ -264,7 +270,7 @@ class Number(Kind):
     def limits(self) -> str:
         lo = None if self.lo is None else ("> " if self.lo_open else ">= ") + _num(self.lo)
         hi = None if self.hi is None else ("< " if self.hi_open else "<= ") + _num(self.hi)
-        if lo and hi:
+        if lo and hi and self.lo is not None and self.hi is not None:  # (the same test, spelt out for mypy)
             if not (self.lo_open or self.hi_open):
                 return f"{_num(self.lo)} to {_num(self.hi)}"
             return f"{lo} and {hi}"
@@ -893,39 +899,67 @@ _COMPOUNDS = Section(
     rules=("`old_before` needs `year_field`; `[population] from_compounds` needs `floor_area_field`",),
 )
 
+# also the keys of a profile's [categories.<id>] (toolkit/profile_schema.py): after changing them, regenerate
+# docs/profile.md as well (python -m toolkit.profile_schema docs/profile.md)
 _CATEGORY = Section(
     "standards.categories.<id>",
     "A category of the study: a new one (labels and a threshold required) or a change to a built-in one. "
     "`<id>` is a lower-case identifier (it names columns such as `dist_<id>_m`). The same keys change a "
     "category's threshold in `[standards.overrides.categories.<id>]`.",
     (
-        Key("label_en", Text(nonempty=True), "English label"),
-        Key("label_zh", Text(nonempty=True), "Chinese label (a new category needs one of the labels)"),
-        Key("description", Text(), "free text"),
-        Key("osm", _STRINGS, "OSM tag rules: `\"key=value\"`, `\"key\"` (any value), `\"k=v&k2=v2\"` (all parts)"),
-        Key("landuse", _STRINGS, "values of a land-use type column (`kind = \"field\"` without a `map`)"),
+        Key("label_en", Text(nonempty=True), "English label", example='label_en = "Elderly canteen"'),
+        Key("label_zh", Text(nonempty=True), "Chinese label (a new category needs one of the labels)",
+            example='label_zh = "长者食堂"'),
+        Key("description", Text(), "free text", example='description = "..."'),
+        Key("osm", _STRINGS, "OSM tag rules: `\"key=value\"`, `\"key\"` (any value), `\"k=v&k2=v2\"` (all parts)",
+            example='osm = ["amenity=social_facility&social_facility=day_care"]'),
+        Key("landuse", _STRINGS, "values of a land-use type column (`kind = \"field\"` without a `map`)",
+            example='landuse = ["park", "garden"]'),
         Key("match", MapOf(_STRINGS, "source kind", keys=Choice(lambda: [*_classifier_kinds(), "name"],
                                                                what="source kind")),
             "rules per export kind: Geofabrik `fclass` values, Amap typecode prefixes, Baidu tags; `name`: words "
-            "the feature's name must also contain"),
-        Key("basic", Flag(), "counts for the underserved rule", default_doc="`data/decisions.toml` decides"),
-        Key("group", Text(), "the service this category is a tier of (`\"health\"`), for listings"),
-        Key("served_by", _STRINGS, "categories whose facilities count for this one too"),
+            "the feature's name must also contain",
+            example='match = { geofabrik = ["community_centre"], amap = ["0901"], name = ["长者食堂"] }'),
+        Key("basic", Flag(), "counts for the underserved rule", default_doc="`data/decisions.toml` decides",
+            example="basic = true"),
+        Key("group", Text(), "the service this category is a tier of (`\"health\"`), for listings",
+            example='group = "health"'),
+        Key("served_by", _STRINGS, "categories whose facilities count for this one too",
+            example='served_by = ["health_centre"]'),
         Key("max_distance_m", _POS_M, "threshold: walking distance in metres (or `minutes`)",
             example="max_distance_m = 300"),
         Key("minutes", Number(0, lo_open=True, unit="minutes"), "threshold: minutes of walking at `walker`'s speed",
             example="minutes = 5"),
         Key("walker", Text(nonempty=True), "whose walk: a walker of the profile (`adult` 1.2 m/s, `elderly` 0.8 m/s)",
-            default_doc="`\"adult\"`"),
+            default_doc="`\"adult\"`", example='walker = "elderly"'),
         Key("min_area_m2", Number(0, unit="m²"), "smallest facility that counts (parks by size)",
             example="min_area_m2 = 10000 (1 ha)"),
         Key("unknown_area", Choice(("count", "exclude"), what="unknown_area rule"),
             "facilities of unknown size (points) when `min_area_m2` is set", default="count"),
         Key("source", Text(), "where the threshold comes from (a standard, a plan)",
-            default_doc="recorded as a user override"),
+            default_doc="recorded as a user override", example='source = "district plan 2025, p. 12"'),
         Key("per_residents", Number(0, lo_open=True), "provision: one facility per so many residents (the "
-            "completeness check)"),
-        Key("per_residents_source", Text(), "where `per_residents` comes from"),
+            "completeness check)", example="per_residents = 25000"),
+        Key("per_residents_source", Text(), "where `per_residents` comes from",
+            example='per_residents_source = "GB 50180-2018 Table 3.0.4"'),
+        Key("provision_per_1000", Number(0, lo_open=True), "provision standard: capacity (beds, places) per 1,000 "
+            "residents of the band; no published standard the profiles cite gives one, so set it with its source",
+            default_doc="none: provision measured, no ratio or gap", example="provision_per_1000 = 40"),
+        Key("provision_unit", Text(nonempty=True), "what the capacity counts (`\"beds\"`, `\"places\"`)",
+            default_doc="`\"capacity\"`", example='provision_unit = "beds"'),
+        Key("provision_source", Text(), "where `provision_per_1000` comes from",
+            example='provision_source = "district plan 2025"'),
+        Key("provision_band", Choice(("population", "pop_65plus", "pop_0_14"), what="population band"),
+            "the residents who use the category (the demand of the 2SFCA)", default_doc="`pop_65plus` for elderly "
+            "care and canteens, `pop_0_14` for kindergartens and schools, else `population`",
+            example='provision_band = "pop_65plus"'),
+        Key("provision_catchment_m", _POS_M, "the 2SFCA catchment", default_doc="the category's threshold",
+            example="provision_catchment_m = 1000"),
+        Key("provision_decay", Choice(("step", "zones", "gaussian"), what="distance decay"),
+            "`step`: 2SFCA (Luo & Wang 2003); `zones`: E2SFCA weights 1/0.68/0.22 by thirds of the catchment "
+            "(Luo & Qi 2009); `gaussian`: exp(-d²/2σ²) (PySAL access)", default="zones"),
+        Key("provision_sigma_m", _POS_M, "the Gaussian's σ (`provision_decay = \"gaussian\"`)",
+            default_doc="half the catchment", example="provision_sigma_m = 500"),
     ),
     example='[standards.categories.elderly_canteen] label_zh = "长者食堂", max_distance_m = 300',
 )
@@ -992,6 +1026,10 @@ _FACILITY = Section(
         Key("fetch_log", _Source(), "the export's query log: categories a capped query fed become samples"),
         Key("result_cap", Number(1, integer=True), "results per query at which the API cuts off", default_doc="the "
             "export format's (Amap: 200)"),
+        Key("capacity", Text(nonempty=True), "the column holding each facility's capacity (beds, places, m²) for "
+            "provision (2SFCA); numbers, or text such as `120张`; blanks are unknown, never zero",
+            default_doc="none: provision of its categories is not computed (no capacity data)",
+            example="capacity = 'beds'"),
     ),
     array=True,
     rules=("`kind = \"field\"` needs `field`; `kind = \"fixed\"` needs `category`; `table` is for export kinds; "
@@ -1109,12 +1147,39 @@ _UNDERSERVED = Section(
     ),
 )
 
+_ZONE_LEVEL = Section(
+    "zones.levels", "One more zone level (街道, 居委, a management grid, life-circle units), rolled up with its "
+    "overlaps, gaps and nesting reported.",
+    (
+        Key("name", Text(nonempty=True), "the level's name (letters, digits, `_`): its layer is `zones_<name>`",
+            required=True, example="levels = [{ name = 'jiedao', source = { path = 'jiedao.gpkg' } }]"),
+        Key("source", _Source(), "zone polygons", default_doc="one of `source`, `grid_m`, `life_circle`"),
+        Key("grid_m", _POS_M, "a square grid of this cell size instead of `source`"),
+        Key("life_circle", Flag(), "life-circle units grown from the blocks instead of `source`", default=False),
+        Key("population", ListOf(Number(0, lo_open=True, unit="residents")), "a life-circle unit's `[min, max]` "
+            "(or `[min]`) residents", default_doc="the profile's `life_circle_population`"),
+        Key("id_field", Text(nonempty=True), "column of `source` with the zone ids", default="zone_id"),
+        Key("parent", Text(nonempty=True), "the level this one nests in (`zones` for `[zones]` itself): each "
+            "zone crossing its parent's boundary is reported"),
+        Key("parent_field", Text(nonempty=True), "column of `source` with the id of each zone's parent zone",
+            default_doc="the parent holding most of the zone"),
+    ),
+    array=True,
+    rules=("each level has one of `source`, `grid_m` or `life_circle = true`; names are unique and not `zones`; "
+           "`parent` names `zones` or a level listed before",),
+    example="levels = [{ name = 'jiedao', source = { path = 'jiedao.gpkg' }, id_field = 'name' }]",
+)
+
 _ZONES = Section(
     "zones", "The management units blocks are rolled up to.",
     (
         Key("source", _Source(), "zone polygons (街道, 居委, 网格)", default_doc="a square grid of `grid_m`"),
         Key("id_field", Text(), "column of `source` with the zone ids", default_doc="`\"zone_id\"`"),
         Key("grid_m", _POS_M, "cell size of the grid used without `source`", default=1000.0),
+        Key("life_circle", Flag(), "also partition the blocks into life-circle units of the profile's "
+            "`life_circle_population` (a level named `life_circle`; off when the profile gives none)", default=True),
+        Key("levels", ArrayOf(_ZONE_LEVEL), "further zone levels, each rolled up on its own (layer `zones_<name>`)",
+            default=[]),
     ),
 )
 
@@ -1143,6 +1208,7 @@ _SITE_WEIGHTS = Section(
         ("heritage_fit", "fit with heritage controls (`[sites.heritage_fit]`)"),
         ("waterfront", "nearness to a waterfront access point"),
         ("cost", "cheaper sites score higher (with a `cost` column)"),
+        ("voice", "residents' reports in the site's block (`[voice]` voice_index); 0 by default"),
     )),
 )
 
@@ -1194,17 +1260,193 @@ _SELECTION = Section(
         Key("elderly_weight", _WEIGHT, "a resident 65+ counts 1 + this in the objective",
             default=FromData(_D, "selection.elderly_weight")),
         Key("time_limit_s", Number(0, lo_open=True, unit="seconds"), "time limit of the exact solver", default=60.0),
+        Key("hub_capacity", AnyOf((Number(0, lo_open=True), MapOf(Number(0, lo_open=True), "category"))),
+            "a capacitated selection beside the plain one: the weighted residents (residents + `elderly_weight` × "
+            "65+) each hub serves at most, one number or one per category (candidate_sites.selected_capacitated)",
+            default_doc="none: no capacitated selection", example="hub_capacity = 20000"),
+        Key("full_coverage_share", Number(0, 1, lo_open=True),
+            "full coverage (LSCP): the share of the residents some candidate site can reach that the fewest hubs "
+            "must bring within each category's threshold (run.json decisions.full_coverage)",
+            default=FromData(_D, "selection.full_coverage_share")),
+        Key("full_coverage_anywhere", Flag(), "also count the hubs full coverage needs if a hub could go in any "
+            "populated block whose heritage class allows one (not only at the candidate sites)",
+            default=FromData(_D, "selection.full_coverage_anywhere")),
+        Key("service_area_minutes", ListOf(Number(0, lo_open=True, unit="minutes")),
+            "walking times of the service areas of the hubs and of the hub categories' facilities (layer "
+            "service_areas)", default=FromData(_D, "selection.service_area_minutes")),
+        Key("service_area_buffer_m", _POS_M, "a service area is its reached streets buffered by this either side",
+            default=FromData(_D, "selection.service_area_buffer_m")),
+        Key("facility_service_areas", Flag(), "service areas for every facility of the hub categories too, not "
+            "only for the hubs (one polygon per facility and time)",
+            default=FromData(_D, "selection.facility_service_areas")),
+    ),
+)
+
+_LONLAT = ListOf(Number(-180, 180), length=2)
+
+
+@dataclass(frozen=True)
+class _Line(Kind):
+    """A line as ``[[lon, lat], ...]``: two points or more (a scenario's walking link)."""
+
+    def check(self, value: Any, path: str, ctx: _Check, example: str = "") -> None:
+        ex = example or "coords = [[121.4401, 31.1902], [121.4432, 31.1915]]"
+        if not isinstance(value, list | tuple) or len(value) < 2:
+            ctx.fail(path, f"a line needs two [lon, lat] points or more, not {value!r}", ex)
+        for i, v in enumerate(value):
+            _LONLAT.check(v, f"{path}[{i}]", ctx, ex)
+
+    def type_text(self) -> str:
+        return "list of [lon, lat] points"
+
+    def limits(self) -> str:
+        return "two points or more, WGS84"
+
+_SCENARIO_FACILITY = Section(
+    "scenario.facilities", "A proposed facility of a scenario (toolkit.scenario).",
+    (
+        Key("category", Text(nonempty=True), "its category (a category of the profile)", required=True,
+            missing="a proposed facility needs its category", example="category = 'elderly_care'"),
+        Key("lon", Number(-180, 180), "longitude (WGS84)", required=True, example="lon = 121.437"),
+        Key("lat", Number(-90, 90), "latitude (WGS84)", required=True, example="lat = 31.195"),
+        Key("access", _LONLAT, "`[lon, lat]` of its entrance (an estate gate): the walk starts there, not at the "
+            "point, so a facility deep inside an estate is not refused as too far from a street",
+            default_doc="the point itself"),
+        Key("name", Text(), "a name for the map and the tables", default=""),
+    ),
+    array=True,
+    example="facilities = [{ category = 'elderly_care', lon = 121.437, lat = 31.195, access = [121.4372, 31.1938] }]",
+)
+
+_SCENARIO_LINK = Section(
+    "scenario.links", "A proposed walking link of a scenario: a riverside path, a gate through an estate.",
+    (
+        Key("coords", _Line(), "its line, `[[lon, lat], ...]` (WGS84, two points or more); it joins the "
+            "streets at its two ends only", required=True, missing="a link needs its line",
+            example="coords = [[121.4401, 31.1902], [121.4432, 31.1915]]"),
+        Key("name", Text(), "a name for the map and the tables", default=""),
+    ),
+    array=True,
+    example="links = [{ coords = [[121.4401, 31.1902], [121.4432, 31.1915]], name = 'riverside path' }]",
+)
+
+_SCENARIO = Section(
+    "scenario",
+    "A proposal compared with the baseline run (toolkit.scenario): facilities added, facilities closed, walking "
+    "links added. It is measured on the baseline's categories, data status and denominators; the baseline is "
+    "never changed.",
+    (
+        Key("name", _Folder(), "short name: the layers `scenario_<name>_blocks` and `scenario_<name>_facilities`",
+            required=True, missing="a scenario needs a name", example="name = 'elderly_points'"),
+        Key("title", Text(), "title in the report and the map", default=""),
+        Key("facilities", ArrayOf(_SCENARIO_FACILITY), "proposed facilities given inline", default=[]),
+        Key("facilities_source", _Source(), "proposed facilities from a layer: a category column "
+            "(`category_field`) and, optionally, `access_lon` / `access_lat` columns (WGS84) of their entrances"),
+        Key("category_field", Text(nonempty=True), "the category column of `facilities_source`", default="category"),
+        Key("close", ListOf(Number(1, integer=True)), "facilities closed, by `facility_id` (the facilities layer's)",
+            default=[]),
+        Key("close_source", _Source(), "facilities closed: those whose point lies in these polygons"),
+        Key("close_categories", _STRINGS, "with `close_source`: close only facilities of these categories",
+            default_doc="all"),
+        Key("links", ArrayOf(_SCENARIO_LINK), "proposed walking links given inline", default=[]),
+        Key("links_source", _Source(), "proposed walking links from a line layer"),
+        Key("link_max_snap_m", _POS_M, "how far a link's end may lie from a street it joins", default=50.0),
+    ),
+    array=True,
+    example="[[scenario]] name = 'elderly_points'",
+    rules=("names are unique; categories are the profile's; `close` ids are the baseline's facility ids",),
+)
+
+_PRIORITY = Section(
+    "priority", "The priority list (toolkit.priority): blocks and zones by severity, worst first, with reasons and "
+    "their sensitivity (defaults: `data/decisions.toml`). Only categories with complete data rank a block.",
+    (
+        Key("distance_cap", Number(1), "the shortfall min(distance / threshold, cap) stops growing here",
+            default=FromData(_D, "priority.distance_cap")),
+        Key("basic_importance", _WEIGHT, "importance of the basic categories (`[underserved] basic_categories`)",
+            default=FromData(_D, "priority.basic_importance")),
+        Key("other_importance", _WEIGHT, "importance of the other categories",
+            default=FromData(_D, "priority.other_importance")),
+        Key("importance", MapOf(_WEIGHT, key_doc="category"), "importance per category, over the two above",
+            default_doc="none"),
+        Key("bands", MapOf(_STRINGS, key_doc="population column"), "the categories whose people are a population "
+            "column's (`pop_0_14`, `pop_65plus`); all residents otherwise",
+            default_doc="`data/decisions.toml` [priority.bands]"),
+        Key("top_n", Number(1, integer=True), "blocks listed in run.json", default=FromData(_D, "priority.top_n")),
+        Key("reason_items", Number(1, integer=True), "categories a block's reason names, largest part first",
+            default=FromData(_D, "priority.reason_items")),
+        Key("zone_weights", _Source(), "a CSV of zone weights (columns: the zones' id field and `weight`), e.g. a "
+            "neighbourhood council's ranking: a zone's severity is multiplied by its weight (1 when not listed)"),
+        Key("zone_weight_field", Text(), "the weight column of `zone_weights`", default="weight"),
+        Key("use_voice", Flag(), "multiply the severity by 1 + the block's voice_index (with `[voice]`)",
+            default=True),
+    ),
+)
+
+_VOICE = Section(
+    "voice", "Residents' voice (toolkit.voice): a point layer of complaints or survey responses (12345 hotline, "
+    "随手拍), counted per block and zone, shown on the map and weighing the priority list and the site score.",
+    (
+        Key("source", _Source(), "the points: a CSV with lon/lat columns or any vector file; declare `crs = "
+            "\"gcj02\"` for Amap-geocoded exports", required=True, missing="a voice layer needs its points",
+            example="source = { path = 'complaints.csv', lon = 'lng', lat = 'lat', crs = 'gcj02' }"),
+        Key("topic_field", Text(), "the column of each point's category or topic", required=True,
+            missing="name the topic column", example="topic_field = '类别'"),
+        Key("date_field", Text(), "the column of each point's date (2024-03-05, 2024/3/5, 2024年3月5日)",
+            required=True, missing="name the date column", example="date_field = '受理时间'"),
+        Key("weight", _WEIGHT, "the voice index's weight: severity x (1 + weight x normalised rate)", default=1.0),
+        Key("name", Text(), "the layer's name in the outputs", default_doc="its source"),
+        Key("topics", _STRINGS, "count only these topics", default_doc="all"),
+        Key("snap_m", _NONNEG_M, "a point in no block counts for the nearest block within this", default=30.0),
+        Key("normalise_quantile", Number(0, 1, lo_open=True), "the rate that counts as 1: this quantile of the "
+            "rates of the blocks with points", default=0.95),
     ),
 )
 
 #: The top-level sections of a study TOML, in the order of the reference.
 SECTIONS: tuple[Section, ...] = (_STUDY, _AREA, _NETWORK, _BLOCKS, _POPULATION, _COMPOUNDS, _STANDARDS, _FACILITY,
                                  _OUTPUT, _WALKABILITY, _HERITAGE, _WATERFRONT, _UNDERSERVED, _ZONES, _SITES,
-                                 _SELECTION)
+                                 _SELECTION, _PRIORITY, _VOICE, _SCENARIO)
 
 #: The whole file: one key per section.
 ROOT = Section("", "A study TOML.", tuple(
     Key(s.name, ArrayOf(s) if s.array else Table(s), s.doc.split(". ")[0]) for s in SECTIONS))
+
+#: Sections added at run time by the overlays registered with :func:`toolkit.overlays.register`
+#: (not in docs/config.md, which documents the toolkit's own).
+_EXTRA: dict[str, Section] = {}
+
+
+def register_section(section: Section) -> None:
+    """Accept ``[section.name]`` in study files from now on (an overlay's own section).
+
+    Raises ``ValueError`` when the name is one of the toolkit's sections.
+
+    Examples
+    --------
+    >>> register_section(Section("demo_overlay", "A demo.", (Key("radius_m", Number(0), "a radius"),)))
+    >>> "demo_overlay" in extra_sections()
+    True
+    >>> unregister_section("demo_overlay")
+    """
+    if ROOT.get(section.name) is not None:
+        raise ValueError(f"[{section.name}] is a section of the toolkit: choose another name")
+    _EXTRA[section.name] = section
+
+
+def unregister_section(name: str) -> None:
+    """Stop accepting a section added by :func:`register_section` (no error when absent)."""
+    _EXTRA.pop(name, None)
+
+
+def extra_sections() -> dict[str, Section]:
+    """The sections added by :func:`register_section`, by name."""
+    return dict(_EXTRA)
+
+
+def source_keys(section: Section) -> dict[str, bool]:
+    """The keys of ``section`` that are data sources, each with whether it takes a list of them."""
+    return {k.name: isinstance(k.kind, _Sources) for k in section.keys if isinstance(k.kind, _Source | _Sources)}
 
 
 def _nested(sections: Iterable[Section]) -> list[Section]:
@@ -1270,12 +1512,15 @@ def check_study_dict(raw: Any, source: str | None = None, *, python: bool = Fals
         ctx.fail("", f"a study must be a table of sections, not {type(raw).__name__}", "see docs/config.md")
     for name, value in raw.items():
         key = ROOT.get(name)
+        if key is None and name in _EXTRA:  # an overlay's own section
+            key = Key(str(name), Table(_EXTRA[name]), _EXTRA[name].doc)
         if key is None:
             home = [s.header() for s in SECTIONS if s.get(name) is not None]
-            fix = _did_you_mean(name, ROOT.names(), "[{}]")
+            every = [*ROOT.names(), *_EXTRA]
+            fix = _did_you_mean(name, every, "[{}]")
             if not fix and home and not isinstance(value, Mapping | list):
                 fix = f"did you mean to write {name} under {' or '.join(home)}? "
-            ctx.fail(str(name), f"unknown section [{name}]", fix + f"sections are: {_names(ROOT.names())}")
+            ctx.fail(str(name), f"unknown section [{name}]", fix + f"sections are: {_names(every)}")
         key.check(value, str(name), ctx)
     if "study" not in raw:
         _check_table(_STUDY, {}, "study", ctx)

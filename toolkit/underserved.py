@@ -28,6 +28,19 @@ from .datasets import data_toml
 from .errors import InputError
 from .io import DataWarning
 
+__all__ = [
+    "UnderservedRule",
+    "assign_blocks",
+    "compare_underserved",
+    "decision_defaults",
+    "flagging_categories",
+    "grid_zones",
+    "roll_up",
+    "underserved_blocks",
+    "underserved_summary",
+    "zone_integrity"
+]
+
 
 @cache
 def decision_defaults() -> dict[str, Any]:
@@ -308,6 +321,40 @@ def zone_integrity(zones: gpd.GeoDataFrame, area: shapely.Geometry, source: str 
     return out
 
 
+def assign_blocks(blocks: gpd.GeoDataFrame, zones: gpd.GeoDataFrame,
+                  zone_field: str = "zone_id") -> tuple[np.ndarray, np.ndarray]:
+    """Each block's zone (the first listed holding its representative point) and how many zones hold it.
+
+    Returns
+    -------
+    zone_of : array of object
+        Zone id as a string, ``"unassigned"`` for a block in no zone.
+    n_zones : array of int
+        Zones holding the block's point (0: a gap, 2+: an overlap).
+
+    Examples
+    --------
+    >>> b = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)], crs="EPSG:32651")
+    >>> z = gpd.GeoDataFrame({"zone_id": ["A", "B"]}, geometry=[shapely.box(-1, -1, 2, 2), shapely.box(-1, -1, 3, 3)],
+    ...                      crs="EPSG:32651")
+    >>> zone_of, n = assign_blocks(b, z)
+    >>> zone_of.tolist(), n.tolist()
+    (['A', 'unassigned'], [2, 0])
+    """
+    if zone_field not in zones.columns:
+        raise InputError(f"zone id field {zone_field!r} not found", field="zones.id_field",
+                         fix=f"use one of: {', '.join(map(str, zones.columns))}")
+    pts = shapely.point_on_surface(np.asarray(blocks.geometry.values))
+    zi_pts, zi_zone = shapely.STRtree(np.asarray(zones.to_crs(blocks.crs).geometry.values)).query(
+        pts, predicate="within")
+    order = np.lexsort((zi_zone, zi_pts))  # by block, then by the zone's position: the first listed wins
+    zi_pts, zi_zone = zi_pts[order], zi_zone[order]
+    first = np.unique(zi_pts, return_index=True)[1]
+    zone_of = np.full(len(blocks), "unassigned", dtype=object)
+    zone_of[zi_pts[first]] = zones[zone_field].astype(str).to_numpy()[zi_zone[first]]
+    return zone_of, np.bincount(zi_pts, minlength=len(blocks))
+
+
 def roll_up(blocks: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, measured: list[str], zone_field: str = "zone_id",
             worst: int = 3) -> pd.DataFrame:
     """Per zone: residents not served per category, underserved blocks and people, worst blocks.
@@ -319,12 +366,7 @@ def roll_up(blocks: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, measured: list[st
     if zone_field not in zones.columns:
         raise InputError(f"zone id field {zone_field!r} not found", field="zones.id_field",
                          fix=f"use one of: {', '.join(map(str, zones.columns))}")
-    pts = shapely.point_on_surface(np.asarray(blocks.geometry.values))
-    zi_pts, zi_zone = shapely.STRtree(np.asarray(zones.to_crs(blocks.crs).geometry.values)).query(
-        pts, predicate="within")
-    first = np.unique(zi_pts, return_index=True)[1]
-    zone_of = np.full(len(blocks), "unassigned", dtype=object)
-    zone_of[zi_pts[first]] = zones[zone_field].astype(str).to_numpy()[zi_zone[first]]
+    zone_of, _ = assign_blocks(blocks, zones, zone_field)
     b = pd.DataFrame(blocks.drop(columns=blocks.geometry.name))
     b["zone"] = zone_of
     g = b.groupby("zone")

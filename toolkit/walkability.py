@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -33,16 +33,74 @@ from .radius import sums_within
 from .reach import reach_sums, source_node_distances
 from .snapping import Snapped, snap_points
 
+__all__ = [
+    "COMPONENT_COLUMNS",
+    "WalkSources",
+    "WalkabilitySettings",
+    "block_faces",
+    "composite",
+    "consolidated_intersections",
+    "decayed_count",
+    "default_tolerance_m",
+    "entropy",
+    "hostile_edges",
+    "intersection_count",
+    "intersection_edges",
+    "landuse_classes",
+    "mix_entropy",
+    "neighbourhood_components",
+    "score",
+    "street_counts",
+    "walk_sources",
+    "walkability",
+    "walkability_defaults"
+]
+
 
 @cache
 def walkability_defaults() -> dict[str, Any]:
-    """The bundled definitions, weights and land-use classes."""
+    """The bundled definitions, weights and land-use classes.
+
+    Returns
+    -------
+    dict
+        ``data/walkability.toml``: ``settings``, ``components`` (unit, direction, weight, source of each),
+        ``hostile`` and ``landuse_classes``.
+
+    Examples
+    --------
+    >>> d = walkability_defaults()
+    >>> sorted(d)
+    ['components', 'hostile', 'landuse_classes', 'settings']
+    >>> d["components"]["hostile_share"]["direction"]  # more hostile street is worse
+    -1
+    """
     return data_toml("walkability.toml")
 
 
 @dataclass
 class WalkabilitySettings:
-    """Settings of the walkability overlay (defaults from ``data/walkability.toml``)."""
+    """Settings of the walkability overlay (defaults from ``data/walkability.toml``).
+
+    Parameters
+    ----------
+    radius_m : float, default 400.0
+        The neighbourhood radius of the network components.
+    walk_minutes : float, default 10.0
+        The walk of the decayed amenity count.
+    scoring : str, default "zscore"
+        How raw components become scores.
+    face_guideline_m : float, default 200.0
+        The longest block face a guideline accepts.
+    weights : dict of str to float
+        Component -> weight in the composite.
+
+    Examples
+    --------
+    >>> s = WalkabilitySettings.from_config({"weights": {"hostile_share": 2.0}})
+    >>> s.weights["hostile_share"], s.radius_m
+    (2.0, 400.0)
+    """
 
     radius_m: float = 400.0
     walk_minutes: float = 10.0
@@ -52,7 +110,27 @@ class WalkabilitySettings:
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None = None) -> WalkabilitySettings:
-        """Defaults updated by a study's ``[walkability]`` table."""
+        """Defaults updated by a study's ``[walkability]`` table.
+
+        Parameters
+        ----------
+        raw : mapping, optional
+            The study's ``[walkability]`` table; ``weights`` changes single components' weights.
+
+        Returns
+        -------
+        WalkabilitySettings
+
+        Raises
+        ------
+        InputError
+            For an unknown component or setting.
+
+        Examples
+        --------
+        >>> WalkabilitySettings.from_config({"weights": {"hostile_share": 2.0}}).weights["hostile_share"]
+        2.0
+        """
         d = walkability_defaults()
         s = dict(d["settings"])
         s.pop("source", None)
@@ -487,7 +565,26 @@ def score(values: pd.DataFrame, directions: Mapping[str, int], method: str = "zs
 
 
 def composite(scores: pd.DataFrame, weights: Mapping[str, float]) -> pd.Series:
-    """Weighted mean of the available component scores (missing components drop out of the weights)."""
+    """Weighted mean of the available component scores (missing components drop out of the weights).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One column per component score.
+    weights : mapping of str to float
+        Column -> weight; columns weighted 0 or not named are left out.
+
+    Returns
+    -------
+    Series
+        On ``scores.index``; NaN where no weighted component has a score.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> composite(pd.DataFrame({"a": [1.0, np.nan], "b": [0.0, 1.0]}), {"a": 1, "b": 1}).tolist()
+    [0.5, 1.0]
+    """
     cols = [c for c in scores.columns if weights.get(c, 0) > 0]
     w = np.array([weights[c] for c in cols])
     s = scores[cols].to_numpy(dtype=float)
@@ -551,7 +648,8 @@ def walk_sources(net: WalkNetwork, settings: WalkabilitySettings, speeds: Mappin
     return WalkSources(radii=radii, r_max=r_max, layers=layers)
 
 
-def walkability(
+# PLR0913 waived: the notebook API; past the settings every input is an optional keyword
+def walkability(  # noqa: PLR0913
     net: WalkNetwork,
     points: gpd.GeoSeries,
     snapped: Snapped | None,
@@ -601,6 +699,12 @@ def walkability(
     DataFrame
         On ``points.index``: ``walk_<component>`` raw values, ``walk_<component>_score``,
         ``walk_index`` and ``walk_index_elderly``.
+
+    Examples
+    --------
+    >>> w = walkability(net, blocks.representative_point(), block_snap, WalkabilitySettings.from_config(),
+    ...                 {"adult": 1.2, "elderly": 0.8})  # doctest: +SKIP
+    >>> w["walk_index"].describe()  # doctest: +SKIP
     """
     ensure_projected(points, "the places")
     idx = points.index
@@ -630,7 +734,7 @@ def walkability(
             pairs = all_pairs if radius >= r_max else all_pairs[all_pairs["dist_m"].to_numpy() <= radius]
             vals = (mix_entropy(pairs, classes, net.n_nodes) if classes is not None
                     else decayed_count(pairs, radius, net.n_nodes))
-            u, v = edge_ends  # type: ignore[misc]
+            u, v = cast("tuple[np.ndarray, np.ndarray]", edge_ends)  # given whenever snapped is None (streets)
             variants[walker][col] = (vals[u] + vals[v]) / 2.0
     for col, v in variants["adult"].items():
         out[col] = v

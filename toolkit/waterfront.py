@@ -45,7 +45,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import geopandas as gpd
 import numpy as np
@@ -61,6 +61,26 @@ from .network import WalkNetwork
 from .overlay_config import HUANGPU_TYPICAL_WIDTH_M, RiverSource, WaterfrontConfig, _check_width
 from .snapping import Snapped, snap_points
 from .sources import Source
+
+__all__ = [
+    "AreaLike",
+    "LandSplit",
+    "WaterfrontResult",
+    "absent_reason",
+    "absent_summary",
+    "analyse_waterfront",
+    "bank_source",
+    "bank_water",
+    "block_waterfront",
+    "coast_lines",
+    "corridor_band",
+    "land_area",
+    "read_osm_coastlines",
+    "shoreline",
+    "split_land",
+    "water_polygons",
+    "waterfront_access"
+]
 
 #: Tolerance (m) for removing open river ends from the shoreline and for
 #: telling apart shore pieces that coincide.
@@ -78,7 +98,7 @@ _TILE_VERTICES = 256
 _TILE_MARGIN_M = 100.0
 
 #: A study area: a frame (projected on the fly) or a bare geometry already in the study CRS.
-AreaLike = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry
+AreaLike: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry
 
 #: Files read as OpenStreetMap data (with pyosmium) rather than through GDAL.
 _OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
@@ -166,9 +186,10 @@ def read_osm_coastlines(path: str | os.PathLike) -> gpd.GeoDataFrame:
     try:
         fp = osmium.FileProcessor(str(p)).with_locations().with_filter(osmium.filter.KeyFilter("natural"))
         for obj in fp:
-            if not obj.is_way() or obj.tags.get("natural") != "coastline":
+            # isinstance rather than obj.is_way(): the same test, and it narrows pyosmium's object union
+            if not isinstance(obj, osmium.osm.Way) or obj.tags.get("natural") != "coastline":
                 continue
-            tags = {t.k: t.v for t in obj.tags}
+            tags: dict[str, Any] = {t.k: t.v for t in obj.tags}
             tags["osmid"] = obj.id
             # An extract cut at its edge leaves ways with nodes it does not hold: each run of
             # located nodes is kept as drawn, never bridged by a straight line across the gap.
@@ -229,7 +250,7 @@ def _keep_types(gdf: gpd.GeoDataFrame, types: tuple[str, ...], *, where: str, wh
 def _river_widths(rs: RiverSource, gdf: gpd.GeoDataFrame, where: str) -> np.ndarray:
     _check_width(rs, where)
     if rs.width_field is None:
-        return np.full(len(gdf), float(rs.width_m))  # type: ignore[arg-type]
+        return np.full(len(gdf), float(cast(float, rs.width_m)))  # no width column: _check_width made sure of it
     if rs.width_field not in gdf.columns:
         raise InputError(f"the width column {rs.width_field!r} does not exist", source=where, field=rs.width_field,
                          fix=f"use one of: {', '.join(map(str, gdf.columns[:30]))}; or give width_m = ...")
@@ -245,7 +266,7 @@ def _river_widths(rs: RiverSource, gdf: gpd.GeoDataFrame, where: str) -> np.ndar
         warnings.warn(f"{where}: {int(bad.sum())} river lines have no usable {rs.width_field!r}; "
                       f"width_m = {rs.width_m:g} used for them (rows {_rows(gdf.index[bad])})",
                       DataWarning, stacklevel=3)
-        w[bad] = float(rs.width_m)  # type: ignore[arg-type]
+        w[bad] = float(rs.width_m)
     return w
 
 
@@ -301,8 +322,8 @@ def _river_polygons(lines: np.ndarray, widths: np.ndarray,
     polys = np.array([shapely.union_all([p, *x]) if x else p for p, x in zip(buffers, extra, strict=True)],
                      dtype=object)
     caps: list[shapely.LineString] = []
-    for i in np.flatnonzero(~joined):
-        caps += _flat_cap(buffers[owner[i]], ends[i], h[i])
+    for e in np.flatnonzero(~joined):
+        caps += _flat_cap(buffers[owner[e]], ends[e], h[e])
     return polys, caps
 
 
@@ -1584,6 +1605,11 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
         :func:`waterfront_access`'s ``bank_source`` (:func:`bank_source`) and,
         with ``other_water``, ``other_water`` (polygons and km² taken out of
         the land beyond the bank water).
+
+    Examples
+    --------
+    >>> wf = analyse_waterfront(study.waterfront, area_m, net, blocks, threshold_m=1080)  # doctest: +SKIP
+    >>> wf.summary["share_with_access"]  # doctest: +SKIP
     """
     if blocks is not None and threshold_m is None:
         raise ValueError("threshold_m is needed to measure blocks")
@@ -1606,7 +1632,8 @@ def analyse_waterfront(cfg: WaterfrontConfig, area: AreaLike, net: WalkNetwork,
         summary["other_water"] = other
     per_block = None
     if blocks is not None:
-        per_block = block_waterfront(net, blocks, points, float(threshold_m),  # type: ignore[arg-type]
+        # blocks come with their threshold (the study passes the profile's)
+        per_block = block_waterfront(net, blocks, points, float(cast(float, threshold_m)),
                                      max_snap_m=block_max_snap_m, block_snap=block_snap)
     return WaterfrontResult(summary=summary, water=water, coast=coast, shore=shore, segments=segments,
                             access_points=points, blocks=per_block, land=land)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import math
+import warnings
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -24,8 +25,22 @@ from .styles import NO_DATA, LayerStyle, Symbol, class_index, default_styles
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
     from ..result import StudyResult
+
+__all__ = [
+    "A4_LANDSCAPE",
+    "cjk_font",
+    "coverage_map_png",
+    "figure_notes",
+    "font_note",
+    "grid_convergence",
+    "map_figure",
+    "north_arrow",
+    "scale_bar",
+    "static_maps"
+]
 
 
 # ================================================================ matplotlib
@@ -36,7 +51,20 @@ _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source 
 
 @cache
 def cjk_font() -> str | None:
-    """A font with Chinese glyphs, when one is installed (matplotlib's default has none)."""
+    """The family name of an installed font with Chinese glyphs, or None (matplotlib's default has none).
+
+    Returns
+    -------
+    str or None
+        The first of the usual CJK families (Noto Sans CJK, Source Han Sans, WenQuanYi, ...) that
+        matplotlib's font manager sees among the system fonts.
+
+    Examples
+    --------
+    >>> font = cjk_font()  # e.g. 'Noto Sans CJK SC' after `apt-get install fonts-noto-cjk`
+    >>> font is None or isinstance(font, str)
+    True
+    """
     from matplotlib import font_manager
 
     names = {f.name for f in font_manager.fontManager.ttflist}
@@ -48,17 +76,70 @@ def _has_cjk(text: str) -> bool:
 
 
 def _figure_lang(lang: str) -> str:
-    """Chinese labels in figures only when a CJK font can draw them."""
+    """Chinese labels in figures only when a CJK font can draw them (else English: see :func:`font_note`)."""
     return "zh" if lang == "zh" and cjk_font() else "en"
 
 
-def _rc() -> dict[str, Any]:
+def font_note(lang: str | None) -> str | None:
+    """The note for run.json and the report when Chinese figures cannot be drawn, or None when they can.
+
+    Without a CJK font matplotlib would draw every Chinese character as a box, so figures of a Chinese
+    study are drawn in English instead; this says so, never silently.
+
+    Examples
+    --------
+    >>> font_note("en") is None  # English figures need no CJK font
+    True
+    """
+    if lang != "zh" or cjk_font():
+        return None
+    return label("static.no_cjk_font", lang)
+
+
+def figure_notes(study: Any) -> list[str]:
+    """The notes run.json and the report carry about the study's figures (static maps, report charts).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> figure_notes(SimpleNamespace(lang="en", static_maps=True, report=True))
+    []
+    """
+    draws = bool(getattr(study, "static_maps", False) or getattr(study, "report", False))
+    note = font_note(study.lang) if draws else None
+    return [note] if note else []
+
+
+def _warn_font(lang: str | None) -> None:
+    note = font_note(lang)
+    if note:
+        warnings.warn(note, stacklevel=3)
+
+
+def _rc() -> dict[RcKeyType, Any]:
     font = cjk_font()
-    rc: dict[str, Any] = {"font.size": 9, "axes.titlesize": 11, "svg.fonttype": "none", "pdf.fonttype": 42}
+    rc: dict[RcKeyType, Any] = {"font.size": 9, "axes.titlesize": 11, "svg.fonttype": "none", "pdf.fonttype": 42}
     if font:
         rc["font.sans-serif"] = [font, "DejaVu Sans"]
         rc["axes.unicode_minus"] = False
     return rc
+
+
+def _pin_fonts(fig: Figure) -> None:
+    """Give every text of ``fig`` the CJK font family itself.
+
+    A text keeps the generic family "sans-serif" and matplotlib resolves it when the figure is
+    drawn, i.e. at savefig, with the rcParams of that moment: a figure built inside
+    ``rc_context(_rc())`` and saved after it drew boxes for every Chinese character. Pinned, the
+    figure draws the same wherever and whenever it is saved.
+    """
+    from matplotlib.text import Text
+
+    font = cjk_font()
+    if not font:
+        return
+    for t in fig.findobj(Text):
+        t.set_fontfamily([font, "DejaVu Sans"])
 
 
 def _safe(text: str, fallback: str) -> str:
@@ -72,8 +153,12 @@ def _figure(**kw: Any) -> Figure:
 
 
 def _png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    import matplotlib
+
+    _pin_fonts(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    with matplotlib.rc_context(_rc()):  # the fonts are resolved when drawing: same settings as when built
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -254,7 +339,7 @@ def _map_specs(result: StudyResult, styles: Sequence[LayerStyle], lang: str) -> 
     L = _layers(result)
     specs = []
 
-    def add(slug: str, title: str, main: tuple[str, str], extra: Sequence[tuple[str, str | None]] = (),
+    def add(slug: str, title: str, main: tuple[str, str | None], extra: Sequence[tuple[str, str | None]] = (),
             background: bool = True) -> None:
         st = _style(styles, *main)
         if st is not None and main[0] in L:
@@ -329,34 +414,40 @@ def map_figure(result: StudyResult, spec: dict[str, Any], *, lang: str = "en",
                    title=_safe(style.title, style.name), alignment="left", fontsize=8, title_fontsize=9)
         epsg = result.crs.to_epsg()
         crs_note = f"{result.crs.name}" + (f" (EPSG:{epsg})" if epsg else "")
-        fig.text(0.02, 0.035, f"CRS: {crs_note}. Scale bar in metres of the projected CRS; north arrow to true "
-                 f"north ({grid_convergence(result.crs, c.x, c.y):+.1f}° from grid north).", fontsize=7)
-        fig.text(0.02, 0.015, f"Study '{result.study.name}', profile {result.profile.name}. Data: OpenStreetMap "
-                 f"contributors and the study's sources (run.json). urban-microrenewal-toolkit {__version__}, "
-                 f"{_dt.date.today().isoformat()}.", fontsize=7, color="#444444")
+        fig.text(0.02, 0.035, label("static.crs_note", lang, crs=crs_note,
+                                    angle=f"{grid_convergence(result.crs, c.x, c.y):+.1f}"), fontsize=7)
+        fig.text(0.02, 0.015, label("static.footer", lang, study=result.study.name, profile=result.profile.name,
+                                    version=__version__, date=_dt.date.today().isoformat()),
+                 fontsize=7, color="#444444")
+    _pin_fonts(fig)
     return fig
 
 
 def static_maps(result: StudyResult, folder: str | Path, *, formats: Sequence[str] = ("png", "pdf"),
                 dpi: int = 150, lang: str | None = None) -> list[Path]:
     """Write the static maps of the study (``<slug>.png`` / ``.pdf``) into ``folder``; returns the files."""
+    import matplotlib
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _warn_font(lang or result.study.lang)
     lang = _figure_lang(lang or result.study.lang)
     styles = default_styles(_layers(result), lang=lang, catalogue=result.profile.catalogue)
     paths = []
     for spec in _map_specs(result, styles, lang):
         fig = map_figure(result, spec, lang=lang)
-        for fmt in formats:
-            p = folder / f"{spec['slug']}.{fmt}"
-            fig.savefig(p, dpi=dpi, metadata={"Creator": f"urban-microrenewal-toolkit {__version__}"}
-                        if fmt == "pdf" else {"Software": None})
-            paths.append(p)
+        with matplotlib.rc_context(_rc()):  # the fonts are resolved at savefig: the settings the figure was built with
+            for fmt in formats:
+                p = folder / f"{spec['slug']}.{fmt}"
+                fig.savefig(p, dpi=dpi, metadata={"Creator": f"urban-microrenewal-toolkit {__version__}"}
+                            if fmt == "pdf" else {"Software": None})
+                paths.append(p)
     return paths
 
 
 def coverage_map_png(result: StudyResult, dpi: int = 80) -> bytes | None:
     """A small PNG of the coverage map for the report (None when the study has no coverage style)."""
+    _warn_font(result.study.lang)
     lang = _figure_lang(result.study.lang)
     styles = default_styles(_layers(result), lang=lang, catalogue=result.profile.catalogue)
     spec = next((s for s in _map_specs(result, styles, lang) if s["slug"] == "coverage"), None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,21 @@ from ..palette import (
     ramp,
     rgb,
 )
+
+__all__ = [
+    "QGIS_VERSION",
+    "LayerStyle",
+    "StyleClass",
+    "Symbol",
+    "class_index",
+    "default_styles",
+    "export_qml",
+    "geometry_kind",
+    "graduated",
+    "to_qml",
+    "to_sld",
+    "write_layer_styles"
+]
 
 QGIS_VERSION = "3.28.0-Firenze"  # the format written; QGIS 3.10 and later read it (older ones ignore extras)
 DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
@@ -169,24 +184,53 @@ def _breaks(values: pd.Series, k: int = 5) -> list[float]:
     return [lo, *inner, hi]
 
 
+#: what a NULL becomes for a graduated renderer (below any class; see :func:`graduated`)
+NULL_SENTINEL = -1e30
+
+
 def _fmt_number(x: float, digits: int) -> str:
     return f"{x:,.{digits}f}"
 
 
 def graduated(layer: str, name: str, kind: str, attr: str, values: pd.Series, colours: Sequence[str], *,
-              title: str = "", k: int = 5, digits: int | None = None, default: bool = True,
-              description: str = "", **sym: Any) -> LayerStyle:
-    """A graduated-colour style over quantile classes of ``values``."""
+              k: int = 5, digits: int | None = None, **opts: Any) -> LayerStyle:
+    """A graduated-colour style over quantile classes of ``values``.
+
+    ``opts`` are the style's ``title``, ``default`` and ``description`` (:class:`LayerStyle`), the rest the
+    symbol's (``opacity``, ``width``...).
+
+    Examples
+    --------
+    >>> s = graduated("zones", "zones", "fill", "pop", pd.Series([1.0, 5, 9, 20]), ["#fee5d9", "#a50f15"],
+    ...               k=2, title="Residents", opacity=0.7)
+    >>> s.title, len(s.classes), s.classes[0].label
+    ('Residents', 2, '1.0 – 7.0')
+    """
+    title = opts.pop("title", "")
+    default = opts.pop("default", True)
+    description = opts.pop("description", "")
+    sym = opts
+    no_data_label = opts.pop("no_data_label", None)
     br = _breaks(values, k)
     classes: list[StyleClass] = []
+    field = attr
+    if len(br) >= 2 and pd.to_numeric(values, errors="coerce").isna().any():
+        # QGIS draws nothing for a NULL under a graduated renderer: the features would vanish. NULL is
+        # mapped to a sentinel below every class, drawn in the no-data grey and named in the legend.
+        attr = f'coalesce("{field}", {NULL_SENTINEL:g})'
+        classes.append(StyleClass(no_data_label or label("legend.no_data", "en"), _base(kind, NO_DATA, **{
+            k_: v for k_, v in opts.items() if k_ in ("width", "size", "outline")}), lower=NULL_SENTINEL,
+            upper=NULL_SENTINEL, sld_filter=("isnull", field)))
     if len(br) >= 2:
         n = len(br) - 1
         if digits is None:
             span = br[-1] - br[0]
             digits = 0 if span >= 100 else (1 if span >= 10 else 2)
-        for lo, hi, col in zip(br[:-1], br[1:], ramp(colours, n), strict=True):
+        for i, (lo, hi, col) in enumerate(zip(br[:-1], br[1:], ramp(colours, n), strict=True)):
             text = f"{_fmt_number(lo, digits)} – {_fmt_number(hi, digits)}"
-            classes.append(StyleClass(text, _base(kind, col, **sym), lower=lo, upper=hi))
+            flt = ("and", [("ge" if i == 0 else "gt", field, f"{lo:.10g}"), ("le", field, f"{hi:.10g}")])
+            classes.append(StyleClass(text, _base(kind, col, **sym), lower=lo, upper=hi,
+                                      sld_filter=flt if attr != field else None))
     return LayerStyle(layer, name, "graduatedSymbol", kind, title=title or attr, attr=attr, classes=classes,
                       default=default, description=description)
 
@@ -202,23 +246,22 @@ def _blocks_styles(blocks: gpd.GeoDataFrame, lang: str) -> list[LayerStyle]:
         styles.append(LayerStyle(
             "blocks", "coverage", "graduatedSymbol", kind,
             title=label("col.n_within", lang, cap=True), attr="n_within",
-            classes=classes, description="blocks by the number of measured categories within reach "
-                                         "(n_within out of n_measured)"))
+            classes=classes, description=label("style_desc.coverage", lang)))
     if "walk_index" in blocks:
         styles.append(graduated("blocks", "walkability", kind, "walk_index", blocks["walk_index"], RAMP_WALK,
-                                title=label("style.walkability", lang),
-                                digits=2, default=False, description="blocks by walkability index, quintiles"))
+                                no_data_label=label("legend.no_data", lang), title=label("style.walkability", lang),
+                                digits=2, default=False, description=label("style_desc.walkability", lang)))
     if "heritage_class" in blocks:
         classes = [StyleClass(label(f"heritage.{c}", lang), _base(kind, HERITAGE_COLOURS[c]), value=c)
                    for c in ("core", "buffer", "none")]
         classes.append(StyleClass(label("legend.not_assessed", lang), _base(kind, NO_DATA), value=""))
         styles.append(LayerStyle("blocks", "heritage class", "categorizedSymbol", kind,
                                  title=label("col.heritage_class", lang, cap=True), attr="heritage_class",
-                                 classes=classes, default=False, description="blocks by heritage class"))
+                                 classes=classes, default=False, description=label("style_desc.heritage_class", lang)))
     if "underserved" in blocks:
         styles.append(LayerStyle(
             "blocks", "underserved", "categorizedSymbol", kind, title=label("layer.underserved", lang),
-            attr="underserved", default=False, description="underserved blocks (see underserved_reason)",
+            attr="underserved", default=False, description=label("style_desc.underserved", lang),
             classes=_bool_classes(kind, (label("legend.underserved", lang), "#de2d26"),
                                   (label("legend.served", lang), "#f0f0f0"), label("legend.no_data", lang))))
     if not styles:
@@ -248,12 +291,166 @@ def _streets_style(streets: gpd.GeoDataFrame, lang: str) -> LayerStyle:
     classes.append(StyleClass(label("legend.other_street", lang), Symbol("line", "#737373", width=0.3),
                               value="street", sld_filter=("else",)))
     return LayerStyle("streets", "streets", "categorizedSymbol", "line", title=label("layer.streets", lang),
-                      attr=attr, classes=classes, description="protected roads and pedestrian-hostile streets")
+                      attr=attr, classes=classes, description=label("style_desc.streets", lang))
+
+
+def _facilities_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str,
+                      cats: Mapping[str, Any]) -> LayerStyle | None:
+    if "category" not in gdf:
+        return None
+    present = [c for c in cats if c in set(gdf["category"].dropna())]
+    present += sorted(set(gdf["category"].dropna()) - set(present))
+    classes = [StyleClass(cats[c].label(lang) if c in cats else str(c),
+                          _base(kind, category_colour(c), size=2.2), value=c) for c in present]
+    return LayerStyle(name, "facilities", "categorizedSymbol", kind, title=label("style.facilities", lang),
+                      attr="category", classes=classes, description=label("style_desc.facilities", lang))
+
+
+def _heritage_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "kind" not in gdf:
+        return None
+    classes = [StyleClass(label(f"heritage.{k}", lang),
+                          Symbol("fill", c, opacity=0.25 if k == "style_area" else 0.45, outline=c, width=0.5),
+                          value=k) for k, c in ZONE_COLOURS.items()]
+    return LayerStyle(name, "heritage", "categorizedSymbol", kind, title=label("layer.heritage", lang), attr="kind",
+                      classes=classes, description=label("style_desc.heritage", lang))
+
+
+def _buildings_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle:
+    return LayerStyle(name, "heritage buildings", "singleSymbol", kind, title=label("layer.heritage_buildings", lang),
+                      symbol=_base(kind, LISTED_BUILDING, size=1.6, shape="square", outline="#ffffff"))
+
+
+def _waterfront_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "access" not in gdf:
+        return None
+    return LayerStyle(name, "waterfront", "categorizedSymbol", kind, title=label("layer.waterfront", lang),
+                      attr="access", description=label("style_desc.waterfront", lang),
+                      classes=_bool_classes(kind, (label("legend.bank_access", lang), BANK_ACCESS),
+                                            (label("legend.bank_gap", lang), BANK_GAP),
+                                            label("legend.unknown", lang), width=1.2))
+
+
+def _access_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle:
+    return LayerStyle(name, "waterfront access", "singleSymbol", kind, title=label("layer.waterfront_access", lang),
+                      symbol=_base(kind, WATERFRONT_ACCESS, size=3.0, outline="#ffffff"))
+
+
+def _compounds_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle:
+    if "old" not in gdf:
+        return LayerStyle(name, "compounds", "singleSymbol", kind, title=label("layer.compounds", lang),
+                          symbol=_base(kind, "#3182bd", size=1.8, outline="#ffffff"))
+    return LayerStyle(
+        name, "compounds", "categorizedSymbol", kind, title=label("layer.compounds", lang),
+        attr="old", description=label("style_desc.compounds", lang),
+        classes=_bool_classes(kind, (label("legend.old_compound", lang), "#e6550d"),
+                              (label("legend.newer_compound", lang), "#3182bd"),
+                              label("legend.year_unknown", lang), size=1.8, outline="#ffffff"))
+
+
+def _zones_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "underserved_pop" not in gdf:
+        return None
+    return graduated(name, "zones", kind, "underserved_pop", gdf["underserved_pop"], RAMP_REDS,
+                     no_data_label=label("legend.no_data", lang),
+                     title=label("col.underserved_pop", lang, cap=True), digits=0, opacity=0.7, width=0.3,
+                     description=label("style_desc.zones", lang))
+
+
+def _sites_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "selected" not in gdf:
+        return None
+    sel = Symbol("marker", SITE_SELECTED[0], outline=SITE_SELECTED[1], width=0.4, size=5.0, shape="star")
+    cand = Symbol("marker", SITE_CANDIDATE[0], outline=SITE_CANDIDATE[1], width=0.2, size=2.2)
+    return LayerStyle(name, "candidate sites", "categorizedSymbol", kind,
+                      title=label("layer.candidate_sites", lang), attr="selected",
+                      description=label("style_desc.candidate_sites", lang),
+                      classes=[StyleClass(label("term.selected", lang), sel, value="true", value_type="bool"),
+                               StyleClass(label("legend.candidate", lang), cand, value="false", value_type="bool"),
+                               StyleClass(label("legend.not_scored", lang), cand, value="")])
+
+
+def _area_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle:
+    return LayerStyle(name, "study area", "singleSymbol", kind, title=label("layer.study_area", lang),
+                      symbol=Symbol("fill", "#ffffff", fill=False, outline="#000000", width=0.6))
+
+
+# A layer's default style by its name; None (the columns it needs are missing) falls back to a plain symbol.
+def _catchments_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "category" not in gdf:
+        return None
+    from ..palette import category_colour
+
+    keys = [c for c in pd.unique(gdf["category"].dropna()) if str(c)]
+    classes = [StyleClass(cats[c].label(lang) if c in cats else str(c), _base(kind, category_colour(str(c)),
+                          opacity=0.35, width=0.4, outline=OUTLINE), value=str(c)) for c in keys]
+    classes.append(StyleClass(label("qgis.hub", lang), _base(kind, SITE_SELECTED[0], opacity=0.5, width=0.8,
+                                                              outline=SITE_SELECTED[1]), value=""))
+    return LayerStyle(name, "catchments", "categorizedSymbol", kind, title=label("layer.catchments", lang),
+                      attr="category", classes=classes,
+                      description=label("style_desc.catchments", lang))
+
+
+def _service_areas_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "minutes" not in gdf:
+        return None
+    mins = sorted({int(m) for m in pd.to_numeric(gdf["minutes"], errors="coerce").dropna()})
+    colours = ramp(["#08519c", "#9ecae1"], len(mins))  # the shortest walk darkest
+    classes = [StyleClass(label("qgis.walk_minutes", lang, n=m), _base(kind, c, opacity=0.35, width=0.2),
+                          value=str(m), value_type="integer") for m, c in zip(mins, colours, strict=True)]
+    return LayerStyle(name, "service_areas", "categorizedSymbol", kind, title=label("layer.service_areas", lang),
+                      attr="minutes", classes=classes, description=label("style_desc.service_areas", lang))
+
+
+def _life_circle_style(name: str, gdf: gpd.GeoDataFrame, kind: str, lang: str, cats: Any) -> LayerStyle | None:
+    if "status" not in gdf:
+        return None
+    classes = [StyleClass(label(f"qgis.lc_{s}", lang), _base(kind, c, opacity=0.45, width=0.6, outline=OUTLINE),
+                          value=s) for s, c in (("in_range", "#f0f0f0"), ("below", "#9ecae1"), ("above", "#fc9272"))]
+    return LayerStyle(name, "life_circle", "categorizedSymbol", kind, title=label("layer.zones_life_circle", lang),
+                      attr="status", classes=classes, description=label("style_desc.life_circle", lang))
+
+
+_LAYER_STYLES: dict[str, Callable[..., LayerStyle | None]] = {
+    "catchments": _catchments_style, "service_areas": _service_areas_style,
+    "zones_life_circle": _life_circle_style,
+    "facilities": _facilities_style, "heritage": _heritage_style, "heritage_buildings": _buildings_style,
+    "waterfront": _waterfront_style, "waterfront_access": _access_style, "compounds": _compounds_style,
+    "zones": _zones_style, "candidate_sites": _sites_style, "study_area": _area_style,
+}
+
+
+def _overlay_styles(blocks: gpd.GeoDataFrame, lang: str, overlays: Mapping[str, Any] | None) -> list[LayerStyle]:
+    """A graduated style (quintiles, not the default) per block column an overlay maps (``result.overlays``).
+
+    The fallback for overlays registered with :mod:`toolkit.overlays`: the built-in ones map nothing there.
+    """
+    from .. import palette
+
+    kind = geometry_kind(blocks) or "fill"
+    out = []
+    for o in (overlays or {}).values():
+        if not getattr(o, "present", False):
+            continue
+        for col, ramp_name in o.mapped_columns().items():
+            if col not in blocks or blocks[col].dtype.kind not in "iuf":
+                continue
+            doc = o.column_doc("blocks", col)
+            out.append(graduated("blocks", col[:30], kind, col, blocks[col], getattr(palette, ramp_name, RAMP_REDS),
+                                 no_data_label=label("legend.no_data", lang),
+                                 title=doc.label(lang) if doc else col, default=False,
+                                 description=label("style_desc.overlay", lang, col=col,
+                                                   overlay=o.title(lang) or label("map.group_overlays", lang))))
+    return out
 
 
 def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en",
-                   catalogue: Mapping[str, Any] | None = None) -> list[LayerStyle]:
+                   catalogue: Mapping[str, Any] | None = None,
+                   overlays: Mapping[str, Any] | None = None) -> list[LayerStyle]:
     """The styles of every spatial layer: exactly one ``default`` per layer, first in the list.
+
+    ``overlays`` (``StudyResult.overlays``) add a graduated style per block column a
+    registered overlay maps (:meth:`toolkit.overlays.OverlayOutput.mapped_columns`).
 
     ``catalogue`` labels the facility categories (the run's
     :attr:`toolkit.standards.Profile.catalogue`, with a study's own); the
@@ -269,72 +466,15 @@ def default_styles(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "en",
         if kind is None:
             continue
         if name == "blocks":
-            out += _blocks_styles(gdf, lang)
-        elif name == "streets":
+            out += _blocks_styles(gdf, lang) + _overlay_styles(gdf, lang, overlays)
+            continue
+        if name == "streets":
             out.append(_streets_style(gdf, lang))
-        elif name == "facilities" and "category" in gdf:
-            present = [c for c in cats if c in set(gdf["category"].dropna())]
-            present += sorted(set(gdf["category"].dropna()) - set(present))
-            classes = [StyleClass(cats[c].label(lang) if c in cats else str(c),
-                                  _base(kind, category_colour(c), size=2.2), value=c) for c in present]
-            out.append(LayerStyle(name, "facilities", "categorizedSymbol", kind,
-                                  title=label("style.facilities", lang), attr="category",
-                                  classes=classes, description="facilities by category"))
-        elif name == "heritage" and "kind" in gdf:
-            classes = [StyleClass(label(f"heritage.{k}", lang),
-                                  Symbol("fill", c, opacity=0.25 if k == "style_area" else 0.45, outline=c, width=0.5),
-                                  value=k) for k, c in ZONE_COLOURS.items()]
-            out.append(LayerStyle(name, "heritage", "categorizedSymbol", kind,
-                                  title=label("layer.heritage", lang), attr="kind",
-                                  classes=classes, description="heritage protection zones by kind"))
-        elif name == "heritage_buildings":
-            out.append(LayerStyle(name, "heritage buildings", "singleSymbol", kind,
-                                  title=label("layer.heritage_buildings", lang),
-                                  symbol=_base(kind, LISTED_BUILDING, size=1.6, shape="square", outline="#ffffff")))
-        elif name == "waterfront" and "access" in gdf:
-            out.append(LayerStyle(
-                name, "waterfront", "categorizedSymbol", kind, title=label("layer.waterfront", lang),
-                attr="access", description="bank with public access (green) and gaps (red)",
-                classes=_bool_classes(kind, (label("legend.bank_access", lang), BANK_ACCESS),
-                                      (label("legend.bank_gap", lang), BANK_GAP),
-                                      label("legend.unknown", lang), width=1.2)))
-        elif name == "waterfront_access":
-            out.append(LayerStyle(name, "waterfront access", "singleSymbol", kind,
-                                  title=label("layer.waterfront_access", lang),
-                                  symbol=_base(kind, WATERFRONT_ACCESS, size=3.0, outline="#ffffff")))
-        elif name == "compounds" and "old" in gdf:
-            out.append(LayerStyle(
-                name, "compounds", "categorizedSymbol", kind, title=label("layer.compounds", lang),
-                attr="old", description="residential compounds: built before compounds.old_before (orange) or after",
-                classes=_bool_classes(kind, (label("legend.old_compound", lang), "#e6550d"),
-                                      (label("legend.newer_compound", lang), "#3182bd"),
-                                      label("legend.year_unknown", lang), size=1.8, outline="#ffffff")))
-        elif name == "compounds":
-            out.append(LayerStyle(name, "compounds", "singleSymbol", kind,
-                                  title=label("layer.compounds", lang),
-                                  symbol=_base(kind, "#3182bd", size=1.8, outline="#ffffff")))
-        elif name == "zones" and "underserved_pop" in gdf:
-            out.append(graduated(name, "zones", kind, "underserved_pop", gdf["underserved_pop"], RAMP_REDS,
-                                 title=label("col.underserved_pop", lang, cap=True), digits=0,
-                                 opacity=0.7, width=0.3,
-                                 description="management zones by residents in underserved blocks"))
-        elif name == "candidate_sites" and "selected" in gdf:
-            sel = Symbol("marker", SITE_SELECTED[0], outline=SITE_SELECTED[1], width=0.4, size=5.0, shape="star")
-            cand = Symbol("marker", SITE_CANDIDATE[0], outline=SITE_CANDIDATE[1], width=0.2, size=2.2)
-            out.append(LayerStyle(name, "candidate sites", "categorizedSymbol", kind,
-                                  title=label("layer.candidate_sites", lang), attr="selected",
-                                  description="candidate micro-renewal sites; stars: selected hubs",
-                                  classes=[StyleClass(label("term.selected", lang), sel, value="true",
-                                                      value_type="bool"),
-                                           StyleClass(label("legend.candidate", lang), cand, value="false",
-                                                      value_type="bool"),
-                                           StyleClass(label("legend.not_scored", lang), cand, value="")]))
-        elif name == "study_area":
-            out.append(LayerStyle(name, "study area", "singleSymbol", kind, title=label("layer.study_area", lang),
-                                  symbol=Symbol("fill", "#ffffff", fill=False, outline="#000000", width=0.6)))
-        else:
-            out.append(LayerStyle(name, name[:30], "singleSymbol", kind, title=name,
-                                  symbol=_base(kind, "#3182bd")))
+            continue
+        make = _LAYER_STYLES.get(name)
+        style = make(name, gdf, kind, lang, cats) if make is not None else None
+        out.append(style if style is not None else LayerStyle(name, name[:30], "singleSymbol", kind, title=name,
+                                                              symbol=_base(kind, "#3182bd")))
     return out
 
 
@@ -462,6 +602,9 @@ def _sld_expr(parent: ET.Element, spec: tuple) -> None:
             _sld_expr(node, sub)
     elif op == "not":
         _sld_expr(ET.SubElement(parent, _q(OGC_NS, "Not")), spec[1])
+    elif op == "isnull":
+        node = ET.SubElement(parent, _q(OGC_NS, "PropertyIsNull"))
+        ET.SubElement(node, _q(OGC_NS, "PropertyName")).text = spec[1]
     else:
         tag = {"eq": "PropertyIsEqualTo", "ge": "PropertyIsGreaterThanOrEqualTo", "gt": "PropertyIsGreaterThan",
                "le": "PropertyIsLessThanOrEqualTo"}[op]
@@ -560,9 +703,13 @@ def class_index(gdf: pd.DataFrame, style: LayerStyle) -> np.ndarray:
     if style.renderer == "singleSymbol" or not style.classes:
         return np.zeros(n, dtype=int)
     if style.renderer == "graduatedSymbol":
-        v = pd.to_numeric(gdf[style.attr], errors="coerce").to_numpy(dtype=float)
+        m = re.fullmatch(r'coalesce\("(\w+)", (\S+)\)', style.attr or "")
+        col = m.group(1) if m else style.attr
+        v = pd.to_numeric(gdf[col], errors="coerce").to_numpy(dtype=float)
+        if m:
+            v = np.where(np.isnan(v), float(m.group(2)), v)
         for i, c in enumerate(style.classes):
-            hit = (v >= c.lower if i == 0 else v > c.lower) & (v <= c.upper) & (out < 0)
+            hit = (v >= c.lower) & (v <= c.upper) & (out < 0)  # as QGIS: bounds inclusive, the first range wins
             out[hit] = i
         return out
     fname = _field_name(style.attr)

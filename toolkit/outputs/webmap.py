@@ -16,25 +16,27 @@ need the internet.
 
 from __future__ import annotations
 
+import base64
 import html as _html
 import json
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import folium
-import mapclassify as mc
 import numpy as np
 import pandas as pd
 import shapely
 from branca.colormap import StepColormap
-from branca.element import JavascriptLink, MacroElement
+from branca.element import Figure, JavascriptLink, MacroElement
 from folium.map import CustomPane, Layer
 from folium.template import Template
 
 from ..completeness import status_label
 from ..crs import WGS84, from_wgs84
 from ..errors import InputError
-from ..labels import column, label
+from ..labels import LABELS, column, label
 from ..palette import (
     BANK_ACCESS,
     BANK_GAP,
@@ -93,6 +95,36 @@ class Classes:
     discrete: bool  # one class per distinct value (few levels, e.g. n of 5 categories)
 
 
+@cache
+def mapclassify() -> Any:
+    """mapclassify, imported on first use, with its numba kernel compiled on first call rather than on import.
+
+    mapclassify compiles its Fisher-Jenks kernel eagerly at import (an explicit numba signature), which cost
+    about 1.5 s of every run and of every batch worker although the maps use quantiles and user bins. While
+    it is imported, ``numba.njit`` given a signature returns numba's lazy decorator instead: the kernel
+    compiles, with the same types, only if a study asks for natural breaks.
+    """
+    try:
+        import numba
+    except ImportError:  # mapclassify then uses its pure-Python fallback
+        import mapclassify as mc
+
+        return mc
+    real = numba.njit
+
+    def lazy_njit(*args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], str):  # njit("f8[:](f8[:], u2)"): eager; compile on first call instead
+            return real(**kwargs)
+        return real(*args, **kwargs)
+
+    numba.njit = lazy_njit
+    try:
+        import mapclassify as mc
+    finally:
+        numba.njit = real
+    return mc
+
+
 def classify(values: Any, scheme: str = "Quantiles", k: int = 5, mask: Any = None) -> Classes:
     """Classify ``values`` with mapclassify (``scheme`` is a mapclassify class name, e.g. Quantiles).
 
@@ -107,6 +139,7 @@ def classify(values: Any, scheme: str = "Quantiles", k: int = 5, mask: Any = Non
         raise ValueError("nothing to classify: no finite values")
     levels = np.unique(y)
     discrete = len(levels) <= k + 1
+    mc = mapclassify()
     if discrete:
         clf = mc.UserDefined(y, bins=list(levels))
     else:
@@ -154,7 +187,8 @@ class ClassLegend(StepColormap):
     def render(self, **kwargs):
         MacroElement.render(self, **kwargs)
         # the same d3 v3 branca's colour scales link (inlined from web/node_modules by webassets)
-        self.get_root().header.add_child(
+        # cast: get_root() is typed as a plain Element; a rendered map's root is the page's Figure
+        cast("Figure", self.get_root()).header.add_child(
             JavascriptLink("https://cdnjs.cloudflare.com/ajax/libs/d3/3.5.5/d3.min.js"), name="d3")
 
 
@@ -172,16 +206,28 @@ def class_legend(classes: Classes, colors: list[str], caption: str, layer: Layer
 _CSS = """
 <style>
 .leaflet-container { background: %(bg)s; }
-.tk-legend { background: rgba(255,255,255,0.92); padding: 6px 8px; border: 1px solid #999; border-radius: 4px;
+.tk-legend { background: rgba(255,255,255,0.92); padding: 4px 6px; border: 1px solid #999; border-radius: 4px;
              font: 12px/1.3 "Helvetica Neue", Arial, "PingFang SC", "Microsoft YaHei", sans-serif; }
-.tk-legend-caption { font-weight: bold; margin-bottom: 3px; max-width: 330px; }
+.tk-legend-caption { font-weight: bold; margin-bottom: 2px; max-width: 330px; }
 .tk-legend text { font-size: 11px; fill: #222; }
-.tk-summary { background: rgba(255,255,255,0.94); padding: 8px; border: 1px solid #999; border-radius: 4px;
-              font-size: 12px; max-width: 360px; max-height: 45vh; overflow: auto; }
+.tk-layers { background: rgba(255,255,255,0.95); border: 1px solid #999; border-radius: 4px; width: 320px;
+             font: 12px/1.35 "Helvetica Neue", Arial, "PingFang SC", "Microsoft YaHei", sans-serif; }
+.tk-layers-toggle { display: block; width: 100%%; text-align: left; font-weight: bold; border: 0; cursor: pointer;
+                    background: #f4f4f4; padding: 4px 8px; border-radius: 4px; font: inherit; font-weight: bold; }
+.tk-layers.tk-collapsed { width: auto; }
+.tk-layers-body { max-height: min(62vh, 480px); overflow: auto; padding: 2px 6px 4px; }
+.tk-group > summary { font-weight: bold; cursor: pointer; padding: 2px 0; }
+.tk-item { display: block; padding: 0 0 0 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.tk-item input { margin: 0 4px 0 0; vertical-align: -2px; }
+.tk-summary { font-size: 12px; padding: 2px 0 4px; }
 .tk-summary table, .tk-table { border-collapse: collapse; }
 .tk-summary td, .tk-summary th { padding: 0 6px 0 0; text-align: left; }
 .tk-table th { text-align: left; font-weight: normal; color: #555; padding: 0 8px 0 0; }
-.tk-table td { text-align: right; }
+.tk-table td { text-align: right; padding: 0 0 0 6px; }
+.tk-dist { margin-top: 4px; }
+.tk-dist tr:first-child th { font-weight: bold; color: #333; }
+.tk-dist td.tk-yes { color: #1a7a36; }
+.tk-dist tr.tk-incomplete { color: #8a6d3b; font-style: italic; }
 </style>
 """
 
@@ -203,32 +249,293 @@ var tk = (function () {
   function table(cols, fields, i, title) {
     var h = title ? "<b>" + esc(title) + "</b>" : "";
     h += "<table class='tk-table'>";
-    fields.forEach(function (f) {
+    (fields || []).forEach(function (f) {
       h += "<tr><th>" + esc(f[1]) + "</th><td>" + fmt(cols[f[0]][i], f[2]) + "</td></tr>";
     });
     return h + "</table>";
   }
-  // Shared block geometry -> one Leaflet layer, coloured by a class index column.
-  function blocks(data, o) {
-    var cols = data.columns, feats = data.geojson.features;
-    if (o.filter) feats = feats.filter(function (f) { return cols[o.filter][f.id]; });
-    return L.geoJSON({type: "FeatureCollection", features: feats}, {
-      attribution: o.attribution,
-      style: function (f) {
-        var s = L.extend({}, o.style);
-        if (o.cls) {
-          var c = cols[o.cls][f.id];
-          s.fillColor = (c === null || c < 0) ? o.nodata : o.colors[c];
-        }
-        if (o.className) s.className = o.className;
-        return s;
-      },
-      onEachFeature: function (f, l) {
-        if (o.tooltip) l.bindTooltip(function () { return table(cols, o.tooltip, f.id); }, {sticky: true});
-        if (o.popup) l.bindPopup(function () { return table(cols, o.popup, f.id, o.popupTitle); }, {maxWidth: 340});
-      }
+  // Each distance beside its threshold and the data status of its category (incomplete data greyed).
+  function distances(cols, d, i) {
+    var h = "<table class='tk-table tk-dist'><tr>" + d.head.map(function (t) {
+      return "<th>" + esc(t) + "</th>"; }).join("") + "</tr>";
+    d.rows.forEach(function (r) {
+      var v = cols[r[0]][i], ok = cols[r[4]] ? cols[r[4]][i] : null;
+      h += "<tr" + (r[5] ? "" : " class='tk-incomplete'") + "><th>" + esc(r[1]) + "</th><td" +
+           (ok === 1 ? " class='tk-yes'" : "") + ">" + fmt(v, "int") + "</td><td>" + fmt(r[2], "int") +
+           "</td><td>" + esc(r[3]) + "</td></tr>";
     });
+    return h + "</table>";
   }
+  // The blocks' shared geometry: integer coordinates (1/scale degree), delta-encoded per ring, decoded once
+  // into zoom-0 pixel coordinates; small class columns arrive as strings of one character per block.
+  function decode(raw, crs) {
+    var cols = raw.columns, n = raw.n;
+    Object.keys(raw.codes).forEach(function (k) {
+      var s = raw.codes[k], a = new Array(n);
+      for (var i = 0; i < n; i++) {
+        var c = s.charCodeAt(i);
+        a[i] = c === 45 ? null : (c === 126 ? -1 : c - 48);  // "-": missing, "~": -1, "0".."9"
+      }
+      cols[k] = a;
+    });
+    Object.keys(raw.factors || {}).forEach(function (k) {
+      var f = raw.factors[k];
+      cols[k] = f.index.map(function (j) { return j < 0 ? null : f.levels[j]; });
+    });
+    // numbers: base64 floats straight into typed arrays (missing: NaN, shown as a dash)
+    Object.keys(raw.numbers || {}).forEach(function (k) {
+      var s = atob(raw.numbers[k].b64), u = new Uint8Array(s.length);
+      for (var i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+      cols[k] = raw.numbers[k].bits === 32 ? new Float32Array(u.buffer) : new Float64Array(u.buffer);
+    });
+    var nv = 0, nr = 0;
+    raw.geom.forEach(function (b) { b.forEach(function (r) { nr++; nv += r.length / 2; }); });
+    var xy = new Float64Array(2 * nv), ring = new Int32Array(nr + 1), first = new Int32Array(n + 1),
+        box = new Float64Array(4 * n), sc = raw.scale, ox = raw.origin[0], oy = raw.origin[1], v = 0, r = 0;
+    var ll = L.latLng(0, 0);
+    raw.geom.forEach(function (b, i) {
+      first[i] = r;
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      b.forEach(function (c) {
+        ring[r++] = v;
+        var x = ox, y = oy;
+        for (var j = 0; j < c.length; j += 2) {
+          x += c[j]; y += c[j + 1];
+          ll.lng = x / sc; ll.lat = y / sc;
+          var p = crs.latLngToPoint(ll, 0);
+          xy[2 * v] = p.x; xy[2 * v + 1] = p.y; v++;
+          if (p.x < x0) x0 = p.x; if (p.x > x1) x1 = p.x; if (p.y < y0) y0 = p.y; if (p.y > y1) y1 = p.y;
+        }
+      });
+      box[4 * i] = x0; box[4 * i + 1] = y0; box[4 * i + 2] = x1; box[4 * i + 3] = y1;
+    });
+    ring[r] = v; first[n] = r;
+    raw.geom = null;  // the decoded arrays replace the JSON's
+    return {n: n, cols: cols, xy: xy, ring: ring, first: first, box: box};
+  }
+  // A uniform grid over the blocks' boxes, for finding the block under the mouse.
+  function grid(g) {
+    var n = g.n, X0 = Infinity, Y0 = Infinity, X1 = -Infinity, Y1 = -Infinity, i, b = g.box;
+    for (i = 0; i < n; i++) {
+      X0 = Math.min(X0, b[4 * i]); Y0 = Math.min(Y0, b[4 * i + 1]);
+      X1 = Math.max(X1, b[4 * i + 2]); Y1 = Math.max(Y1, b[4 * i + 3]);
+    }
+    var k = Math.max(1, Math.ceil(Math.sqrt(n / 2))), cw = (X1 - X0) / k || 1, ch = (Y1 - Y0) / k || 1;
+    var cells = new Array(k * k);
+    function cellOf(x, y) {
+      return [Math.min(k - 1, Math.max(0, Math.floor((x - X0) / cw))),
+              Math.min(k - 1, Math.max(0, Math.floor((y - Y0) / ch)))];
+    }
+    for (i = 0; i < n; i++) {
+      var a = cellOf(b[4 * i], b[4 * i + 1]), z = cellOf(b[4 * i + 2], b[4 * i + 3]);
+      for (var cx = a[0]; cx <= z[0]; cx++) for (var cy = a[1]; cy <= z[1]; cy++) {
+        (cells[cy * k + cx] = cells[cy * k + cx] || []).push(i);
+      }
+    }
+    return function (x, y) {
+      if (x < X0 || x > X1 || y < Y0 || y > Y1) return [];
+      var c = cellOf(x, y);
+      return cells[c[1] * k + c[0]] || [];
+    };
+  }
+  function inside(g, i, x, y) {
+    if (x < g.box[4 * i] || x > g.box[4 * i + 2] || y < g.box[4 * i + 1] || y > g.box[4 * i + 3]) return false;
+    var inn = false, xy = g.xy;
+    for (var r = g.first[i]; r < g.first[i + 1]; r++) {
+      for (var a = g.ring[r], e = g.ring[r + 1], j = e - 1, v = a; v < e; j = v++) {
+        var xi = xy[2 * v], yi = xy[2 * v + 1], xj = xy[2 * j], yj = xy[2 * j + 1];
+        if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) inn = !inn;
+      }
+    }
+    return inn;
+  }
+  // One canvas for every block indicator: the indicator shown restyles the same geometry (one path per
+  // colour class, vertices closer than half a pixel at the current zoom skipped).
+  var CHUNK = 256;
+  var BlockCanvas = L.Renderer.extend({
+    initialize: function (data, options) {
+      L.Renderer.prototype.initialize.call(this, options);
+      this._data = data;
+      this.active = null;
+      this.drawn = 0;
+      this.draws = 0;
+    },
+    _initContainer: function () {
+      this._container = document.createElement("canvas");
+      this._container.className = "tk-blocks-canvas";
+      this._ctx = this._container.getContext("2d");
+    },
+    _destroyContainer: function () { L.DomUtil.remove(this._container); delete this._ctx; delete this._container; },
+    _update: function () {
+      if (this._map._animatingZoom && this._bounds) return;
+      L.Renderer.prototype._update.call(this);
+      var b = this._bounds, c = this._container, size = b.getSize(), m = L.Browser.retina ? 2 : 1;
+      L.DomUtil.setPosition(c, b.min);
+      c.width = m * size.x; c.height = m * size.y;
+      c.style.width = size.x + "px"; c.style.height = size.y + "px";
+      if (m === 2) this._ctx.scale(2, 2);
+      this._ctx.translate(-b.min.x, -b.min.y);
+      this._draw();
+    },
+    _draw: function () {
+      var ind = this.active, g = this._data.g, ctx = this._ctx, map = this._map;
+      this.drawn = 0;
+      if (!ind || !g) return;
+      var o = ind.options, s = map.getZoomScale(map.getZoom(), 0), org = map.getPixelOrigin(), b = this._bounds;
+      var vx0 = (b.min.x + org.x) / s, vy0 = (b.min.y + org.y) / s, vx1 = (b.max.x + org.x) / s,
+          vy1 = (b.max.y + org.y) / s, box = g.box, xy = g.xy;
+      var cls = o.cls ? g.cols[o.cls] : null, filt = o.filter ? g.cols[o.filter] : null;
+      var nc = o.colors ? o.colors.length : 1, buckets = [], k, i;
+      for (k = 0; k <= nc; k++) buckets.push([]);
+      for (i = 0; i < g.n; i++) {
+        if (filt && !filt[i]) continue;
+        if (box[4 * i + 2] < vx0 || box[4 * i] > vx1 || box[4 * i + 3] < vy0 || box[4 * i + 1] > vy1) continue;
+        var c = cls ? cls[i] : 0;
+        buckets[(c === null || c < 0 || c >= nc) ? nc : c].push(i);
+      }
+      var st = o.style, self = this;
+      // a path of a few hundred blocks at a time: the rasteriser slows down on one path of thousands
+      var flush = function (k) {
+        ctx.globalAlpha = st.fillOpacity;
+        ctx.fillStyle = k < nc ? o.colors[k] : o.nodata;
+        ctx.fill("evenodd");
+        if (st.weight > 0) {
+          ctx.globalAlpha = st.opacity === undefined ? 1 : st.opacity;
+          ctx.strokeStyle = st.color; ctx.lineWidth = st.weight; ctx.lineJoin = "round";
+          ctx.stroke();
+        }
+      };
+      for (k = 0; k <= nc; k++) {
+        var bk = buckets[k];
+        if (!bk.length) continue;
+        ctx.beginPath();
+        for (var q = 0; q < bk.length; q++) {
+          i = bk[q];
+          for (var r = g.first[i]; r < g.first[i + 1]; r++) {
+            var a = g.ring[r], e = g.ring[r + 1];
+            var lx = xy[2 * a] * s - org.x, ly = xy[2 * a + 1] * s - org.y;
+            ctx.moveTo(lx, ly);
+            for (var v = a + 1; v < e; v++) {
+              var px = xy[2 * v] * s - org.x, py = xy[2 * v + 1] * s - org.y;
+              if (v < e - 1 && Math.abs(px - lx) + Math.abs(py - ly) < 0.5) continue;
+              ctx.lineTo(px, py); lx = px; ly = py;
+            }
+            ctx.closePath();
+          }
+          if (q % CHUNK === CHUNK - 1) { flush(k); ctx.beginPath(); }
+        }
+        flush(k);
+        self.drawn += bk.length;
+      }
+      ctx.globalAlpha = 1;
+      this.draws++;
+      if (!tk.state.firstDraw) tk.state.firstDraw = performance.now();
+      tk.state.drawn = this.drawn;
+    },
+    // the block of the active indicator at a map position, or -1
+    hit: function (latlng) {
+      var ind = this.active, g = this._data.g;
+      if (!ind || !g) return -1;
+      var p = this._map.options.crs.latLngToPoint(latlng, 0);
+      var filt = ind.options.filter ? g.cols[ind.options.filter] : null;
+      var cand = this._data.grid(p.x, p.y);
+      for (var q = cand.length - 1; q >= 0; q--) {
+        var i = cand[q];
+        if ((!filt || filt[i]) && inside(g, i, p.x, p.y)) return i;
+      }
+      return -1;
+    }
+  });
+  function blockData(id, map) {
+    var d = {g: null, grid: null, map: map, canvas: null, tip: null};
+    d.init = function () {
+      if (d.g) return;
+      var el = document.getElementById(id);
+      d.g = decode(JSON.parse(el.textContent), map.options.crs); d.grid = grid(d.g);
+      el.textContent = "";  // the page need not keep the text (tens of MB for a large study) once decoded
+      tk.state.blocks = d.g.n;
+      map.createPane("tkBlocks").style.zIndex = 350;
+      d.canvas = new BlockCanvas(d, {pane: "tkBlocks", padding: 0.1});
+      d.tip = L.tooltip({sticky: true, direction: "auto"});
+      var pending = null;
+      d.onMove = function (e) {
+        pending = e;
+        if (d.frame) return;
+        d.frame = L.Util.requestAnimFrame(function () {
+          d.frame = null;
+          var ind = d.canvas.active, i = ind ? d.canvas.hit(pending.latlng) : -1;
+          map.getContainer().style.cursor = i >= 0 ? "pointer" : "";
+          if (i >= 0 && ind.options.tooltip) {
+            d.tip.setContent(content(d, ind, i, "tooltip")).setLatLng(pending.latlng);
+            if (!map.hasLayer(d.tip)) map.openTooltip(d.tip);
+          } else if (map.hasLayer(d.tip)) {
+            map.closeTooltip(d.tip);
+          }
+        });
+      };
+      d.onClick = function (e) {
+        var ind = d.canvas.active, i = ind ? d.canvas.hit(e.latlng) : -1;
+        if (i >= 0) d.open(i, e.latlng);
+      };
+      d.onOut = function () { if (map.hasLayer(d.tip)) map.closeTooltip(d.tip); };
+    };
+    // the active indicator's popup of block i (at latlng, or the block's box centre)
+    d.open = function (i, latlng) {
+      var ind = d.canvas.active;
+      if (!ind || !(ind.options.popup || ind.options.dist || ind.options.tooltip)) return null;
+      latlng = latlng || d.centre(i);
+      return L.popup({maxWidth: 380, autoPan: ind.options.autoPan !== false}).setLatLng(latlng)
+        .setContent(content(d, ind, i, "popup")).openOn(map);
+    };
+    d.hover = function (i) {
+      var ind = d.canvas.active;
+      if (!ind || !ind.options.tooltip) return null;
+      d.tip.setContent(content(d, ind, i, "tooltip")).setLatLng(d.centre(i));
+      map.openTooltip(d.tip);
+      return d.tip;
+    };
+    d.centre = function (i) {
+      var b = d.g.box, crs = map.options.crs;
+      return crs.pointToLatLng(L.point((b[4 * i] + b[4 * i + 2]) / 2, (b[4 * i + 1] + b[4 * i + 3]) / 2), 0);
+    };
+    d.show = function (ind) {
+      d.init();
+      var was = d.canvas.active;
+      d.canvas.active = ind;
+      if (was && was !== ind && map.hasLayer(was)) map.removeLayer(was);  // one colour meaning at a time
+      if (!map.hasLayer(d.canvas)) {
+        map.addLayer(d.canvas);
+        map.on("mousemove", d.onMove); map.on("click", d.onClick); map.on("mouseout", d.onOut);
+      } else {
+        d.canvas._update();
+      }
+      tk.state.indicator = ind.options.name;
+    };
+    d.hide = function (ind) {
+      if (!d.canvas || d.canvas.active !== ind) return;
+      d.canvas.active = null;
+      map.closePopup(); d.onOut();
+      map.off("mousemove", d.onMove); map.off("click", d.onClick); map.off("mouseout", d.onOut);
+      map.removeLayer(d.canvas);
+      tk.state.indicator = null; tk.state.drawn = 0;
+    };
+    tk.state.data = d;
+    return d;
+  }
+  function content(d, ind, i, which) {
+    var o = ind.options, cols = d.g.cols;
+    if (which === "tooltip") return table(cols, o.tooltip, i);
+    var h = table(cols, o.popup || o.tooltip, i, o.popupTitle);
+    if (o.dist) h += distances(cols, o.dist, i);
+    return h;
+  }
+  // A block indicator: a layer of its own in the control, drawn by the shared canvas.
+  var Indicator = L.Layer.extend({
+    initialize: function (data, options) { this._d = data; this.options = options; },
+    onAdd: function () { this._d.show(this); },
+    onRemove: function () { this._d.hide(this); }
+  });
+  function indicator(data, o) { var l = new Indicator(data, o); tk.indicators.push(l); return l; }
   // Static lines and polygons styled by their "k" property (the offline basemap).
   function geo(fc, o) {
     return L.geoJSON(fc, {pane: o.pane, interactive: false, attribution: o.attribution,
@@ -250,7 +557,7 @@ var tk = (function () {
     var g = L.featureGroup();
     o.points.forEach(function (p, i) {
       var m = L.circleMarker([p[0], p[1]], L.extend({}, o.style, o.styles ? o.styles[i] : null));
-      if (o.popup && o.popup[i]) m.bindPopup(o.popup[i], {maxWidth: o.maxWidth || 320});
+      if (o.popup && o.popup[i]) m.bindPopup(o.popup[i], {maxWidth: o.maxWidth || 340});
       if (o.tooltip && o.tooltip[i]) m.bindTooltip(o.tooltip[i]);
       g.addLayer(m);
     });
@@ -281,23 +588,87 @@ var tk = (function () {
     }
     ctl.onAdd = function () { return div; };
     if (map.hasLayer(layer)) ctl.addTo(map);
-    map.on("overlayadd", function (e) { if (e.layer === layer) ctl.addTo(map); });
-    map.on("overlayremove", function (e) { if (e.layer === layer) ctl.remove(); });
+    layer.on("add", function () { ctl.addTo(map); });
+    layer.on("remove", function () { ctl.remove(); });
     return ctl;
   }
-  function summary(map, id) {
-    var ctl = L.control({position: "bottomleft"});
+  // The layer control: collapsible groups (summary, basemap, coverage by category, overlays, decisions);
+  // block indicators are radios of one name (one colour meaning at a time), other layers checkboxes.
+  function control(map, o) {
+    var ctl = L.control({position: "topright"});
+    var inputs = [];
     ctl.onAdd = function () {
-      var div = document.getElementById(id);
-      div.style.display = "block";
+      var div = L.DomUtil.create("div", "tk-layers");
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
+      var head = L.DomUtil.create("button", "tk-layers-toggle", div);
+      head.type = "button";
+      head.textContent = o.title;
+      head.setAttribute("aria-expanded", "true");
+      var body = L.DomUtil.create("div", "tk-layers-body", div);
+      head.onclick = function () {
+        var open = body.style.display === "none";
+        body.style.display = open ? "" : "none";
+        head.setAttribute("aria-expanded", open ? "true" : "false");
+        L.DomUtil[open ? "removeClass" : "addClass"](div, "tk-collapsed");
+      };
+      o.groups.forEach(function (grp) {
+        var det = L.DomUtil.create("details", "tk-group", body);
+        det.dataset.group = grp.key;
+        if (grp.open) det.open = true;
+        L.DomUtil.create("summary", "", det).textContent = grp.title;
+        if (grp.html) {
+          var box = document.getElementById(grp.html);
+          box.style.display = "block";
+          det.appendChild(box);
+        }
+        grp.items.forEach(function (it) {
+          var lab = L.DomUtil.create("label", "tk-item", det);
+          if (!it.layer) lab.dataset.none = "1";
+          var inp = L.DomUtil.create("input", "", lab);
+          inp.type = it.kind === "check" ? "checkbox" : "radio";
+          if (it.kind !== "check") inp.name = it.kind === "base" ? "tk-base" : "tk-indicator";
+          var span = L.DomUtil.create("span", "", lab);
+          span.textContent = it.name;
+          inp.checked = it.layer ? map.hasLayer(it.layer) : (it.kind === "radio" && !tk.state.indicator);
+          inp.onchange = function () {
+            if (it.kind === "check") {
+              if (inp.checked) map.addLayer(it.layer); else map.removeLayer(it.layer);
+            } else if (inp.checked) {
+              inputs.forEach(function (x) {  // the other radios of the same name go off
+                if (x.inp !== inp && x.inp.name === inp.name && x.it.layer && map.hasLayer(x.it.layer)) {
+                  map.removeLayer(x.it.layer);
+                }
+              });
+              if (it.layer) map.addLayer(it.layer);
+            }
+          };
+          inputs.push({inp: inp, it: it});
+        });
+      });
+      var sync = function () {
+        inputs.forEach(function (x) {
+          x.inp.checked = x.it.layer ? map.hasLayer(x.it.layer) : (x.it.kind === "radio" && !tk.state.indicator);
+        });
+      };
+      // after the change that fired it has run through (adding one indicator removes another, and the
+      // canvas with it): the inputs then show the final state, not one of the steps on the way
+      var queued = false;
+      map.on("layeradd layerremove", function () {
+        if (queued) return;
+        queued = true;
+        Promise.resolve().then(function () { queued = false; sync(); });
+      });
       return div;
     };
-    return ctl.addTo(map);
+    ctl.addTo(map);
+    L.control.scale({metric: true, imperial: false, maxWidth: 100}).addTo(map);  // metric only
+    tk.state.control = ctl;
+    return ctl;
   }
-  return {esc: esc, fmt: fmt, table: table, blocks: blocks, geo: geo, detail: detail, points: points,
-          legend: legend, summary: summary};
+  return {esc: esc, fmt: fmt, table: table, distances: distances, blockData: blockData, indicator: indicator,
+          geo: geo, detail: detail, points: points, legend: legend, control: control, indicators: [],
+          state: {blocks: 0, drawn: 0, indicator: null, firstDraw: null}};
 })();
 """
 
@@ -315,51 +686,160 @@ class _Helpers(MacroElement):
 
 
 class BlockData(MacroElement):
-    """The blocks' geometry (once) and their attributes by column, as a JSON data island in the page."""
+    """The blocks' geometry (once) and their attributes by column, as a JSON data island in the page.
+
+    ``geometry`` holds each block's rings as integer coordinates (``1 / scale`` degree) relative to the
+    first vertex of the map (``origin``), delta-encoded along each ring (:func:`_encode_rings`); a column
+    of small integers (classes, yes/no) goes into the page as a string of one character per block. The
+    page decodes them once into the shared canvas that every block indicator restyles.
+    """
 
     _template = Template("""
         {% macro html(this, kwargs) %}
         <script type="application/json" id="{{ this.element_id }}">{{ this.payload }}</script>
         {% endmacro %}
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = JSON.parse(document.getElementById({{ this.element_id|tojson }}).textContent);
+        var {{ this.get_name() }} = tk.blockData({{ this.element_id|tojson }}, {{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
-    def __init__(self, geometry: list[dict], columns: dict[str, list], element_id: str = "tk-blocks"):
+    def __init__(self, geometry: list[list[list[int]]], columns: dict[str, list], origin: tuple[int, int],
+                 scale: int, element_id: str = "tk-blocks"):
         super().__init__()
         self._name = "tk_blocks"
         self.element_id = element_id
         self.columns = columns
         self.geometry = geometry
+        self.origin = [int(origin[0]), int(origin[1])]
+        self.scale = int(scale)
 
     @property
     def payload(self) -> str:
-        feats = [{"type": "Feature", "id": i, "properties": {}, "geometry": g} for i, g in enumerate(self.geometry)]
-        return _json({"geojson": {"type": "FeatureCollection", "features": feats}, "columns": self.columns})
+        plain: dict[str, list] = {}
+        codes: dict[str, str] = {}
+        factors: dict[str, dict] = {}
+        numbers: dict[str, dict] = {}
+        for k, v in self.columns.items():
+            if (code := _small_codes(v)) is not None:
+                codes[k] = code
+            elif (f := _factor(v)) is not None:
+                factors[k] = f
+            elif (b := _binary(v)) is not None:
+                numbers[k] = b
+            else:
+                plain[k] = v
+        return _json({"n": len(self.geometry), "scale": self.scale, "origin": self.origin, "geom": self.geometry,
+                      "columns": plain, "codes": codes, "factors": factors, "numbers": numbers})
+
+
+_CODE_CHARS: dict[int | None, str] = {None: "-", -1: "~", **{i: chr(48 + i) for i in range(10)}}
+
+
+def _small_codes(values: list) -> str | None:
+    """A column of ``None`` and the integers -1..9 as one character each (``-`` missing, ``~`` -1), else None.
+
+    Classes and yes/no columns are most of a map's attributes: a character a block instead of ``1,`` or
+    ``null,`` keeps a 100,000-block map's columns small.
+    """
+    if not all(v is None or (type(v) is int and -1 <= v <= 9) for v in values):
+        return None
+    return "".join(_CODE_CHARS[v] for v in values)
+
+
+def _binary(values: list) -> dict | None:
+    """A column of numbers (``None`` missing) as base64 little-endian floats: 32-bit when every value is below
+    2**24 in size (integers exact, decimals to 7 digits), else 64-bit; missing values are NaN.
+
+    The page turns the text into a typed array in one step: no parsed JSON array of boxed numbers, which
+    for a 100,000-block study's columns cost the browser hundreds of MB before it could free them.
+    """
+    if not values or not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        return None
+    a = np.array([np.nan if v is None else v for v in values], dtype=float)
+    fin = a[np.isfinite(a)]
+    bits = 32 if not len(fin) or np.abs(fin).max() < 2**24 else 64
+    raw = a.astype("<f4" if bits == 32 else "<f8").tobytes()
+    return {"bits": bits, "b64": base64.b64encode(raw).decode("ascii")}
+
+
+def _factor(values: list) -> dict | None:
+    """A text column of few distinct values (a reason, a class) as its levels and each block's level index.
+
+    The same few sentences repeated over 100,000 blocks are most of a large map's bytes otherwise.
+    """
+    if len(values) < 64 or not any(isinstance(v, str) for v in values) or \
+            not all(v is None or isinstance(v, str) for v in values):
+        return None
+    levels = sorted({v for v in values if v is not None})
+    if len(levels) > 255 or len(levels) * 4 > len(values):
+        return None
+    at = {v: i for i, v in enumerate(levels)}
+    return {"levels": levels, "index": [-1 if v is None else at[v] for v in values]}
+
+
+def _encode_rings(geoms: Any, scale: int) -> tuple[list, tuple[int, int]]:
+    """Each polygon's rings (exterior and holes of every part) as delta-encoded integer ``x, y`` lists.
+
+    Coordinates are rounded to ``1 / scale`` degree (``scale=10**5``: about 1.1 m, below the 2 m the
+    blocks are simplified to); the first vertex of a ring is relative to ``origin``, each later one to the
+    vertex before it, so most numbers take 1 to 4 digits. The last vertex (equal to the first) is dropped.
+    """
+    geoms = np.asarray(geoms)
+    parts, part_block = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+    q = np.round(coords * scale).astype(np.int64)
+    origin = (int(q[0, 0]), int(q[0, 1])) if len(q) else (0, 0)
+    out: list[list[list[int]]] = [[] for _ in range(len(geoms))]
+    starts = np.flatnonzero(np.r_[True, vertex_ring[1:] != vertex_ring[:-1]]) if len(q) else np.zeros(0, int)
+    ends = np.r_[starts[1:], len(q)].astype(int)
+    for s0, e0 in zip(starts, ends, strict=True):
+        r = q[s0:e0 - 1] if e0 - s0 > 3 else q[s0:e0]  # the closing vertex repeats the first
+        d = np.diff(r, axis=0, prepend=np.array([origin]))
+        out[int(part_block[ring_part[vertex_ring[s0]]])].append(d.ravel().tolist())
+    return out, origin
 
 
 class BlockLayer(Layer):
-    """One analysis layer of blocks, built in the browser from the shared :class:`BlockData`."""
+    """One block indicator: a style of the shared :class:`BlockData` geometry, drawn on the map's block canvas.
+
+    Indicators are mutually exclusive (one colour meaning at a time): switching one on switches the
+    other off, and its legend (a :class:`ClassLegend` of this layer) is shown only while it is on.
+    """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = tk.blocks({{ this.data.get_name() }}, {{ this.js(this.options) }});
+        var {{ this.get_name() }} = tk.indicator({{ this.data.get_name() }}, {{ this.js(this.options) }});
         {% endmacro %}
     """)
 
     js = staticmethod(_json)
+    #: the layer's classification, set by the code that adds the layer (for its legend)
+    classes: Any
 
-    def __init__(self, data: BlockData, name: str, *, cls: str | None = None, colors: list[str] | None = None,
-                 style: dict | None = None, tooltip: list | None = None, popup: list | None = None,
-                 popup_title: str | None = None, filter: str | None = None, class_name: str | None = None,
-                 show: bool = False):
+    # the layer's options (keywords, all None by default) and their names in the page's tk.blocks
+    OPTIONS: ClassVar[dict[str, str]] = {
+        "cls": "cls", "colors": "colors", "filter": "filter", "tooltip": "tooltip", "popup": "popup",
+        "popup_title": "popupTitle", "class_name": "className", "dist": "dist"}
+
+    def __init__(self, data: BlockData, name: str, *, style: dict | None = None, show: bool = False,
+                 **options: Any):
+        """``options``: ``cls`` (the class column), ``colors``, ``filter``, ``tooltip`` and ``popup`` (field
+        lists), ``popup_title``, ``class_name``, ``dist`` (the distance | threshold | data status table of
+        the popup, :func:`_distance_table`) (:attr:`OPTIONS`)."""
+        bad = set(options) - set(self.OPTIONS)
+        if bad:
+            raise TypeError(f"BlockLayer got unexpected option(s) {', '.join(sorted(bad))}; "
+                            f"options are: {', '.join(self.OPTIONS)}")
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "BlockLayer"
         self.data = data
-        self.options = {"cls": cls, "colors": colors, "nodata": NO_DATA, "filter": filter,
+        o = {js: options.get(py) for py, js in self.OPTIONS.items()}
+        # the order of the keys is the page's (map.html unchanged)
+        self.options = {"cls": o["cls"], "colors": o["colors"], "nodata": NO_DATA, "filter": o["filter"],
                         "style": {"color": "#555555", "weight": 0.3, "fillOpacity": 0.7, **(style or {})},
-                        "tooltip": tooltip, "popup": popup, "popupTitle": popup_title, "className": class_name}
+                        "tooltip": o["tooltip"], "popup": o["popup"], "popupTitle": o["popupTitle"],
+                        "className": o["className"], "dist": o["dist"], "name": name}
 
 
 class PointLayer(Layer):
@@ -418,16 +898,70 @@ class TextTooltip(folium.GeoJsonTooltip):
         self._name = "TextTooltip"
 
 
+def _tip(fields: list[str], lang: str, layer: str) -> TextTooltip:
+    """A text tooltip of ``fields``, each named in ``lang`` (the glossary's ``field.*``, else the data dictionary)."""
+    names = []
+    for f in fields:
+        key = f"field.{f.removesuffix('_label')}"
+        names.append(label(key, lang) if key in LABELS else column(f, lang, layer=layer))
+    return TextTooltip(fields=fields, aliases=names)
+
+
 class _Summary(MacroElement):
+    """The study's summary (thresholds, rates, data status), shown as the first group of the layer control."""
+
     _template = Template("""
         {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}
-        {% macro script(this, kwargs) %}tk.summary({{ this._parent.get_name() }}, "tk-summary");{% endmacro %}
     """)
 
     def __init__(self, body: str):
         super().__init__()
         self._name = "tk_summary"
         self.body = f'<div id="tk-summary" class="tk-summary" style="display:none">{body}</div>'
+
+
+#: The layer control's groups, in order: glossary key of the title, open on opening
+GROUPS = (("summary", "map.group_summary", False), ("basemap", "map.group_basemap", False),
+          ("coverage", "map.group_coverage", True), ("overlays", "map.group_overlays", False),
+          ("decisions", "map.group_decisions", False))
+
+
+class GroupedLayerControl(MacroElement):
+    """The map's layer control: collapsible groups, block indicators as radios, other layers as checkboxes.
+
+    Each control-listed layer of the map goes into the group named by its ``tk_group`` attribute (see
+    :func:`coverage_map`, which sets it from the function that drew the layer); the summary box is the
+    first group. The control is one box of bounded height (it scrolls), with a metric scale beside it.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        tk.control({{ this._parent.get_name() }}, {{ this.spec() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, title: str, groups: list[tuple[str, str, bool, list[tuple[Layer | None, str, str]]]],
+                 summary: str | None = "tk-summary"):
+        super().__init__()
+        self._name = "GroupedLayerControl"
+        self.title = title
+        self.groups = groups
+        self.summary = summary
+
+    def spec(self) -> str:
+        # layers are the page's variables: written as names, everything else as (escaped) JSON
+        out = []
+        for key, title, is_open, items in self.groups:
+            its = ",".join(f"{{layer:{lyr.get_name() if lyr is not None else 'null'},name:{_json(name)},"
+                           f"kind:{_json(kind)}}}" for lyr, name, kind in items)
+            html = _json(self.summary) if key == "summary" and self.summary else "null"
+            out.append(f"{{key:{_json(key)},title:{_json(title)},open:{'true' if is_open else 'false'},"
+                       f"html:{html},items:[{its}]}}")
+        return f"{{title:{_json(self.title)},groups:[{','.join(out)}]}}"
+
+    def names(self) -> list[str]:
+        """The layer names the control lists, in its order."""
+        return [name for *_, items in self.groups for lyr, name, _ in items if lyr is not None]
 
 
 # --------------------------------------------------------------- geometry
@@ -513,27 +1047,63 @@ def coverage_map(result: StudyResult, lang: str | None = None, *, basemap: str |
     disp = _Display(gcj02=basemap == "amap")
     bounds = disp.bounds(result.area)
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    m = folium.Map(location=centre, zoom_start=13, tiles=None, control_scale=True, min_zoom=8, max_zoom=19,
+    m = folium.Map(location=centre, zoom_start=13, tiles=None, control_scale=False, min_zoom=8, max_zoom=19,
                    font_size="0.8rem")
     webassets.offline_figure(m, allow_cdn=allow_cdn, title=result.study.title or result.study.name)
     m.add_child(_Helpers("#f2efe9" if basemap == "offline" else "#ffffff"))
-    _basemap(m, result, basemap, lang, disp)
+    _in_group(m, "basemap", _basemap, m, result, basemap, lang, disp)
     data = _block_data(result, disp)
     m.add_child(data)
-    _coverage_layers(m, result, lang, data, disp)
-    _overlay_layers(m, result, lang, data, disp)
-    _decision_layers(m, result, lang, data, disp)
+    _in_group(m, "coverage", _coverage_layers, m, result, lang, data, disp)
+    _in_group(m, "overlays", _overlay_layers, m, result, lang, data, disp)
+    _in_group(m, "decisions", _decision_layers, m, result, lang, data, disp)
+    _in_group(m, "decisions", _scenario_layers, m, result, lang, data, disp)
     area = disp.frame(result.area[["geometry"]], tolerance_m=1.0)
-    folium.GeoJson(area, name=label("layer.study_area", lang), style_function=lambda f: {
-        "fill": False, "color": "#000000", "weight": 2}).add_to(m)
+    study_area = folium.GeoJson(area, name=label("layer.study_area", lang), style_function=lambda f: {
+        "fill": False, "color": "#000000", "weight": 2})
+    setattr(study_area, "tk_group", "basemap")  # noqa: B010  (folium layers carry no such attribute: ours)
+    study_area.add_to(m)
     _legend(m, result, lang, basemap)
-    folium.LayerControl(collapsed=False).add_to(m)
+    m.add_child(_control(m, lang))
     m.fit_bounds(bounds)
     return m
 
 
+def _in_group(m: folium.Map, group: str, draw: Any, *args: Any) -> None:
+    """Call ``draw(*args)`` and put the control-listed layers it added to ``m`` into ``group`` of the control.
+
+    The group follows from the function that drew a layer, so a layer added by any of them (or a new
+    overlay's loop) lands in the right group without naming it; a layer that says its ``tk_group`` keeps it.
+    """
+    before = set(m._children)
+    draw(*args)
+    for key, child in m._children.items():
+        if key not in before and isinstance(child, Layer) and child.control and not getattr(child, "tk_group", None):
+            setattr(child, "tk_group", group)  # noqa: B010  (a toolkit attribute on a folium layer)
+
+
+def _control(m: folium.Map, lang: str) -> GroupedLayerControl:
+    """The grouped control of ``m``'s layers: base layers, then block indicators (radios), then the rest."""
+    layers = [c for c in m._children.values() if isinstance(c, Layer) and c.control]
+    groups = []
+    for key, title_key, is_open in GROUPS:
+        mine = [c for c in layers if getattr(c, "tk_group", "overlays") == key]
+        items: list[tuple[Layer | None, str, str]] = [(c, c.layer_name, "base") for c in mine if not c.overlay]
+        radios: list[tuple[Layer | None, str, str]] = [(c, c.layer_name, "radio") for c in mine
+                                                       if c.overlay and isinstance(c, BlockLayer)]
+        if key == "coverage" and any(isinstance(c, BlockLayer) for c in layers):
+            radios.insert(0, (None, label("map.no_indicator", lang), "radio"))  # every block uncoloured
+        items += radios + [(c, c.layer_name, "check") for c in mine if c.overlay and not isinstance(c, BlockLayer)]
+        if items or key == "summary":
+            groups.append((key, label(title_key, lang), is_open, items))
+    return GroupedLayerControl(label("map.layers", lang), groups)
+
+
 def layer_names(m: folium.Map) -> list[str]:
-    """The names the map's layer switcher lists, base layers first (as Leaflet shows them)."""
+    """The names the map's layer control lists, in its order (group by group, base layers first)."""
+    ctl = [c for c in m._children.values() if isinstance(c, GroupedLayerControl)]
+    if ctl:
+        return ctl[0].names()
     layers = [c for c in m._children.values() if isinstance(c, Layer) and c.control]
     return [c.layer_name for c in layers if not c.overlay] + [c.layer_name for c in layers if c.overlay]
 
@@ -573,7 +1143,7 @@ def _basemap(m: folium.Map, result: StudyResult, basemap: str, lang: str, disp: 
         fg.add_to(m)
     m.add_child(CustomPane("tkBase", z_index=250, pointer_events=False))
     StaticLayer(label("basemap.offline", lang), _offline_features(result, disp), _BASE_STYLES, pane="tkBase",
-                attribution="Offline basemap from the study data: streets &copy; OpenStreetMap contributors",
+                attribution=label("map.offline_attribution", lang),
                 show=basemap == "offline").add_to(m)
 
 
@@ -630,9 +1200,16 @@ def _offline_features(result: StudyResult, disp: _Display) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
+#: Block coordinates are written in units of 1 / GEOMETRY_SCALE degree (about 1.1 m): the blocks are simplified
+#: to 2 m before (what the highest zoom needs), so finer digits would only add bytes
+GEOMETRY_SCALE = 10**5
+
+
 def _block_data(result: StudyResult, disp: _Display) -> BlockData:
+    """The shared block geometry, simplified to 2 m (what the highest zoom shows), with the common columns."""
     b = result.blocks
     web = disp.frame(b[["geometry"]])
+    geometry, origin = _encode_rings(web.geometry.values, GEOMETRY_SCALE)
     cols: dict[str, list] = {"block_id": _col(b["block_id"], None)}
     for c in ("population", "pop_65plus", "n_within"):
         if c in b:
@@ -640,7 +1217,7 @@ def _block_data(result: StudyResult, disp: _Display) -> BlockData:
     for cat in result.categories:
         cols[f"dist_{cat}_m"] = _col(b[f"dist_{cat}_m"])
         cols[f"within_{cat}"] = _col(b[f"within_{cat}"])
-    return BlockData(_geojson(web.geometry.values), cols)
+    return BlockData(geometry, cols, origin, GEOMETRY_SCALE)
 
 
 def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
@@ -652,29 +1229,33 @@ def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
     colours = ramp(RAMP_COVERAGE, len(cls.bins))
     data.columns["share_within"] = _col(share, 3)
     data.columns["cls_share"] = cls.yb.tolist()
-    f = [["block_id", label("col.block_id", lang), None], ["population", label("col.population", lang), "int"],
-         ["pop_65plus", label("col.pop_65plus", lang), "int"], ["n_within", label("col.n_within", lang), "int"]]
+    f: list[list[Any]] = [
+        ["block_id", label("col.block_id", lang), None], ["population", label("col.population", lang), "int"],
+        ["pop_65plus", label("col.pop_65plus", lang), "int"], ["n_within", label("col.n_within", lang), "int"]]
     f = [x for x in f if x[0] in data.columns]
-    dist = [[f"dist_{c}_m", label("col.dist_<category>_m", lang, category=cats[c].label(lang)), "int"]
-            for c in result.categories]
+    dist = _distance_table(result, lang)
     main = BlockLayer(data, label("map.coverage", lang), cls="cls_share", colors=colours, show=True,
                       class_name=BLOCK_CLASS, style={"weight": 0.3, "fillOpacity": 0.7},
-                      tooltip=[f[0], ["share_within", label("map.share_within", lang), "pct"]], popup=f + dist)
+                      tooltip=[f[0], ["share_within", label("map.share_within", lang), "pct"]], popup=f, dist=dist)
     main.add_to(m)
     main.classes = cls
     legend = class_legend(cls, colours, label("legend.coverage", lang, n=n), main, fmt="pct")
     legend.add_to(m)
     yesno = [label("legend.within_no", lang), label("legend.within_yes", lang)]
+    ds = (result.details or {}).get("data_status", {})
     for cat in result.categories:
         name = cats[cat].label(lang)
         thr = result.profile.rule(cat).max_distance_m
         lyr = BlockLayer(data, label("map.within", lang, label=name, thr=thr), cls=f"within_{cat}",
                          colors=[WITHIN_NO, WITHIN_YES], style={"weight": 0.2, "fillOpacity": 0.6},
                          tooltip=[f[0], [f"dist_{cat}_m", label("map.distance", lang), "int"],
-                                  [f"within_{cat}", name, yesno]])
+                                  [f"within_{cat}", name, yesno]], popup=f, dist=dist)
         lyr.add_to(m)
-        ClassLegend([WITHIN_NO, WITHIN_YES], [0, 0, 1], label("map.within", lang, label=name, thr=thr), lyr,
-                    labels=yesno).add_to(m)
+        # the caption says how complete the category's data are: "beyond" on a sample is no service gap
+        status = status_label(ds.get(cat, {}).get("status", "measured"), lang)
+        ClassLegend([WITHIN_NO, WITHIN_YES], [0, 0, 1],
+                    label("map.within_status", lang, name=label("map.within", lang, label=name, thr=thr),
+                          status=status), lyr, labels=yesno).add_to(m)
     fac = result.facilities
     for cat in result.categories:
         sub = fac[fac["category"] == cat] if len(fac) else fac
@@ -688,6 +1269,24 @@ def _coverage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
                           "weight": 1}).add_to(m)
 
 
+def _distance_table(result: StudyResult, lang: str) -> dict:
+    """The block popup's table: each category's distance beside its threshold and its data status.
+
+    Rows: ``[distance column, category, threshold (m), status, within column, complete?]``; a category
+    of incomplete data is shown in italics, so its distance reads as a figure, never as a service gap.
+    """
+    cats = result.profile.catalogue
+    ds = (result.details or {}).get("data_status", {})
+    head = [label("col.category", lang), label("map.distance", lang), label("map.threshold_m", lang),
+            label("term.data_status", lang)]
+    rows = []
+    for c in result.categories:
+        st = ds.get(c, {}).get("status", "measured")
+        rows.append([f"dist_{c}_m", cats[c].label(lang), float(result.profile.rule(c).max_distance_m),
+                     status_label(st, lang), f"within_{c}", st == "complete"])
+    return {"head": head, "rows": rows}
+
+
 def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None:
     cats = result.profile.catalogue
     rows = []
@@ -698,7 +1297,8 @@ def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None
         # incomplete data are shown, greyed and labelled: their rates are figures, never a service gap
         look = "color:#1a9641" if st == "complete" else "color:#b35806;font-style:italic"
         rows.append(f"<tr><td><span style='color:{category_colour(cat)}'>&#9679;</span> "
-                    f"{_html.escape(cats[cat].label(lang))}</td><td>{result.profile.rule(cat).max_distance_m:.0f} m"
+                    f"{_html.escape(cats[cat].label(lang))}</td>"
+                    f"<td>{label('map.metres', lang, m=result.profile.rule(cat).max_distance_m)}"
                     f"</td><td>{r['rate_total']:.0%}</td><td style='{look}' "
                     f"title='{_html.escape(str(ds.get(cat, {}).get('reason', '')), quote=True)}'>"
                     f"{_html.escape(status_label(st, lang))}</td></tr>")
@@ -710,7 +1310,7 @@ def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None
                        for c, n in (us.get("by_category") or {}).items())
         extra.append(f"<div><b>{label('layer.underserved', lang)}</b>: {us['blocks']:,} / {len(result.blocks):,}"
                      + (f" ({label('map.driven_by', lang)}: {by})" if by else "")
-                     + (f"<br><span style='color:#b35806'>{_html.escape(us['note'])}</span>" if us.get("note") else "")
+                     + (f"<br><span style='color:#b35806'>{_note(us['note'], lang)}</span>" if us.get("note") else "")
                      + "</div>")
     if "heritage_class" in result.blocks:
         swatches = "".join(f"<span style='background:{c};border:1px solid #777;padding:0 6px'>&nbsp;</span> "
@@ -750,8 +1350,30 @@ def _legend(m: folium.Map, result: StudyResult, lang: str, basemap: str) -> None
     m.add_child(_Summary(body))
 
 
+def _written_in(texts: Any, lang: str) -> bool:
+    """Whether generated ``texts`` (all in one language) are in ``lang``: Chinese ones hold Han characters."""
+    sample = next((t for t in texts if isinstance(t, str) and t), None)
+    return sample is None or (_HAN.search(sample) is not None) == (lang == "zh")
+
+
+_HAN = re.compile("[\u4e00-\u9fff]")
+
+
+def _note(note: str, lang: str) -> str:
+    """The underserved rule's note (:func:`toolkit.underserved.underserved_summary` writes it in English): as it
+    is in English, the glossary's sentence saying the same in another language."""
+    return _html.escape(note) if lang != "zh" else label("map.underserved_note", lang)
+
+
 def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
     """Walkability, heritage and waterfront layers, each with a legend, when the study has them."""
+    for add in (_walk_layers, _heritage_layers, _waterfront_layers,  # in this order in the layer control
+                _registered_overlay_layers):
+        add(m, result, lang, data, disp)
+
+
+def _walk_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
+    """The walkability index of the blocks (with its components in the popup) and the hostile streets."""
     b = result.blocks
     cols = data.columns
     bid = ["block_id", label("col.block_id", lang), None]
@@ -783,21 +1405,30 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
             if len(hostile):
                 folium.GeoJson(hostile, name=label("layer.hostile", lang), show=False,
                                style_function=lambda f: {"color": HOSTILE_ROAD, "weight": 3},
-                               tooltip=TextTooltip(fields=["highway", "name"])).add_to(m)
+                               tooltip=_tip(["highway", "name"], lang, "streets")).add_to(m)
+
+
+def _heritage_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
+    """Heritage zones, the blocks' heritage class, listed buildings and protected roads."""
+    b = result.blocks
+    cols = data.columns
+    bid = ["block_id", label("col.block_id", lang), None]
     layers = result.layers
     if "heritage" in layers and len(layers["heritage"]):
         z = disp.frame(layers["heritage"])
         z = z[[c for c in ("zone_id", "kind", "name", "area_ha", "geometry") if c in z]]
+        if "kind" in z:  # the colour follows "kind"; the tooltip shows its name in the map's language
+            z["kind_label"] = [label(f"heritage.{k}", lang) if f"heritage.{k}" in LABELS else k for k in z["kind"]]
         folium.GeoJson(z, name=label("layer.heritage", lang),
                        # outlines only: a filled zone on top would take the clicks meant for its blocks
                        style_function=lambda f: {"color": ZONE_COLOURS.get(f["properties"].get("kind"), "#b15928"),
                                                  "weight": 1.5, "fill": False},
-                       tooltip=TextTooltip(fields=[c for c in ("kind", "name") if c in z])).add_to(m)
+                       tooltip=_tip([c for c in ("kind_label", "name") if c in z], lang, "heritage")).add_to(m)
     if "heritage_class" in b:
         order = list(HERITAGE_COLOURS)
         cols["heritage_class"] = _col(b["heritage_class"], None)
         cols["cls_heritage"] = [order.index(v) if v in order else -1 for v in b["heritage_class"]]
-        fields = [bid, ["heritage_class", label("col.heritage_class", lang), None]]
+        fields: list[list[Any]] = [bid, ["heritage_class", label("col.heritage_class", lang), None]]
         for c, d in (("heritage_style_area", None), ("heritage_zone_share", 2), ("heritage_n_listed", "int"),
                      ("heritage_dist_listed_m", "int")):
             if c in b:
@@ -820,7 +1451,15 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
         pr = disp.frame(st.loc[st["protected_road"], ["edge_id", "name", "geometry"]])
         folium.GeoJson(pr, name=label("layer.protected_roads", lang),
                        style_function=lambda f: {"color": PROTECTED_ROAD, "weight": 5, "opacity": 0.8},
-                       tooltip=TextTooltip(fields=["name"])).add_to(m)
+                       tooltip=_tip(["name"], lang, "streets")).add_to(m)
+
+
+def _waterfront_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
+    """The bank (access and gaps), the access points and the blocks within reach of the waterfront."""
+    b = result.blocks
+    cols = data.columns
+    bid = ["block_id", label("col.block_id", lang), None]
+    layers = result.layers
     if "waterfront" in layers and len(layers["waterfront"]):
         w = disp.frame(layers["waterfront"], tolerance_m=1.0)
         w = w[[c for c in ("kind", "access", "length_m", "geometry") if c in w]]
@@ -829,7 +1468,7 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
         folium.GeoJson(w, name=label("map.waterfront", lang),
                        style_function=lambda f: {"color": BANK_ACCESS if f["properties"].get("access") else BANK_GAP,
                                                  "weight": 5},
-                       tooltip=TextTooltip(fields=[c for c in ("kind", "length_m") if c in w])).add_to(m)
+                       tooltip=_tip([c for c in ("kind", "length_m") if c in w], lang, "waterfront")).add_to(m)
     if "waterfront_access" in layers and len(layers["waterfront_access"]):
         PointLayer(label("layer.waterfront_access", lang), disp.points(layers["waterfront_access"]).tolist(),
                    style={"radius": 4, "color": WATERFRONT_ACCESS, "fill": True, "fillOpacity": 1.0}).add_to(m)
@@ -845,15 +1484,125 @@ def _overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockDa
                     labels=yesno).add_to(m)
 
 
+def _registered_overlay_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData,
+                               disp: _Display) -> None:
+    """Any registered overlay (``result.overlays``, :mod:`toolkit.overlays`): its mapped block columns, each a
+    classed block layer with its legend, and its point, line and polygon layers; names from its declaration.
+    The built-in overlays map nothing here (the functions above draw them)."""
+    from .. import palette
+
+    b = result.blocks
+    bid = ["block_id", label("col.block_id", lang), None]
+    for o in (getattr(result, "overlays", None) or {}).values():
+        if not o.present:
+            continue
+        for col, ramp_name in o.mapped_columns().items():
+            if col not in b or b[col].dtype.kind not in "iuf" or not np.isfinite(b[col].to_numpy(dtype=float)).any():
+                continue
+            doc = o.column_doc("blocks", col)
+            name = doc.label(lang) if doc else col
+            fmt: Any = "int" if b[col].dtype.kind in "iu" else 2
+            data.columns[col] = _col(b[col], 0 if fmt == "int" else 2)
+            cls = classify(b[col], scheme="Quantiles", k=5)
+            colours = ramp(getattr(palette, ramp_name, RAMP_REDS), len(cls.bins))
+            data.columns[f"cls_{col}"] = cls.yb.tolist()
+            lyr = BlockLayer(data, label("map.of_blocks", lang, name=name), cls=f"cls_{col}", colors=colours,
+                             style={"weight": 0.2, "fillOpacity": 0.7}, tooltip=[bid, [col, name, fmt]])
+            lyr.add_to(m)
+            lyr.classes = cls
+            class_legend(cls, colours, name, lyr, fmt=fmt,
+                         nodata=label("legend.no_data", lang) if (cls.yb < 0).any() else None).add_to(m)
+        for layer in o.mapped_layers():
+            gdf = result.layers.get(layer)
+            if gdf is None or not len(gdf):
+                continue
+            ld = o.layer_doc(layer)
+            title = ld.title(lang) if ld else layer
+            fields = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype.kind in "iufbO"][:4]
+            if set(gdf.geometry.geom_type.dropna()) <= {"Point"}:
+                tips = [_html.escape(", ".join(f"{c}: {row[c]}" for c in fields)) for _, row in gdf.iterrows()]
+                PointLayer(title, disp.points(gdf).tolist(), tooltip=tips,
+                           style={"radius": 3, "color": "#6a3d9a", "weight": 1, "fill": True,
+                                  "fillOpacity": 0.9}).add_to(m)
+            else:
+                folium.GeoJson(disp.frame(gdf[[*fields, gdf.geometry.name]]), name=title, show=False,
+                               style_function=lambda f: {"color": "#6a3d9a", "weight": 2, "fill": False},
+                               tooltip=_tip(fields, lang, layer) if fields else None).add_to(m)
+
+
+#: Scenario change classes of a block (toolkit.scenario): colour and glossary key, in class order.
+_SCENARIO_CLASSES = (("#f0f0f0", "scenario.same"), ("#a6d96a", "scenario.shorter"), ("#1a9641", "scenario.gained"),
+                     ("#fdae61", "scenario.longer"), ("#d7191c", "scenario.lost"))
+
+
+def _scenario_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
+    """Per ``[[scenario]]``: its blocks classed by what changed, its added and closed facilities, its links."""
+    for i, s in enumerate(((result.details or {}).get("scenarios") or {}).get("scenarios") or []):
+        name, layers = s.get("title") or s["name"], result.layers
+        sb = layers.get(f"scenario_{s['name']}_blocks")
+        if sb is not None and len(sb) == len(result.blocks):
+            ch = sb[[c for c in sb.columns if c.startswith("dist_change_")]].to_numpy(dtype=float)
+            shorter = (np.nan_to_num(ch, nan=0.0) < 0).any(axis=1) if ch.size else np.zeros(len(sb), bool)
+            cls = np.select([sb["n_no_longer_within"].to_numpy() > 0, sb["n_newly_within"].to_numpy() > 0,
+                             sb["distance_changed"].to_numpy(dtype=bool) & ~shorter,
+                             sb["distance_changed"].to_numpy(dtype=bool)], [4, 2, 3, 1], 0)
+            data.columns[f"sc{i}_cls"] = cls.tolist()
+            data.columns[f"sc{i}_changed"] = _col(cls > 0)
+            data.columns[f"sc{i}_newly"] = [v.replace(";", ", ") for v in sb["newly_within"].astype(str)]
+            tip = [["block_id", label("col.block_id", lang), None],
+                   [f"sc{i}_newly", label("scenario.gained", lang), None]]
+            lyr = BlockLayer(data, label("scenario.map_blocks", lang, name=name), cls=f"sc{i}_cls",
+                             colors=[c for c, _ in _SCENARIO_CLASSES], filter=f"sc{i}_changed",
+                             style={"weight": 0.3, "fillOpacity": 0.7}, tooltip=tip, popup=tip)
+            lyr.add_to(m)
+            ClassLegend([c for c, _ in _SCENARIO_CLASSES], [0, 0, 1, 2, 3, 4],
+                        label("scenario.map_blocks", lang, name=name), lyr,
+                        labels=[label(k, lang) for _, k in _SCENARIO_CLASSES]).add_to(m)
+        sf = layers.get(f"scenario_{s['name']}_facilities")
+        if sf is not None and len(sf):
+            kind = np.where(sf["action"] == "closed", "closed", np.where(sf["snapped"].astype(bool), "added",
+                                                                         "refused"))
+            colour = {"added": "#1a9641", "closed": "#d7191c", "refused": "#969696"}
+            PointLayer(label("scenario.map_facilities", lang, name=name), disp.points(sf).tolist(),
+                       style={"radius": 5, "fill": True, "fillOpacity": 0.9, "weight": 2},
+                       styles=[{"color": colour[k], "fillColor": colour[k]} for k in kind],
+                       tooltip=[_html.escape(f"{label(f'scenario.{k}', lang)}: {c}") for k, c in
+                                zip(kind, sf["category"].astype(str), strict=True)], show=True).add_to(m)
+        sl = layers.get(f"scenario_{s['name']}_links")
+        if sl is not None and len(sl):
+            folium.GeoJson(disp.frame(sl[["name", "length_m", "geometry"]].round({"length_m": 0}), tolerance_m=0.5),
+                           name=label("scenario.map_links", lang, name=name),
+                           style_function=lambda f: {"color": "#1a9641", "weight": 4, "dashArray": "6 4"},
+                           tooltip=_tip(["name", "length_m"], lang, "scenario_links")).add_to(m)
+
+
+_REASON_COUNT = re.compile(r"misses >= (\d+) basic services")
+
+
+def _reason(value: Any, lang: str) -> str | None:
+    """An underserved block's reason (:func:`toolkit.underserved.underserved_blocks` writes it in English) in
+    ``lang``; a text that is not one of its three reasons is shown as it is (it is data)."""
+    if not isinstance(value, str) or not value:
+        return None
+    fixed = {"basic services and elderly care": "map.reason_both",
+             "elderly care in an aged block": "map.reason_elderly"}
+    if value in fixed:
+        return label(fixed[value], lang)
+    hit = _REASON_COUNT.fullmatch(value)
+    return label("map.reason_count", lang, n=int(hit.group(1))) if hit else value
+
+
 def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockData, disp: _Display) -> None:
     """Underserved blocks and ranked candidate sites, with popups that explain the numbers."""
     b = result.blocks
     cols = data.columns
     if "underserved" in b and b["underserved"].any():
         cols["underserved"] = _col(b["underserved"])
-        for c, d in (("n_missing", 0), ("underserved_reason", None), ("severity", 2)):
+        for c, d in (("n_missing", 0), ("severity", 2)):
             if c in b:
                 cols[c] = _col(b[c], d)
+        if "underserved_reason" in b:
+            cols["underserved_reason"] = [_reason(v, lang) for v in b["underserved_reason"]]
         labels = {k: v.label(lang) for k, v in result.profile.catalogue.items()}
         for col in ("missing_categories", "missing_incomplete"):
             if col in b:
@@ -862,54 +1611,104 @@ def _decision_layers(m: folium.Map, result: StudyResult, lang: str, data: BlockD
         cls = classify(b["severity"], scheme="Quantiles", k=5, mask=b["underserved"])
         colours = ramp(RAMP_REDS, len(cls.bins))
         cols["cls_severity"] = cls.yb.tolist()
-        cats = result.profile.catalogue
         popup = [[c, label(f"col.{c}", lang), d] for c, d in (
             ("block_id", None), ("population", "int"), ("pop_65plus", "int"), ("missing_categories", None),
             ("n_missing", "int"), ("missing_incomplete", None), ("underserved_reason", None), ("severity", 2))]
-        popup += [[f"dist_{c}_m", label("col.dist_<category>_m", lang, category=cats[c].label(lang)), "int"]
-                  for c in result.categories]
         popup = [p for p in popup if p[0] in cols]
         lyr = BlockLayer(data, label("layer.underserved", lang), cls="cls_severity", colors=colours,
                          filter="underserved", style={"color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
                          tooltip=[popup[0], ["missing_categories", label("col.missing_categories", lang), None]],
-                         popup=popup)
+                         popup=popup, dist=_distance_table(result, lang))
         lyr.add_to(m)
         lyr.classes = cls
         class_legend(cls, colours, label("legend.severity", lang), lyr, fmt=1).add_to(m)
+    if "priority_severity" in b and (b["priority_severity"] > 0).any():
+        # the priority list (toolkit.priority): ranked blocks in severity classes, each with its own reason;
+        # the residents' voice points are the [voice] overlay's layer (drawn with the registered overlays)
+        ranked = b["priority_severity"].to_numpy(dtype=float) > 0
+        cols["has_priority"] = ranked.astype(int).tolist()
+        # the reason is written in the language of the run: in another, the distance table says the same
+        same = "priority_reason" in b and _written_in(b["priority_reason"], lang)
+        for c in ("priority_severity", "priority_rank", "priority_reason", "voice_n"):
+            if c in b and (same or c != "priority_reason"):
+                v = b[c].astype("Float64").to_numpy(dtype=float, na_value=np.nan) if c == "priority_rank" else b[c]
+                cols[c] = _col(v, None if c == "priority_reason" else 0)
+        pcls = classify(b["priority_severity"], scheme="Quantiles", k=5, mask=ranked)
+        pcolours = ramp(RAMP_REDS, len(pcls.bins))
+        cols["cls_priority"] = pcls.yb.tolist()
+        pp = [[c, label(f"col.{c}", lang), f] for c, f in (
+            ("block_id", None), ("priority_rank", "int"), ("priority_severity", "int"), ("population", "int"),
+            ("priority_reason", None), ("voice_n", "int")) if c in cols and (same or c != "priority_reason")]
+        plyr = BlockLayer(data, label("layer.priority", lang), cls="cls_priority", colors=pcolours,
+                          filter="has_priority", style={"color": "#67000d", "weight": 0.4, "fillOpacity": 0.75},
+                          tooltip=pp[:3], popup=pp, dist=None if same else _distance_table(result, lang))
+        plyr.add_to(m)
+        plyr.classes = pcls
+        class_legend(pcls, pcolours, label("col.priority_severity", lang), plyr, fmt=0).add_to(m)
     sites = result.layers.get("candidate_sites")
     if sites is not None and len(sites):
-        s = sites
-        pts = disp.points(s).tolist()
-        top = np.nanmax(s["score"]) if s["score"].notna().any() else 1.0
-        cats = result.profile.catalogue
-        popups, tips, styles = [], [], []
-        for _, row in s.iterrows():
-            esc = _html.escape
-            contrib = "".join(f"<tr><td>{esc(k[8:])}</td><td>{row[k]:.3f}</td></tr>" for k in s.columns
-                              if k.startswith("contrib_") and row[k] > 0)
-            gains = "".join(f"<tr><td>{_html.escape(cats[c].label(lang))}</td><td>{row[f'new_{c}_pop']:,.0f}</td>"
-                            f"<td>{row[f'new_{c}_65plus']:,.0f}</td></tr>" for c in result.categories
-                            if f"new_{c}_pop" in s and row[f"new_{c}_pop"] > 0)
-            score = "-" if np.isnan(row["score"]) else f"{row['score']:.3f} (rank {row['rank']})"
-            name = row.get("name")
-            name = f" {esc(name)}" if isinstance(name, str) and name else ""
-            popups.append(
-                f"<b>site {esc(str(row['site_id']))}</b>{name} ({esc(str(row['site_type']))}, "
-                f"{esc(str(row['source']))})"
-                f"{' <b>SELECTED</b>' if row['selected'] else ''}<br>score {score}"
-                f"<table>{contrib}</table>heritage: {esc(str(row.get('heritage_class', '-')))}<br>"
-                f"allowed: {esc(str(row.get('allowed_interventions', '-')).replace(';', ', '))}<br>"
-                f"newly within reach (residents, 65+):<table>{gains}</table>"
-                f"nearest street: {esc(str(row.get('nearest_street') or '-'))}")
-            tips.append(esc(f"site {row['site_id']}: {score}"))
-            r = 3 + 7 * (0 if np.isnan(row["score"]) else row["score"] / top)
-            styles.append({"radius": round(float(r), 1), "weight": 3 if row["selected"] else 1,
-                           "color": (SITE_SELECTED if row["selected"] else SITE_CANDIDATE)[1],
-                           "fillColor": (SITE_SELECTED if row["selected"] else SITE_CANDIDATE)[0]})
-        PointLayer(label("map.ranked", lang, name=label("layer.candidate_sites", lang)), pts,
-                   style={"fill": True, "fillOpacity": 0.9}, styles=styles, popup=popups, tooltip=tips,
-                   show=True).add_to(m)
+        _site_layer(m, result, lang, disp, sites)
 
 
-__all__ = ["BASEMAPS", "BLOCK_CLASS", "BlockData", "BlockLayer", "ClassLegend", "Classes", "PointLayer",
-           "StaticLayer", "TextTooltip", "class_legend", "classify", "coverage_map", "layer_names"]
+def _site_popup(row: Any, result: StudyResult, lang: str, interventions: dict) -> str:
+    """A candidate site's popup: its score and what makes it up, what it would serve, what it allows."""
+    esc = _html.escape
+    cats = result.profile.catalogue
+    score = "\u2013" if np.isnan(row["score"]) else f"{row['score']:.3f}"
+    rank = "\u2013" if pd.isna(row.get("rank")) else f"{int(row['rank'])}"
+    name = row.get("name")
+    name = f" {esc(name)}" if isinstance(name, str) and name else ""
+    kind = str(row["site_type"])
+    kind = label(f"site_type.{kind}", lang) if f"site_type.{kind}" in LABELS else kind  # others are data
+    cls = str(row.get("heritage_class", ""))
+    heritage = label(f"heritage.{cls}", lang) if f"heritage.{cls}" in LABELS else cls
+    allowed = [interventions.get(k, k) for k in str(row.get("allowed_interventions") or "").split(";") if k]
+    contrib = "".join(
+        f"<tr><th>{esc(label(f'criterion.{k[8:]}', lang) if f'criterion.{k[8:]}' in LABELS else k[8:])}</th>"
+        f"<td>{row[k]:.3f}</td></tr>" for k in row.index if k.startswith("contrib_") and row[k] > 0)
+    gains = "".join(f"<tr><th>{esc(cats[c].label(lang))}</th><td>{row[f'new_{c}_pop']:,.0f}</td>"
+                    f"<td>{row[f'new_{c}_65plus']:,.0f}</td></tr>" for c in result.categories
+                    if f"new_{c}_pop" in row.index and row[f"new_{c}_pop"] > 0)
+    rows = [("col.site_type", esc(kind)), ("col.source", esc(str(row["source"]))), ("col.score", score),
+            ("col.rank", rank), ("col.heritage_class", esc(heritage)),
+            ("map.allowed", esc(label("word.list_sep", lang).join(allowed)) or "\u2013"),
+            ("col.nearest_street", esc(str(row.get("nearest_street") or "\u2013")))]
+    table = "".join(f"<tr><th>{label(k, lang)}</th><td>{v}</td></tr>" for k, v in rows)
+    selected = f" <b>{label('map.selected_site', lang)}</b>" if row["selected"] else ""
+    h = (f"<b>{label('col.site_id', lang)} {esc(str(row['site_id']))}</b>{name}{selected}"
+         f"<table class='tk-table'>{table}</table>")
+    if contrib:
+        h += f"<b>{label('map.score_parts', lang)}</b><table class='tk-table'>{contrib}</table>"
+    if gains:
+        head = "".join(f"<th>{label(k, lang)}</th>" for k in ("col.category", "col.population", "col.pop_65plus"))
+        h += (f"<b>{label('map.newly_within', lang)}</b><table class='tk-table tk-dist'><tr>{head}</tr>"
+              f"{gains}</table>")
+    return h
+
+
+def _site_layer(m: folium.Map, result: StudyResult, lang: str, disp: _Display, s: gpd.GeoDataFrame) -> None:
+    """The ranked candidate sites: sized by score, selected hubs outlined, popups in ``lang``."""
+    from ..heritage import heritage_rules
+
+    zh = lang == "zh"
+    interventions = {k: v.get("label_zh" if zh else "label_en", k)
+                     for k, v in heritage_rules().get("interventions", {}).items()}
+    pts = disp.points(s).tolist()
+    top = np.nanmax(s["score"]) if s["score"].notna().any() else 1.0
+    popups, tips, styles = [], [], []
+    for _, row in s.iterrows():
+        popups.append(_site_popup(row, result, lang, interventions))
+        score = "\u2013" if np.isnan(row["score"]) else f"{row['score']:.3f}"
+        tips.append(_html.escape(f"{label('col.site_id', lang)} {row['site_id']}: {label('col.score', lang)} {score}"))
+        r = 3 + 7 * (0 if np.isnan(row["score"]) else row["score"] / top)
+        styles.append({"radius": round(float(r), 1), "weight": 3 if row["selected"] else 1,
+                       "color": (SITE_SELECTED if row["selected"] else SITE_CANDIDATE)[1],
+                       "fillColor": (SITE_SELECTED if row["selected"] else SITE_CANDIDATE)[0]})
+    PointLayer(label("map.ranked", lang, name=label("layer.candidate_sites", lang)), pts,
+               style={"fill": True, "fillOpacity": 0.9}, styles=styles, popup=popups, tooltip=tips,
+               show=True).add_to(m)
+
+
+__all__ = ["BASEMAPS", "BLOCK_CLASS", "GEOMETRY_SCALE", "GROUPS", "BlockData", "BlockLayer", "ClassLegend", "Classes",
+           "GroupedLayerControl", "PointLayer", "StaticLayer", "TextTooltip", "class_legend", "classify",
+           "coverage_map", "layer_names"]

@@ -90,9 +90,37 @@ def csv_frame(gdf) -> pd.DataFrame:
     return df
 
 
+def _csvt_type(s: pd.Series, name: str, geom: str | None) -> str:
+    if name == geom:
+        return "WKT"
+    if pd.api.types.is_bool_dtype(s) or (s.dtype == "string" and set(s.dropna().unique()) <= {"true", "false"}):
+        return "String"
+    if pd.api.types.is_integer_dtype(s):
+        return "Integer64"
+    if pd.api.types.is_float_dtype(s):
+        return "Real"
+    return "String"
+
+
 def write_csv(gdf, path: Path) -> Path:
-    """One layer as CSV in UTF-8 with a byte-order mark (Excel in Chinese locales then reads 中文 correctly)."""
-    csv_frame(gdf).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    """One layer as CSV in UTF-8 with a byte-order mark (Excel in Chinese locales then reads 中文 correctly).
+
+    Beside it, as GDAL's CSV driver (and so QGIS) reads them: ``.csvt`` gives each column's type
+    (numbers stay numbers, the ``wkt`` column is the geometry, ``x``/``y`` of points are coordinates)
+    and ``.prj`` the layer's CRS, so the file opens in its CRS instead of as text with none.
+    """
+    df = csv_frame(gdf)
+    df.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    geom = "wkt" if "wkt" in df and "wkt" not in gdf else "geom_wkt" if "geom_wkt" in df else None
+    types = []
+    for c in df.columns:
+        if c in ("x", "y") and c not in gdf and getattr(gdf, "crs", None) is not None:
+            types.append("CoordX" if c == "x" else "CoordY")
+        else:
+            types.append(_csvt_type(df[c], c, geom))
+    path.with_suffix(".csvt").write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
+    if getattr(gdf, "crs", None) is not None:
+        path.with_suffix(".prj").write_text(gdf.crs.to_wkt("WKT1_ESRI"), encoding="ascii")
     return path
 
 
@@ -162,7 +190,7 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     """
     from .report import write_report
     from .schema import write_schema
-    from .static import static_maps
+    from .static import figure_notes, static_maps
     from .styles import default_styles, export_qml, write_layer_styles
 
     study = validate_study(result.study)  # a Study built or changed in Python: the checks a study file gets
@@ -176,7 +204,8 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
     try:
         formats = list(dict.fromkeys(study.formats or ["gpkg"]))
         layers = output_layers(result)
-        styles = default_styles(layers, lang=study.lang, catalogue=result.profile.catalogue)
+        styles = default_styles(layers, lang=study.lang, catalogue=result.profile.catalogue,
+                                overlays=result.overlays)
         files: list[str] = []
         output_notes: list[str] = []  # the writing's own, for run.json and the report: the result is not changed
         if "gpkg" in formats:
@@ -185,9 +214,18 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
                 _gpkg_frame(gdf).to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
             write_layer_styles(gpkg, styles)
             files.append(gpkg.name)
+            # a double-click in QGIS opens the study as the map shows it: styles, groups, the study CRS
+            from .qgis_project import write_qgz
+
+            files.append(write_qgz(tmp / f"{name}.qgz", gpkg.name, layers, styles, result.crs,
+                                   title=study.title or name, lang=study.lang,
+                                   extent=tuple(result.area.total_bounds)).name)
         for fmt, writer in (("parquet", write_parquet), ("csv", write_csv)):
             if fmt in formats:
-                files += [writer(gdf, tmp / f"{name}_{layer}.{fmt}").name for layer, gdf in layers.items()]
+                for layer, gdf in layers.items():
+                    written = writer(gdf, tmp / f"{name}_{layer}.{fmt}")
+                    files += [written.name] + [written.with_suffix(s).name for s in (".csvt", ".prj")
+                                               if fmt == "csv" and written.with_suffix(s).exists()]
         if "parquet" in formats or "csv" in formats:
             files += [p.name for p in export_qml(styles, tmp, prefix=f"{name}_")]
         if write_map if write_map is not None else study.write_map:
@@ -207,12 +245,14 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, write_map: bool |
             files.append("map.html")
         if study.static_maps:
             files += [p.relative_to(tmp).as_posix() for p in static_maps(result, tmp / "static")]
+        output_notes += figure_notes(study)  # Chinese figures drawn in English for want of a CJK font: said
         record = run_record(result, output_notes=output_notes)
         if study.report:
             files.append("report.html")
         files += ["schema.md", "run.json"]
         record["outputs"] = {"formats": formats, "files": files}
-        write_schema(tmp / "schema.md", layers, study=name, crs=result.crs.to_string(), files=files)
+        write_schema(tmp / "schema.md", layers, study=name, crs=result.crs.to_string(), files=files,
+                     overlays=result.overlays, lang=study.lang)
         if study.report:
             write_report(tmp / "report.html", result, record, files=files)
         with open(tmp / "run.json", "w", encoding="utf-8") as f:
