@@ -372,13 +372,24 @@ def assumed(xuhui):
     return fac, inputs, blocks, summary, notes
 
 
-def test_default_study_records_no_capacity_data(xuhui):
-    """The shared data hold no capacities: run.json says so, and no block reads as having zero provision."""
+def test_default_study_writes_provision_per_block_with_its_formula(xuhui):
+    """The shared layers hold no capacities: the study declares capacity = "count" on the Amap source, so provision
+    is facilities per 1,000 residents of the band (the facility-count 2SFCA), stated as such in run.json; per block
+    it conserves supply: the band residents times their provision add up to the facilities reaching anyone
+    (checked with pandas on the blocks)."""
     prov = xuhui.details["provision"]
-    assert prov["status"] == "no capacity data" and prov["categories"] == {} and prov["formula"] == FORMULA
-    assert not [c for c in xuhui.blocks.columns if c.startswith("provision_")]
+    assert prov["status"] == "computed" and prov["formula"] == FORMULA and "count" in prov["supply"]
+    e = prov["categories"]["elderly_care"]
+    assert e["band"] == "pop_65plus" and e["catchment_m"] == 240.0 and e["decay"] == "zones"
+    assert e["facilities_with_capacity"] == e["facilities"] and e["data_status"] == "sample"
+    b = xuhui.blocks
+    col = b["provision_elderly_care"]
+    assert col.isna().sum() == b["dist_transit_m"].isna().sum() == 2  # the two blocks no street reaches: no figure
+    reached = (col.fillna(0) / 1000 * b["pop_65plus"]).sum()
+    assert reached == pytest.approx(e["capacity_reaching_band"], rel=1e-9)
+    assert (col.dropna() >= 0).all() and (col > 0).sum() > 0
     sec = provision_sections(xuhui, "en")
-    assert sec and "not computed" in " ".join(sec[0].paragraphs)
+    assert sec and sec[0].rows
 
 
 def test_default_study_with_assumed_capacity_against_pysal(xuhui, assumed):

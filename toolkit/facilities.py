@@ -940,11 +940,18 @@ def facilities_from(gdf: gpd.GeoDataFrame, category: pd.Series | pd.DataFrame | 
     }, geometry=gpd.GeoSeries(geom, index=g.index, crs=gdf.crs), crs=gdf.crs)
 
 
+#: ``capacity = "count"`` on a facility source: every facility counts one unit of supply (no capacity column)
+COUNT_CAPACITY = "count"
+
+
 def _capacity(gdf: pd.DataFrame, field: str, source: str) -> np.ndarray:
     """The capacity column of a facility layer as numbers; a missing column is an InputError, bad rows a warning."""
     from .io import DataWarning, column_hint
     from .provision import parse_capacity
 
+    if field == COUNT_CAPACITY and field not in gdf.columns:
+        # no capacity data: each facility is one unit of supply (the facility-count 2SFCA)
+        return np.ones(len(gdf), dtype=float)
     if field not in gdf.columns:
         hint = column_hint(field, gdf.columns)
         raise InputError(f"capacity column {field!r} not found" + (f" ({hint})" if hint else ""), source=source,

@@ -544,6 +544,11 @@ def provision_step(study: Any, profile: Profile, blocks: gpd.GeoDataFrame, input
 
     declared = {fs.source.label(): fs.capacity for fs in study.facilities if getattr(fs, "capacity", None)}
     summary: dict[str, Any] = {"formula": FORMULA, "references": dict(_REFERENCES), "capacity_columns": declared}
+    if any(v == "count" for v in declared.values()):
+        # stated in run.json and the report: without capacities, supply is the number of facilities
+        summary["supply"] = ('capacity = "count": each facility of those sources is one unit of supply, so provision '
+                             "is facilities per 1,000 residents of the band within the catchment (the facility-count "
+                             "2SFCA); a capacity column (beds, places) makes it places per 1,000")
     if not declared:
         return blocks, {**summary, **_no_capacity("no [[facilities]] source names a capacity column (capacity = "
                                                   "'beds'): provision is not computed, a data gap, not zero "
@@ -587,6 +592,7 @@ def provision_sections(result: StudyResult, lang: str) -> list[Section]:
     >>> provision_sections(result, "en")[0].key  # doctest: +SKIP
     'provision'
     """
+    from .completeness import status_label
     from .labels import label
     from .sections import Section
 
@@ -605,7 +611,8 @@ def provision_sections(result: StudyResult, lang: str) -> list[Section]:
         rows.append((name, e["band"], _fmt(e["catchment_m"]), e["decay"],
                      f"{e['facilities_with_capacity']}/{e['facilities']}", _fmt(e["capacity_total"]),
                      _fmt(e.get("provision_per_1000_overall"), 1), _fmt(e.get("standard_per_1000"), 1),
-                     _fmt(e.get("places_missing")), e.get("data_status", "-")))
+                     _fmt(e.get("places_missing")),
+                     status_label(e["data_status"], lang) if e.get("data_status") else "-"))
     paras = [label("provision.intro", lang)]
     if prov.get("status") != "computed":
         paras.append(label("provision.none", lang))

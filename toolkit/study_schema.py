@@ -1027,7 +1027,8 @@ _FACILITY = Section(
         Key("result_cap", Number(1, integer=True), "results per query at which the API cuts off", default_doc="the "
             "export format's (Amap: 200)"),
         Key("capacity", Text(nonempty=True), "the column holding each facility's capacity (beds, places, m²) for "
-            "provision (2SFCA); numbers, or text such as `120张`; blanks are unknown, never zero",
+            "provision (2SFCA); numbers, or text such as `120张`; blanks are unknown, never zero; `\"count\"` "
+            "(without such a column): each facility is one unit, provision is facilities per 1,000 residents",
             default_doc="none: provision of its categories is not computed (no capacity data)",
             example="capacity = 'beds'"),
     ),
