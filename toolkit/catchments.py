@@ -47,7 +47,7 @@ import pandas as pd
 import shapely
 
 from .network import WalkNetwork
-from .reach import _pop, _push
+from .reach import _grow, _pop, _push
 from .snapping import Snapped, snap_points
 
 __all__ = [
@@ -91,11 +91,8 @@ def _labelled_dijkstra(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
             rank[node] = r
             if size == hcap:
                 hcap *= 2
-                hk2 = np.empty(hcap)
-                hn2 = np.empty(hcap, dtype=np.int64)
-                hk2[:size] = hk
-                hn2[:size] = hn
-                hk, hn = hk2, hn2
+                hk = _grow(hk, hcap)
+                hn = _grow(hn, hcap)
             _push(hk, hn, size, dist[node], node)
             size += 1
     while size > 0:
@@ -121,11 +118,8 @@ def _labelled_dijkstra(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
                 rank[nb] = r
                 if size == hcap:
                     hcap *= 2
-                    hk2 = np.empty(hcap)
-                    hn2 = np.empty(hcap, dtype=np.int64)
-                    hk2[:size] = hk
-                    hn2[:size] = hn
-                    hk, hn = hk2, hn2
+                    hk = _grow(hk, hcap)
+                    hn = _grow(hn, hcap)
                 _push(hk, hn, size, dist[nb], nb)
                 size += 1
     return dist, rank

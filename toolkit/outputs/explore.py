@@ -76,13 +76,13 @@ def _colours(values: pd.Series, col: str, lang: str, k: int, scheme: str) -> tup
             return [NO_DATA] * len(v), None, caption
         cls = classify(v.to_numpy(dtype=float), scheme=scheme, k=k)
         n = int(cls.yb.max()) + 1 if (cls.yb >= 0).any() else 1
-        palette = RAMP_REDS if col.startswith(_BAD_HIGH) or any(b in col for b in _BAD_HIGH[1:]) else RAMP_COVERAGE
+        palette = RAMP_REDS if any(b in col for b in _BAD_HIGH) else RAMP_COVERAGE
         cs = ramp(palette, max(len(cls.index) - 1, n))
         out = [NO_DATA if c < 0 else cs[min(c, len(cs) - 1)] for c in cls.yb]
         legend = StepColormap(cs, index=cls.index, vmin=cls.index[0], vmax=cls.index[-1],
                               caption=html.escape(caption))
         return out, legend, caption
-    levels = [x for x in pd.unique(values.dropna())]
+    levels = list(pd.unique(values.dropna()))
     lut = {lv: CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i, lv in enumerate(levels)}
     return [lut.get(x, NO_DATA) if not pd.isna(x) else NO_DATA for x in values], None, caption
 

@@ -127,10 +127,10 @@ def project_xml(gpkg_name: str, layers: Mapping[str, Any], styles: Sequence[Laye
     tree = ET.SubElement(root, "layer-tree-group")
     ET.SubElement(tree, "customproperties")
     ids: list[tuple[str, LayerStyle]] = []
-    for key, _names in (*GROUPS, ("overlays", ())):
+    for key, _names in GROUPS:  # a registered overlay's layer is in "overlays" (_group_of)
         members = [s for g, s in entries if g == key]
         name = label(_GROUP_LABEL[key], lang, cap=True)
-        if not members or any(g.get("name") == name for g in tree.findall("layer-tree-group")):
+        if not members:
             continue
         group = ET.SubElement(tree, "layer-tree-group", name=name,
                               checked="Qt::Checked", expanded="1" if key in ("blocks", "decisions") else "0")
